@@ -1,0 +1,92 @@
+// Per-sample losses on raw scores f (the output layer is linear; links such as the logistic or
+// softmax are applied only when predicting probabilities), each with its gradient beside it.
+//
+//   scores f (B, K), targets y (B, K), weights w (B) or null (all ones), dscores (B, K) or null
+//   squared_error  ℓ = 1/(2K) Σ_k (y_k − f_k)²             ∂ℓ/∂f = (f − y)/K
+//                  (½ the squared error averaged over outputs: scikit-learn's reported loss)
+//   logistic       ℓ = Σ_k softplus(f_k) − y_k f_k          ∂ℓ/∂f = σ(f) − y
+//                  (binary / multilabel log loss, y ∈ [0, 1], prediction 1[f ≥ 0])
+//   softmax        ℓ = Σy · logsumexp(f) − Σ_k y_k f_k      ∂ℓ/∂f = softmax(f) Σy − y
+//                  (cross-entropy; Σy = 1 for one-hot or probability targets)
+//   poisson        ℓ = Σ_k e^{f_k} − y_k f_k + y_k log y_k − y_k   ∂ℓ/∂f = e^f − y
+//                  (half Poisson deviance with log link, scikit-learn's loss='poisson')
+//
+// loss_forward_backward returns Σ_i w_i ℓ_i (accumulated in double) and, when dscores is given,
+// writes dscores_i = scale · w_i · ∂ℓ_i/∂f_i, where the caller's scale turns the weighted sum
+// into the objective it minimises (1/Σw for the mean, n/Σw for the lecture's sum).
+#pragma once
+
+#include "activation.hpp"
+#include "tensor.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+namespace nncore {
+
+enum class Loss { squared_error, logistic, softmax, poisson };
+
+// y log y with the convention 0 log 0 = 0.
+template <class T>
+T xlogx(T y) {
+  return y > T(0) ? y * std::log(y) : T(0);
+}
+
+template <class T>
+double loss_forward_backward(Loss loss, T* dscores, const T* scores, const T* targets,
+                             const T* weights, Index B, Index K, T scale) {
+  double total = 0.0;
+  for (Index i = 0; i < B; ++i) {
+    const T* f = scores + i * K;
+    const T* y = targets + i * K;
+    T* df = dscores != nullptr ? dscores + i * K : nullptr;
+    const T w = weights != nullptr ? weights[i] : T(1);
+    const T gscale = scale * w;
+    T li = 0;
+    switch (loss) {
+      case Loss::squared_error: {
+        const T inv_k = T(1) / T(K);
+        for (Index k = 0; k < K; ++k) {
+          const T r = f[k] - y[k];
+          li += r * r;
+          if (df) df[k] = gscale * inv_k * r;
+        }
+        li *= T(0.5) * inv_k;
+        break;
+      }
+      case Loss::logistic:
+        for (Index k = 0; k < K; ++k) {
+          li += softplus_scalar(f[k]) - y[k] * f[k];
+          if (df) df[k] = gscale * (logistic_scalar(f[k]) - y[k]);
+        }
+        break;
+      case Loss::softmax: {
+        const T fmax = *std::max_element(f, f + K);
+        T sum_exp = 0, sum_y = 0, y_dot_f = 0;
+        for (Index k = 0; k < K; ++k) {
+          sum_exp += std::exp(f[k] - fmax);
+          sum_y += y[k];
+          y_dot_f += y[k] * f[k];
+        }
+        const T log_sum_exp = fmax + std::log(sum_exp);
+        li = sum_y * log_sum_exp - y_dot_f;
+        if (df) {
+          for (Index k = 0; k < K; ++k)
+            df[k] = gscale * (std::exp(f[k] - log_sum_exp) * sum_y - y[k]);
+        }
+        break;
+      }
+      case Loss::poisson:
+        for (Index k = 0; k < K; ++k) {
+          const T mu = std::exp(f[k]);
+          li += mu - y[k] * f[k] + xlogx(y[k]) - y[k];
+          if (df) df[k] = gscale * (mu - y[k]);
+        }
+        break;
+    }
+    total += static_cast<double>(w) * static_cast<double>(li);
+  }
+  return total;
+}
+
+}  // namespace nncore

@@ -1,0 +1,87 @@
+// Eigen typedefs and the parameter slab layout shared by parameters, gradients and optimiser state.
+//
+// Shape legend (used by every shape comment in the core):
+//   n      rows of a data set          d      input features       K   outputs
+//   B      rows of one minibatch (B <= the network's workspace capacity)
+//   D_in, D_out                       widths on either side of one dense layer
+// Matrices are row-major with samples in rows, so a minibatch of a data set is a contiguous block
+// and a weight matrix W (D_in, D_out) has the layout of scikit-learn's coefs_[i].
+#pragma once
+
+#include <Eigen/Core>
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace nncore {
+
+using Index = Eigen::Index;
+
+template <class T>
+using Matrix = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+template <class T>
+using MatrixMap = Eigen::Map<Matrix<T>>;
+template <class T>
+using ConstMatrixMap = Eigen::Map<const Matrix<T>>;
+template <class T>
+using RowVector = Eigen::Matrix<T, 1, Eigen::Dynamic>;
+template <class T>
+using RowVectorMap = Eigen::Map<RowVector<T>>;
+template <class T>
+using ConstRowVectorMap = Eigen::Map<const RowVector<T>>;
+template <class T>
+using Vector = Eigen::Matrix<T, Eigen::Dynamic, 1>;
+template <class T>
+using VectorMap = Eigen::Map<Vector<T>>;
+
+// One tensor inside a slab: a (rows, cols) row-major block starting at offset.
+struct SlabEntry {
+  Index offset = 0;
+  Index rows = 0;
+  Index cols = 0;
+  Index size() const { return rows * cols; }
+};
+
+// The order of tensors in the parameter slab: W_0, b_0, W_1, b_1, ... Gradients and every optimiser
+// state buffer use this same layout, so an update is one loop over the whole slab.
+class SlabLayout {
+ public:
+  Index add(Index rows, Index cols) {
+    entries_.push_back({total_, rows, cols});
+    total_ += rows * cols;
+    return static_cast<Index>(entries_.size()) - 1;
+  }
+  const SlabEntry& operator[](Index i) const { return entries_[static_cast<size_t>(i)]; }
+  Index count() const { return static_cast<Index>(entries_.size()); }
+  Index total() const { return total_; }
+
+ private:
+  std::vector<SlabEntry> entries_;
+  Index total_ = 0;
+};
+
+template <class T>
+MatrixMap<T> map_matrix(T* slab, const SlabEntry& e) {
+  return MatrixMap<T>(slab + e.offset, e.rows, e.cols);
+}
+template <class T>
+ConstMatrixMap<T> map_matrix(const T* slab, const SlabEntry& e) {
+  return ConstMatrixMap<T>(slab + e.offset, e.rows, e.cols);
+}
+template <class T>
+RowVectorMap<T> map_row(T* slab, const SlabEntry& e) {
+  return RowVectorMap<T>(slab + e.offset, e.size());
+}
+template <class T>
+ConstRowVectorMap<T> map_row(const T* slab, const SlabEntry& e) {
+  return ConstRowVectorMap<T>(slab + e.offset, e.size());
+}
+
+// Errors on user input: the bindings turn std::invalid_argument into Python's ValueError.
+inline void require(bool ok, const std::string& message) {
+  if (!ok) throw std::invalid_argument(message);
+}
+
+}  // namespace nncore

@@ -1,0 +1,145 @@
+// One epoch of minibatch SGD, entirely in C++:
+//   choose the row order (the caller's, a seeded permutation, or 0..n-1), then for each
+//   minibatch M: gather its rows into the batch buffers, forward, loss, backward, update.
+//
+// Objective of one step (DESIGN.md §2), with W = Σ_{i∈M} w_i (= |M| without sample weights):
+//   mean:  L_M = (1/W) (Σ_{i∈M} w_i ℓ_i + α/2 Σ_t ‖W_t‖²)            scikit-learn's objective
+//   sum:   n · L_M, whose gradient is the lecture's (n/|M|) Σ_{i∈M} ∂ℓ_i/∂θ
+// The epoch loss reported is always in mean units, Σ_M |M| L_M / Σ_M |M|, which is
+// scikit-learn's loss_curve_ entry whatever the reduction.
+#pragma once
+
+#include "network.hpp"
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <string>
+#include <vector>
+
+namespace nncore {
+
+enum class Reduction { mean, sum };
+
+// splitmix64: a tiny, fully specified generator, so one seed gives the same permutation on every
+// platform and compiler (std::shuffle's algorithm is implementation-defined).
+class SplitMix64 {
+ public:
+  explicit SplitMix64(uint64_t seed) : state_(seed) {}
+  uint64_t next() {
+    uint64_t z = (state_ += 0x9E3779B97F4A7C15ULL);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+  }
+  // Uniform in [0, bound) without modulo bias (rejection on the incomplete last block).
+  uint64_t below(uint64_t bound) {
+    const uint64_t limit = std::numeric_limits<uint64_t>::max() -
+                           std::numeric_limits<uint64_t>::max() % bound;
+    uint64_t r;
+    do r = next();
+    while (r >= limit);
+    return r % bound;
+  }
+
+ private:
+  uint64_t state_;
+};
+
+// Fisher–Yates shuffle of 0..n-1.
+inline std::vector<int64_t> seeded_permutation(Index n, uint64_t seed) {
+  std::vector<int64_t> order(static_cast<size_t>(n));
+  for (Index i = 0; i < n; ++i) order[static_cast<size_t>(i)] = i;
+  SplitMix64 rng(seed);
+  for (Index i = n - 1; i > 0; --i) {
+    const Index j = static_cast<Index>(rng.below(static_cast<uint64_t>(i) + 1));
+    std::swap(order[static_cast<size_t>(i)], order[static_cast<size_t>(j)]);
+  }
+  return order;
+}
+
+struct EpochResult {
+  double mean_loss = 0.0;  // in mean units, over the steps taken
+  Index steps = 0;         // parameter updates made
+  bool diverged = false;   // a non-finite loss or update stopped the epoch before that step
+};
+
+struct EpochOptions {
+  Index batch_size = 200;
+  double learning_rate = 1e-3;
+  Reduction reduction = Reduction::mean;
+  bool shuffle = true;
+  uint64_t seed = 0;
+};
+
+// X (n, d), Y (n, K), w (n) or null, order (m) of row indices in [0, n) or null.
+template <class T>
+EpochResult train_epoch(Network<T>& net, const T* X, const T* Y, const T* w, Index n,
+                        const int64_t* order, Index m, const EpochOptions& opt) {
+  require(n >= 1, "train_epoch needs at least one row, got n=0");
+  require(opt.batch_size >= 1, "batch_size must be >= 1, got " + std::to_string(opt.batch_size));
+  require(std::isfinite(opt.learning_rate) && opt.learning_rate > 0,
+          "learning_rate must be a finite number > 0, got " + std::to_string(opt.learning_rate));
+  std::vector<int64_t> permutation;
+  if (order != nullptr) {
+    require(m >= 1, "order must hold at least one row index");
+    for (Index i = 0; i < m; ++i)
+      require(order[i] >= 0 && order[i] < n, "order[" + std::to_string(i) + "] = " +
+                                                 std::to_string(order[i]) +
+                                                 " is outside [0, " + std::to_string(n) + ")");
+  } else if (opt.shuffle) {
+    permutation = seeded_permutation(n, opt.seed);
+    order = permutation.data();
+    m = n;
+  } else {
+    m = n;  // sequential batches are read in place, no gather
+  }
+
+  const Index d = net.n_inputs(), K = net.n_outputs();
+  const Index batch = std::min(opt.batch_size, m);
+  net.reserve(batch);
+  const T learning_rate = static_cast<T>(opt.learning_rate);
+
+  EpochResult result;
+  double loss_rows = 0.0, rows = 0.0;
+  for (Index start = 0; start < m; start += batch) {
+    const Index B = std::min(batch, m - start);
+    const T *xb = X + start * d, *yb = Y + start * K, *wb = w != nullptr ? w + start : nullptr;
+    if (order != nullptr) {
+      T *gx = net.batch_x(), *gy = net.batch_y(), *gw = net.batch_w();
+      for (Index r = 0; r < B; ++r) {
+        const Index src = static_cast<Index>(order[start + r]);
+        std::memcpy(gx + r * d, X + src * d, sizeof(T) * static_cast<size_t>(d));
+        std::memcpy(gy + r * K, Y + src * K, sizeof(T) * static_cast<size_t>(K));
+        if (w != nullptr) gw[r] = w[src];
+      }
+      xb = gx;
+      yb = gy;
+      wb = w != nullptr ? gw : nullptr;
+    }
+    double weight_sum = static_cast<double>(B);
+    if (wb != nullptr) {
+      weight_sum = 0.0;
+      for (Index r = 0; r < B; ++r) weight_sum += static_cast<double>(wb[r]);
+    }
+    // A batch whose weights are all zero carries no information: no step, no loss.
+    if (!(weight_sum > 0.0)) continue;
+    const double scale = (opt.reduction == Reduction::mean ? 1.0 : static_cast<double>(n)) /
+                         weight_sum;
+    const double objective = net.forward_backward(xb, yb, wb, B, static_cast<T>(scale));
+    // On a non-finite loss, gradient or updated parameter, stop with the parameters at their
+    // last finite state; the caller reports the divergence.
+    if (!std::isfinite(objective) || !net.sgd_step_if_finite(learning_rate)) {
+      result.diverged = true;
+      break;
+    }
+    loss_rows += static_cast<double>(B) * objective / weight_sum;
+    rows += static_cast<double>(B);
+    ++result.steps;
+  }
+  result.mean_loss = rows > 0 ? loss_rows / rows : std::numeric_limits<double>::quiet_NaN();
+  return result;
+}
+
+}  // namespace nncore

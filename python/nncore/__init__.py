@@ -1,0 +1,1 @@
+from nncore._core import *
