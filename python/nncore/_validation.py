@@ -1,0 +1,193 @@
+"""Input checks that run before any C++ does: each bad input becomes a ValueError or TypeError whose
+message names the argument, what was expected and what was received."""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+_DTYPES = {"float32": np.float32, "float64": np.float64}
+
+
+def check_dtype(dtype) -> type:
+    """The numpy scalar type for 'float32'/'float64' (or those numpy types)."""
+    try:
+        name = np.dtype(dtype).name
+    except TypeError as exc:
+        raise TypeError(f"dtype must be 'float32' or 'float64', got {dtype!r}") from exc
+    if name not in _DTYPES:
+        raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
+    return _DTYPES[name]
+
+
+def check_choice(value, name: str, allowed) -> str:
+    if not isinstance(value, str) or value not in allowed:
+        options = ", ".join(repr(a) for a in allowed)
+        raise ValueError(f"{name} must be one of {options}, got {value!r}")
+    return value
+
+
+def check_int(value, name: str, *, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def check_float(value, name: str, *, minimum: float = 0.0, inclusive: bool = False) -> float:
+    """A finite real number > minimum (>= minimum when inclusive)."""
+    bound = f"{'>=' if inclusive else '>'} {minimum:g}"
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a finite number {bound}, got {value!r}")
+    value = float(value)
+    if not np.isfinite(value) or value < minimum or (value == minimum and not inclusive):
+        raise ValueError(f"{name} must be a finite number {bound}, got {value!r}")
+    return value
+
+
+def _as_numeric(a, name: str) -> np.ndarray:
+    """np.asarray with the dtype families a loss can take; TypeError for the others."""
+    if a is None:
+        raise TypeError(f"{name} must be an array of numbers, got None")
+    try:
+        arr = np.asarray(a)
+    except Exception as exc:  # ragged lists and the like
+        raise ValueError(f"{name} could not be read as an array: {exc}") from exc
+    kind = arr.dtype.kind
+    if kind == "O":
+        try:
+            arr = arr.astype(np.float64)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(
+                f"{name} must contain numbers only, got an object array with non-numeric "
+                f"entries ({exc})"
+            ) from exc
+    elif kind == "c":
+        raise TypeError(f"{name} must be real, got complex dtype {arr.dtype}")
+    elif kind not in "biuf":
+        raise TypeError(f"{name} must contain numbers, got dtype {arr.dtype}")
+    return arr
+
+
+def _finite_as(arr: np.ndarray, name: str, dtype) -> np.ndarray:
+    """arr as a C-contiguous array of dtype, all finite (no copy when it already is one)."""
+    if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+        bad = np.argwhere(~np.isfinite(arr))[0]
+        raise ValueError(
+            f"{name} must be finite, got {arr[tuple(bad)]!r} at index {tuple(int(i) for i in bad)}"
+        )
+    with np.errstate(over="ignore"):
+        out = np.ascontiguousarray(arr, dtype=dtype)
+    if not np.isfinite(out).all():
+        bad = np.argwhere(~np.isfinite(out))[0]
+        raise ValueError(
+            f"{name} holds {arr[tuple(bad)]!r} at index {tuple(int(i) for i in bad)}, too large "
+            f"for {np.dtype(dtype).name}"
+        )
+    return out
+
+
+def check_X(X, dtype, *, n_features: int | None = None, name: str = "X") -> np.ndarray:
+    """X as a finite, C-contiguous (n, d) array of dtype with n >= 1."""
+    arr = _as_numeric(X, name)
+    if arr.ndim != 2:
+        hint = " (use X.reshape(-1, 1) for a single feature)" if arr.ndim == 1 else ""
+        raise ValueError(
+            f"{name} must be 2-D (n_samples, n_features), got {arr.ndim}-D with shape "
+            f"{arr.shape}{hint}"
+        )
+    if arr.shape[0] == 0:
+        raise ValueError(f"{name} must have at least one sample, got shape {arr.shape}")
+    if arr.shape[1] == 0:
+        raise ValueError(f"{name} must have at least one feature, got shape {arr.shape}")
+    if n_features is not None and arr.shape[1] != n_features:
+        raise ValueError(
+            f"{name} has {arr.shape[1]} features, but the network expects {n_features}"
+        )
+    return _finite_as(arr, name, dtype)
+
+
+def check_targets(y, dtype, *, n_samples: int, n_outputs: int, loss: str, name: str = "y"):
+    """Targets as a finite, C-contiguous (n, K) array of dtype that the loss can take.
+
+    A 1-D y is one output; with the softmax loss a 1-D y of integer class labels 0..K-1 is
+    one-hot encoded."""
+    arr = _as_numeric(y, name)
+    if arr.ndim == 1 and loss == "softmax" and n_outputs > 1:
+        if arr.dtype.kind not in "biu" and not (
+            np.isfinite(arr).all() and np.array_equal(arr, np.round(arr))
+        ):
+            raise ValueError(
+                f"{name} for the softmax loss must be integer class labels 0..{n_outputs - 1} "
+                f"or an (n, {n_outputs}) array of class probabilities, got non-integer values"
+            )
+        labels = arr.astype(np.int64)
+        if labels.size and (labels.min() < 0 or labels.max() >= n_outputs):
+            raise ValueError(
+                f"{name} class labels must lie in 0..{n_outputs - 1}, got values from "
+                f"{labels.min()} to {labels.max()}"
+            )
+        arr = np.eye(n_outputs, dtype=dtype)[labels]
+    elif arr.ndim == 1:
+        arr = arr.reshape(-1, 1)
+    if arr.ndim != 2 or arr.shape[1] != n_outputs:
+        raise ValueError(
+            f"{name} must have shape ({n_samples}, {n_outputs})"
+            f"{' or (' + str(n_samples) + ',)' if n_outputs == 1 else ''}, got shape {arr.shape}"
+        )
+    if arr.shape[0] != n_samples:
+        raise ValueError(
+            f"{name} has {arr.shape[0]} rows but X has {n_samples}; they must match"
+        )
+    arr = _finite_as(arr, name, dtype)
+    if loss == "logistic" and (arr.min() < 0 or arr.max() > 1):
+        raise ValueError(
+            f"{name} for the logistic loss must lie in [0, 1] (labels 0/1), got values from "
+            f"{arr.min():g} to {arr.max():g}"
+        )
+    if loss == "poisson" and arr.min() < 0:
+        raise ValueError(f"{name} for the poisson loss must be >= 0, got minimum {arr.min():g}")
+    if loss == "softmax":
+        row_sums = arr.sum(axis=1, dtype=np.float64)
+        if arr.min() < 0 or not np.allclose(row_sums, 1.0, rtol=0, atol=1e-6):
+            raise ValueError(
+                f"{name} for the softmax loss must be one-hot or class-probability rows "
+                f"(non-negative, summing to 1), got row sums from {row_sums.min():g} to "
+                f"{row_sums.max():g} and minimum {arr.min():g}"
+            )
+    return arr
+
+
+def check_sample_weight(sample_weight, dtype, *, n_samples: int):
+    """None, or a finite, non-negative (n,) array of dtype with a positive sum."""
+    if sample_weight is None:
+        return None
+    arr = _as_numeric(sample_weight, "sample_weight")
+    if arr.ndim == 0:
+        arr = np.full(n_samples, arr, dtype=dtype)
+    if arr.ndim != 1 or arr.shape[0] != n_samples:
+        raise ValueError(
+            f"sample_weight must have shape ({n_samples},), got shape {arr.shape}"
+        )
+    arr = _finite_as(arr, "sample_weight", dtype)
+    if arr.min() < 0:
+        raise ValueError(f"sample_weight must be >= 0, got minimum {arr.min():g}")
+    if not arr.sum() > 0:
+        raise ValueError("sample_weight must have a positive sum, got all zeros")
+    return arr
+
+
+def check_order(order, *, n_samples: int) -> np.ndarray:
+    """A 1-D int64 array of row indices in [0, n_samples)."""
+    arr = _as_numeric(order, "order")
+    if arr.dtype.kind not in "iu":
+        raise TypeError(f"order must hold integer row indices, got dtype {arr.dtype}")
+    if arr.ndim != 1 or arr.size == 0:
+        raise ValueError(f"order must be a non-empty 1-D array, got shape {arr.shape}")
+    if arr.min() < 0 or arr.max() >= n_samples:
+        raise ValueError(
+            f"order must index rows 0..{n_samples - 1}, got values from {arr.min()} to {arr.max()}"
+        )
+    return np.ascontiguousarray(arr, dtype=np.int64)
