@@ -1,0 +1,141 @@
+"""The object API: views into the slabs, initialisation, reproducibility, divergence."""
+
+import numpy as np
+import pytest
+from conftest import make_problem
+
+import nncore
+
+
+def test_params_and_grads_are_views_not_copies():
+    net = nncore.Network([3, 4, 2], "tanh", random_state=0)
+    assert net.params.flags.writeable and net.grads.flags.writeable
+    for W, b, dW, db in zip(net.coefs, net.intercepts, net.coef_grads, net.intercept_grads):
+        assert np.shares_memory(W, net.params) and np.shares_memory(b, net.params)
+        assert np.shares_memory(dW, net.grads) and np.shares_memory(db, net.grads)
+    assert [W.shape for W in net.coefs] == [(3, 4), (4, 2)]
+    assert [b.shape for b in net.intercepts] == [(4,), (2,)]
+    assert net.params.size == net.n_params == 3 * 4 + 4 + 4 * 2 + 2
+    # The property returns a view of the same buffer every time.
+    assert np.shares_memory(net._core.params, net.params)
+
+    X = np.ones((1, 3))
+    net.params[:] = 0.0
+    np.testing.assert_array_equal(net.forward(X), [[0.0, 0.0]])
+    net.intercepts[1][:] = [1.5, -2.0]  # writing a view changes the network
+    np.testing.assert_array_equal(net.forward(X), [[1.5, -2.0]])
+
+
+def test_loss_and_grad_returns_the_gradient_buffer():
+    sizes, X, Y, _ = make_problem("squared_error", 1)
+    net = nncore.Network(sizes, "relu", random_state=0)
+    _, grads = net.loss_and_grad(X, Y)
+    assert np.shares_memory(grads, net.grads)
+    before = net.params.copy()
+    net.sgd_step(0.5)
+    np.testing.assert_allclose(net.params, before - 0.5 * grads, rtol=1e-15)
+
+
+def test_initial_weights_match_scikit_learn():
+    """Glorot uniform drawn in scikit-learn's order gives scikit-learn's initial weights."""
+    from sklearn.neural_network import MLPClassifier
+    from sklearn.utils import check_random_state
+
+    for activation in ("relu", "logistic"):
+        est = MLPClassifier(activation=activation)
+        est._random_state = check_random_state(42)
+        sizes = [7, 5, 3, 1]
+        expected = [est._init_coef(a, b, np.float64) for a, b in zip(sizes[:-1], sizes[1:])]
+        net = nncore.Network(sizes, activation, "logistic", random_state=42)
+        for t, (W, b) in enumerate(expected):
+            np.testing.assert_array_equal(net.coefs[t], W)
+            np.testing.assert_array_equal(net.intercepts[t], b)
+
+
+def test_same_seed_same_run_and_different_seed_different_run():
+    sizes, X, Y, _ = make_problem("logistic", 1, n=40)
+
+    def run(seed):
+        net = nncore.Network(sizes, "relu", "logistic", random_state=0)
+        losses = nncore.train(net, X, Y, epochs=3, batch_size=8, learning_rate=0.1,
+                              random_state=seed)
+        return losses, net.params.copy()
+
+    (l1, p1), (l2, p2), (l3, p3) = run(1), run(1), run(2)
+    assert l1 == l2
+    np.testing.assert_array_equal(p1, p2)
+    assert not np.array_equal(p1, p3)
+
+
+def test_training_steps_do_not_allocate_the_workspace():
+    sizes, X, Y, _ = make_problem("squared_error", 1, n=50)
+    net = nncore.Network(sizes, "relu", random_state=0)
+    net.train_epoch(X, Y, batch_size=8)
+    allocations = net.workspace_allocations
+    assert allocations == 1 and net._core.capacity == 8
+    nncore.train(net, X, Y, epochs=5, batch_size=8, random_state=0)
+    net.train_epoch(X, Y, batch_size=3)  # smaller batches reuse the same workspace
+    assert net.workspace_allocations == allocations
+
+
+def test_predict_applies_the_inverse_link():
+    sizes, X, _, _ = make_problem("softmax", 1)
+    for loss, link in [
+        ("squared_error", lambda f: f),
+        ("logistic", lambda f: 1 / (1 + np.exp(-f))),
+        ("softmax", lambda f: np.exp(f) / np.exp(f).sum(axis=1, keepdims=True)),
+        ("poisson", np.exp),
+    ]:
+        net = nncore.Network(sizes, "tanh", loss, random_state=0)
+        np.testing.assert_allclose(net.predict(X), link(net.forward(X)), rtol=1e-12)
+
+
+def test_softmax_accepts_integer_labels():
+    sizes, X, Y, _ = make_problem("softmax", 1)
+    net = nncore.Network(sizes, "tanh", "softmax", random_state=0)
+    assert net.loss(X, Y.argmax(axis=1)) == net.loss(X, Y)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_divergence_stops_and_keeps_last_finite_state(dtype):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(64, 3)) * 100
+    y = rng.normal(size=64) * 100
+    net = nncore.Network([3, 8, 1], "relu", dtype=dtype, random_state=0)
+    with pytest.raises(nncore.DivergenceError, match="learning_rate=1e\\+06"):
+        for _ in range(20):
+            net.train_epoch(X, y, learning_rate=1e6, batch_size=4, seed=0)
+    assert np.isfinite(net.params).all()
+    assert np.isfinite(net.forward(X)).all()
+    # The network stays usable: a sensible step size carries on from the last finite state.
+    net.initialize(0)
+    assert np.isfinite(net.train_epoch(X / 100, y / 100, learning_rate=1e-3))
+
+
+def test_large_n_evaluation_is_chunked_and_consistent():
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(3000, 5))
+    net = nncore.Network([5, 7, 1], "gelu", random_state=0)
+    full = net.forward(X)
+    parts = np.vstack([net.forward(X[i : i + 999]) for i in range(0, 3000, 999)])
+    np.testing.assert_allclose(full, parts, rtol=1e-13)
+
+
+def test_non_contiguous_and_read_only_inputs_work():
+    sizes, X, Y, _ = make_problem("squared_error", 1)
+    net = nncore.Network(sizes, "relu", random_state=0)
+    expected = net.loss(X, Y)
+    Xf = np.asfortranarray(X)
+    Yro = Y.copy()
+    Yro.flags.writeable = False
+    assert net.loss(Xf, Yro) == expected
+    wide = np.hstack([X, X])[:, ::2]  # strided view
+    net2 = nncore.Network([wide.shape[1], 5, 2], "relu", random_state=0)
+    assert np.isfinite(net2.loss(wide, Y))
+
+
+def test_repr_and_build_info():
+    net = nncore.Network([2, 3, 1], "gelu", "poisson", alpha=0.5, dtype="float32")
+    assert "gelu" in repr(net) and "poisson" in repr(net) and "float32" in repr(net)
+    info = nncore.build_info()
+    assert info["eigen"].startswith("3.4")
