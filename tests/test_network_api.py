@@ -139,3 +139,32 @@ def test_repr_and_build_info():
     assert "gelu" in repr(net) and "poisson" in repr(net) and "float32" in repr(net)
     info = nncore.build_info()
     assert info["eigen"].startswith("3.4")
+
+
+def test_gil_is_released_during_an_epoch():
+    """A Python thread keeps running while one long epoch runs in C++."""
+    import threading
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(4000, 64))
+    y = rng.normal(size=4000)
+    net = nncore.Network([64, 256, 256, 1], "relu", random_state=0)
+    net._core.reserve(4000)
+    ticks = [0]
+    stop = threading.Event()
+
+    def count():
+        while not stop.is_set():
+            ticks[0] += 1
+
+    thread = threading.Thread(target=count)
+    thread.start()
+    try:
+        before = ticks[0]
+        net.train_epoch(X, y, batch_size=4000, learning_rate=1e-4)  # one call into C++
+        net.train_epoch(X, y, batch_size=4000, learning_rate=1e-4)
+        during = ticks[0] - before
+    finally:
+        stop.set()
+        thread.join()
+    assert during > 1000
