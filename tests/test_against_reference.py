@@ -72,9 +72,9 @@ def test_sequential_and_seeded_orders(dtype, reduction):
     X64, Y64 = X.astype(np.float64), Y.astype(np.float64)
     lr = 0.01
 
-    net.train_epoch(X, Y, learning_rate=lr, batch_size=2, shuffle=False)
+    net.train_epoch(X, Y, learning_rate=lr, batch_size=2, shuffle=False, sample_weight=w)
     Ws, bs, _ = ref.train_epoch(Ws, bs, X64, Y64, act, loss, np.arange(X.shape[0]), 2, lr,
-                                alpha=0.01, reduction=reduction)
+                                alpha=0.01, w=w.astype(np.float64), reduction=reduction)
     assert_close(net.params, ref.pack(Ws, bs), RTOL[dtype] * 10, "shuffle=False")
 
     seed = 2024

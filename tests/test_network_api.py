@@ -168,3 +168,69 @@ def test_gil_is_released_during_an_epoch():
         stop.set()
         thread.join()
     assert during > 1000
+
+
+def test_pickle_and_copy_round_trip_and_keep_training():
+    import pickle
+
+    sizes, X, Y, _ = make_problem("softmax", 1)
+    net = nncore.Network(sizes, "gelu", "softmax", alpha=0.1, loss_reduction="sum",
+                         dtype="float32", random_state=0)
+    net.train_epoch(X, Y, batch_size=4, learning_rate=0.01, seed=1)
+    for clone in (pickle.loads(pickle.dumps(net)), net.copy()):
+        assert repr(clone) == repr(net)
+        np.testing.assert_array_equal(clone.params, net.params)
+        assert not np.shares_memory(clone.params, net.params)
+        a = clone.train_epoch(X, Y, batch_size=4, learning_rate=0.01, seed=2)
+        b = net.copy().train_epoch(X, Y, batch_size=4, learning_rate=0.01, seed=2)
+        assert a == b
+
+
+def test_one_network_refuses_concurrent_use_from_two_threads():
+    """Its workspace is shared state: a second thread gets a clear error, never a race."""
+    import threading
+    import time
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(20000, 32))
+    y = rng.normal(size=20000)
+    net = nncore.Network([32, 256, 256, 1], "relu", random_state=0)
+    done = threading.Event()
+
+    def fit():
+        try:
+            epochs = 0
+            while epochs < 3:
+                try:
+                    net.train_epoch(X, y, batch_size=64, learning_rate=1e-4, seed=0)
+                    epochs += 1
+                except RuntimeError:  # the main thread's forward held the network just then
+                    pass
+        finally:
+            done.set()
+
+    thread = threading.Thread(target=fit)
+    thread.start()
+    refused = 0
+    while not done.is_set():
+        try:
+            net.forward(X[:2])
+        except RuntimeError as exc:
+            assert "already in use by another thread" in str(exc)
+            refused += 1
+        time.sleep(1e-4)
+    thread.join()
+    assert refused > 0
+    assert np.isfinite(net.forward(X[:2])).all()  # usable again once the fit is over
+
+
+def test_zero_weight_batches_take_no_step():
+    """A minibatch whose sample weights are all zero carries no information: no update."""
+    sizes, X, Y, _ = make_problem("squared_error", 1, n=8)
+    w = np.array([0, 0, 0, 0, 1, 2, 1, 1], dtype=float)
+    a = nncore.Network(sizes, "tanh", random_state=0)
+    b = a.copy()
+    a.train_epoch(X, Y, batch_size=4, learning_rate=0.1, shuffle=False, sample_weight=w)
+    b.train_epoch(X[4:], Y[4:], batch_size=4, learning_rate=0.1, shuffle=False,
+                  sample_weight=w[4:])
+    np.testing.assert_array_equal(a.params, b.params)

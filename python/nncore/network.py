@@ -276,6 +276,30 @@ class Network:
             )
         return mean_loss
 
+    # ---- copying and pickling: architecture, settings and parameters --------------------------
+    def __getstate__(self):
+        return {
+            "layer_sizes": self.layer_sizes,
+            "activation": self.activation,
+            "loss": self.loss_name,
+            "alpha": self.alpha,
+            "loss_reduction": self.loss_reduction,
+            "dtype": self.dtype.name,
+            "params": self.params.copy(),
+        }
+
+    def __setstate__(self, state):
+        self.__init__(state["layer_sizes"], state["activation"], state["loss"],
+                      alpha=state["alpha"], loss_reduction=state["loss_reduction"],
+                      dtype=state["dtype"])
+        self.params[:] = state["params"]
+
+    def copy(self) -> "Network":
+        """An independent network with the same architecture, settings and parameters."""
+        clone = Network.__new__(Network)
+        clone.__setstate__(self.__getstate__())
+        return clone
+
     def __repr__(self) -> str:
         return (
             f"Network(layer_sizes={self.layer_sizes}, activation={self.activation!r}, "
