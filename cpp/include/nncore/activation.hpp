@@ -50,49 +50,40 @@ void bias_activation_forward(MatrixMap<T> act, MatrixMap<T> pre, ConstRowVectorM
                              Activation g) {
   const Index B = pre.rows();
   // One row at a time, so the bias add and the activation touch the row while it is in cache.
+  auto each_row = [&](auto&& g_of_row) {
+    for (Index i = 0; i < B; ++i) {
+      pre.row(i) += b;
+      act.row(i) = g_of_row(pre.row(i).array());
+    }
+  };
+  auto elementwise = [&](auto&& g_scalar) {
+    each_row([&](const auto& p) { return p.unaryExpr(g_scalar); });
+  };
   switch (g) {
     case Activation::identity:
-      for (Index i = 0; i < B; ++i) {
-        pre.row(i) += b;
-        if (act.data() != pre.data()) act.row(i) = pre.row(i);
+      if (act.data() == pre.data()) {
+        pre.rowwise() += b;
+      } else {
+        each_row([](const auto& p) { return p; });
       }
       break;
     case Activation::relu:
-      for (Index i = 0; i < B; ++i) {
-        pre.row(i) += b;
-        act.row(i) = pre.row(i).array().max(T(0));
-      }
+      each_row([](const auto& p) { return p.max(T(0)); });
       break;
     case Activation::logistic:
-      for (Index i = 0; i < B; ++i) {
-        pre.row(i) += b;
-        act.row(i) = pre.row(i).unaryExpr([](T p) { return logistic_scalar(p); });
-      }
+      elementwise([](T p) { return logistic_scalar(p); });
       break;
     case Activation::tanh:
-      for (Index i = 0; i < B; ++i) {
-        pre.row(i) += b;
-        act.row(i) = pre.row(i).array().tanh();
-      }
+      each_row([](const auto& p) { return p.tanh(); });
       break;
     case Activation::leaky_relu:
-      for (Index i = 0; i < B; ++i) {
-        pre.row(i) += b;
-        act.row(i) = pre.row(i).unaryExpr(
-            [](T p) { return p > T(0) ? p : T(kLeakyReluSlope) * p; });
-      }
+      elementwise([](T p) { return p > T(0) ? p : T(kLeakyReluSlope) * p; });
       break;
     case Activation::softplus:
-      for (Index i = 0; i < B; ++i) {
-        pre.row(i) += b;
-        act.row(i) = pre.row(i).unaryExpr([](T p) { return softplus_scalar(p); });
-      }
+      elementwise([](T p) { return softplus_scalar(p); });
       break;
     case Activation::gelu:
-      for (Index i = 0; i < B; ++i) {
-        pre.row(i) += b;
-        act.row(i) = pre.row(i).unaryExpr([](T p) { return gelu_scalar(p); });
-      }
+      elementwise([](T p) { return gelu_scalar(p); });
       break;
   }
 }
