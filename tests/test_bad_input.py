@@ -148,11 +148,12 @@ def test_core_exceptions_reach_python_as_value_errors():
     with pytest.raises(ValueError, match="every layer size must be >= 1"):
         _core.Network32([3, 0, 2], "relu", "squared_error")
     core = _core.Network64([3, 2], "relu", "squared_error")
+    sgd = _core.Optimizer64("sgd", core.n_params)
     with pytest.raises(ValueError, match=r"X must have shape \(n, 3\)"):
         core.forward(np.ones((4, 5)))
     with pytest.raises(ValueError, match=r"order\[2\] = 99 is outside \[0, 10\)"):
-        core.train_epoch(X, np.ones((10, 2)), None, np.array([0, 7, 99]), 2, 0.1, "mean", True, 0)
+        core.train_epoch(sgd, X, np.ones((10, 2)), None, np.array([0, 7, 99]), 2, 0.1, "mean", True, 0)
     with pytest.raises(ValueError, match="batch_size must be >= 1"):
-        core.train_epoch(X, np.ones((10, 2)), None, None, 0, 0.1, "mean", True, 0)
+        core.train_epoch(sgd, X, np.ones((10, 2)), None, None, 0, 0.1, "mean", True, 0)
     with pytest.raises(ValueError, match="loss_reduction must be one of"):
-        core.train_epoch(X, np.ones((10, 2)), None, None, 2, 0.1, "avg", True, 0)
+        core.train_epoch(sgd, X, np.ones((10, 2)), None, None, 2, 0.1, "avg", True, 0)

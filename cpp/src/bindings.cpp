@@ -14,12 +14,17 @@
 #include <vector>
 
 #include "nncore/network.hpp"
+#include "nncore/optim.hpp"
+#include "nncore/schedule.hpp"
 #include "nncore/trainer.hpp"
 
 namespace py = pybind11;
 using nncore::Activation;
 using nncore::Index;
 using nncore::Loss;
+using nncore::OptimizerKind;
+using nncore::ParamKind;
+using nncore::ScheduleKind;
 using nncore::Reduction;
 
 namespace {
@@ -33,6 +38,15 @@ const std::vector<std::pair<std::string, Loss>> kLosses = {{"squared_error", Los
                                                            {"logistic", Loss::logistic},
                                                            {"softmax", Loss::softmax},
                                                            {"poisson", Loss::poisson}};
+const std::vector<std::pair<std::string, OptimizerKind>> kOptimizers = {
+    {"sgd", OptimizerKind::sgd}, {"adam", OptimizerKind::adam}, {"adamw", OptimizerKind::adamw}};
+const std::vector<std::pair<std::string, ScheduleKind>> kSchedules = {
+    {"constant", ScheduleKind::constant},       {"invscaling", ScheduleKind::invscaling},
+    {"adaptive", ScheduleKind::adaptive},       {"step", ScheduleKind::step},
+    {"exponential", ScheduleKind::exponential}, {"cosine", ScheduleKind::cosine}};
+const std::vector<std::pair<std::string, ParamKind>> kParamKinds = {
+    {"weight", ParamKind::weight}, {"bias", ParamKind::bias},
+    {"bn_gamma", ParamKind::bn_gamma}, {"bn_beta", ParamKind::bn_beta}};
 const std::vector<std::pair<std::string, Reduction>> kReductions = {{"mean", Reduction::mean},
                                                                     {"sum", Reduction::sum}};
 
@@ -63,20 +77,39 @@ template <class T>
 struct PyNetwork {
   nncore::Network<T> net;
   std::atomic<bool> busy{false};
+  static constexpr const char* what = "network";
 };
 
 template <class T>
+struct PyOptimizer {
+  nncore::Optimizer<T> opt;
+  std::atomic<bool> busy{false};
+  static constexpr const char* what = "optimiser";
+};
+
+// Marks an object in use for the lifetime of the guard; a second user gets RuntimeError.
+template <class Obj>
 class BusyGuard {
  public:
-  explicit BusyGuard(PyNetwork<T>& self) : self_(self) {
+  explicit BusyGuard(Obj& self) : self_(self) {
     if (self_.busy.exchange(true))
-      throw std::runtime_error("this network is already in use by another thread");
+      throw std::runtime_error(std::string("this ") + Obj::what +
+                               " is already in use by another thread");
   }
   ~BusyGuard() { self_.busy.store(false); }
+  BusyGuard(const BusyGuard&) = delete;
+  BusyGuard& operator=(const BusyGuard&) = delete;
 
  private:
-  PyNetwork<T>& self_;
+  Obj& self_;
 };
+
+// A 1-D numpy view of n elements at data that keeps `owner` alive.
+template <class T>
+py::object view(py::object owner, T* data, Index n) {
+  if (data == nullptr) return py::none();
+  return Array<T>({n}, data, owner);
+}
 
 template <class T>
 void check_matrix(const Array<T>& a, const char* name, Index rows, Index cols) {
@@ -98,20 +131,65 @@ const T* optional_weights(const std::optional<Array<T>>& w, Index n) {
 }
 
 template <class T>
+void bind_optimizer(py::module_& m, const char* name) {
+  using Self = PyOptimizer<T>;
+  py::class_<Self>(m, name, "Optimiser state over one parameter slab (see nncore.optim).")
+      .def(py::init([](const std::string& kind, Index n_params, double momentum, bool nesterov,
+                       double beta_1, double beta_2, double epsilon, double weight_decay) {
+             nncore::OptimizerConfig c;
+             c.kind = parse(kOptimizers, "optimizer", kind);
+             c.momentum = momentum;
+             c.nesterov = nesterov;
+             c.beta1 = beta_1;
+             c.beta2 = beta_2;
+             c.epsilon = epsilon;
+             c.weight_decay = weight_decay;
+             return new Self{nncore::Optimizer<T>(c, n_params)};
+           }),
+           py::arg("kind"), py::arg("n_params"), py::arg("momentum") = 0.0,
+           py::arg("nesterov") = false, py::arg("beta_1") = 0.9, py::arg("beta_2") = 0.999,
+           py::arg("epsilon") = 1e-8, py::arg("weight_decay") = 0.0)
+      .def_property_readonly("kind",
+                             [](Self& s) { return name_of(kOptimizers, s.opt.config().kind); })
+      .def_property_readonly("n_params", [](Self& s) { return s.opt.n_params(); })
+      .def_property(
+          "steps", [](Self& s) { return s.opt.steps(); },
+          [](Self& s, int64_t t) { s.opt.set_steps(t); }, "Adam's step count t")
+      .def_property_readonly(
+          "first", [](py::object self) {
+            Self& s = self.cast<Self&>();
+            return view<T>(self, s.opt.first(), s.opt.first_size());
+          }, "velocity (SGD with momentum) or first moment m (Adam), a view; None if stateless")
+      .def_property_readonly(
+          "second", [](py::object self) {
+            Self& s = self.cast<Self&>();
+            return view<T>(self, s.opt.second(), s.opt.second_size());
+          }, "second moment v (Adam), a view; None otherwise")
+      .def("reset", [](Self& s) {
+        BusyGuard<Self> guard(s);
+        s.opt.reset();
+      });
+}
+
+template <class T>
 void bind_network(py::module_& m, const char* name) {
   using Self = PyNetwork<T>;
+  using Opt = PyOptimizer<T>;
   py::class_<Self>(m, name, "An MLP over one contiguous parameter slab (see nncore.Network).")
       .def(py::init([](const std::vector<Index>& layer_sizes, const std::string& activation,
-                       const std::string& loss, double alpha) {
+                       const std::string& loss, double alpha, bool batch_norm) {
              return new Self{nncore::Network<T>(layer_sizes,
                                                 parse(kActivations, "activation", activation),
-                                                parse(kLosses, "loss", loss), static_cast<T>(alpha))};
+                                                parse(kLosses, "loss", loss), static_cast<T>(alpha),
+                                                batch_norm)};
            }),
-           py::arg("layer_sizes"), py::arg("activation"), py::arg("loss"), py::arg("alpha") = 0.0)
+           py::arg("layer_sizes"), py::arg("activation"), py::arg("loss"), py::arg("alpha") = 0.0,
+           py::arg("batch_norm") = false)
       .def_property_readonly("layer_sizes", [](Self& s) { return s.net.layer_sizes(); })
       .def_property_readonly("activation",
                              [](Self& s) { return name_of(kActivations, s.net.hidden_activation()); })
       .def_property_readonly("loss", [](Self& s) { return name_of(kLosses, s.net.loss()); })
+      .def_property_readonly("batch_norm", [](Self& s) { return s.net.batch_norm(); })
       .def_property(
           "alpha", [](Self& s) { return static_cast<double>(s.net.alpha()); },
           [](Self& s, double a) { s.net.set_alpha(static_cast<T>(a)); })
@@ -125,85 +203,120 @@ void bind_network(py::module_& m, const char* name) {
       .def_property_readonly("params",
                              [](py::object self) {
                                Self& s = self.cast<Self&>();
-                               return Array<T>({s.net.n_params()}, s.net.params(), self);
+                               return view<T>(self, s.net.params(), s.net.n_params());
                              })
       .def_property_readonly("grads",
                              [](py::object self) {
                                Self& s = self.cast<Self&>();
-                               return Array<T>({s.net.n_params()}, s.net.grads(), self);
+                               return view<T>(self, s.net.grads(), s.net.n_params());
                              })
+      .def_property_readonly("batchnorm_state",
+                             [](py::object self) {
+                               Self& s = self.cast<Self&>();
+                               if (s.net.batchnorm_state_size() == 0)
+                                 return py::object(py::none());
+                               return view<T>(self, s.net.batchnorm_state(),
+                                              s.net.batchnorm_state_size());
+                             },
+                             "running_mean_t, running_var_t of each batch-normalised layer")
       .def("layout",
            [](Self& s) {
-             std::vector<std::tuple<Index, Index, Index>> out;
+             std::vector<std::tuple<std::string, Index, Index, Index, Index>> out;
              for (Index i = 0; i < s.net.layout().count(); ++i) {
                const auto& e = s.net.layout()[i];
-               out.emplace_back(e.offset, e.rows, e.cols);
+               const auto& [kind, layer] = s.net.entry_kinds()[static_cast<size_t>(i)];
+               out.emplace_back(name_of(kParamKinds, kind), layer, e.offset, e.rows, e.cols);
              }
              return out;
            },
-           "(offset, rows, cols) of W_0, b_0, W_1, b_1, ... in the parameter slab")
+           "(kind, layer, offset, rows, cols) of every tensor in the parameter slab")
       .def("reserve",
            [](Self& s, Index rows) {
              if (rows < 1) throw std::invalid_argument("reserve needs rows >= 1");
-             BusyGuard<T> guard(s);
+             BusyGuard<Self> guard(s);
              s.net.reserve(rows);
            })
       .def(
           "forward",
-          [](Self& s, const Array<T>& X) {
+          [](Self& s, const Array<T>& X, bool training) {
             check_matrix(X, "X", -1, s.net.n_inputs());
             const Index n = X.shape(0);
             Array<T> out({n, s.net.n_outputs()});
             T* out_ptr = out.mutable_data();
-            BusyGuard<T> guard(s);
+            BusyGuard<Self> guard(s);
             py::gil_scoped_release release;
-            s.net.predict_scores(X.data(), n, out_ptr);
+            s.net.predict_scores(X.data(), n, out_ptr, training);
             return out;
           },
-          py::arg("X").noconvert(), "raw output scores (n, K) for X (n, d)")
+          py::arg("X").noconvert(), py::arg("training") = false,
+          "raw output scores (n, K) for X (n, d)")
       .def(
           "weighted_loss_sum",
-          [](Self& s, const Array<T>& X, const Array<T>& Y, const std::optional<Array<T>>& w) {
+          [](Self& s, const Array<T>& X, const Array<T>& Y, const std::optional<Array<T>>& w,
+             bool training) {
             check_matrix(X, "X", -1, s.net.n_inputs());
             const Index n = X.shape(0);
             check_matrix(Y, "Y", n, s.net.n_outputs());
             const T* wp = optional_weights(w, n);
-            BusyGuard<T> guard(s);
+            BusyGuard<Self> guard(s);
             py::gil_scoped_release release;
-            return s.net.weighted_loss_sum(X.data(), Y.data(), wp, n);
+            return s.net.weighted_loss_sum(X.data(), Y.data(), wp, n, training);
           },
           py::arg("X").noconvert(), py::arg("Y").noconvert(), py::arg("sample_weight").noconvert(),
-          "Σ_i w_i ℓ_i over all rows (no penalty)")
+          py::arg("training") = false, "Σ_i w_i ℓ_i over all rows (no penalty)")
       .def("penalty", [](Self& s) { return s.net.penalty(); }, "α/2 Σ_t ‖W_t‖²")
       .def(
           "forward_backward",
           [](Self& s, const Array<T>& X, const Array<T>& Y, const std::optional<Array<T>>& w,
-             double scale) {
+             double scale, bool update_running) {
             check_matrix(X, "X", -1, s.net.n_inputs());
             const Index n = X.shape(0);
             if (n < 1) throw std::invalid_argument("X must have at least one row");
             check_matrix(Y, "Y", n, s.net.n_outputs());
             const T* wp = optional_weights(w, n);
-            BusyGuard<T> guard(s);
+            BusyGuard<Self> guard(s);
             py::gil_scoped_release release;
             s.net.reserve(n);
-            return s.net.forward_backward(X.data(), Y.data(), wp, n, static_cast<T>(scale));
+            return s.net.forward_backward(X.data(), Y.data(), wp, n, static_cast<T>(scale),
+                                          update_running);
           },
           py::arg("X").noconvert(), py::arg("Y").noconvert(), py::arg("sample_weight").noconvert(),
-          py::arg("scale"),
+          py::arg("scale"), py::arg("update_running_stats") = false,
           "fills grads with ∂/∂θ scale·(Σ w ℓ + α/2 Σ‖W‖²) and returns Σ w ℓ + α/2 Σ‖W‖²")
+      .def(
+          "set_batchnorm_statistics",
+          [](Self& s, const Array<T>& X) {
+            check_matrix(X, "X", -1, s.net.n_inputs());
+            BusyGuard<Self> guard(s);
+            py::gil_scoped_release release;
+            s.net.set_batchnorm_statistics(X.data(), X.shape(0));
+          },
+          py::arg("X").noconvert())
       .def(
           "sgd_step",
           [](Self& s, double learning_rate) {
-            BusyGuard<T> guard(s);
+            BusyGuard<Self> guard(s);
             s.net.sgd_step(static_cast<T>(learning_rate));
           },
           py::arg("learning_rate"))
       .def(
+          "optimizer_step",
+          [](Self& s, Opt& o, double learning_rate) {
+            if (o.opt.n_params() != s.net.n_params())
+              throw std::invalid_argument("the optimiser was made for a different network");
+            BusyGuard<Self> guard(s);
+            BusyGuard<Opt> opt_guard(o);
+            return o.opt.step(s.net.params(), s.net.grads(), learning_rate);
+          },
+          py::arg("optimizer"), py::arg("learning_rate"),
+          "one optimiser update from the current grads; False (nothing changed) if it would make "
+          "a parameter non-finite")
+      .def(
           "train_epoch",
-          [](Self& s, const Array<T>& X, const Array<T>& Y, const std::optional<Array<T>>& w,
-             const std::optional<Array<int64_t>>& order, Index batch_size, double learning_rate,
-             const std::string& reduction, bool shuffle, uint64_t seed) {
+          [](Self& s, Opt& o, const Array<T>& X, const Array<T>& Y,
+             const std::optional<Array<T>>& w, const std::optional<Array<int64_t>>& order,
+             Index batch_size, double learning_rate, const std::string& reduction, bool shuffle,
+             uint64_t seed) {
             check_matrix(X, "X", -1, s.net.n_inputs());
             const Index n = X.shape(0);
             check_matrix(Y, "Y", n, s.net.n_outputs());
@@ -221,23 +334,64 @@ void bind_network(py::module_& m, const char* name) {
             opt.reduction = parse(kReductions, "loss_reduction", reduction);
             opt.shuffle = shuffle;
             opt.seed = seed;
-            BusyGuard<T> guard(s);
+            BusyGuard<Self> guard(s);
+            BusyGuard<Opt> opt_guard(o);
             py::gil_scoped_release release;
-            const auto r = nncore::train_epoch(s.net, X.data(), Y.data(), wp, n, order_ptr, m, opt);
+            const auto r = nncore::train_epoch(s.net, o.opt, X.data(), Y.data(), wp, n,
+                                               order_ptr, m, opt);
             return std::make_tuple(r.mean_loss, r.steps, r.diverged);
           },
-          py::arg("X").noconvert(), py::arg("Y").noconvert(), py::arg("sample_weight").noconvert(),
-          py::arg("order").noconvert(), py::arg("batch_size"), py::arg("learning_rate"),
-          py::arg("loss_reduction"), py::arg("shuffle"), py::arg("seed"),
-          "one epoch of minibatch SGD; returns (mean loss, steps taken, diverged)");
+          py::arg("optimizer"), py::arg("X").noconvert(), py::arg("Y").noconvert(),
+          py::arg("sample_weight").noconvert(), py::arg("order").noconvert(),
+          py::arg("batch_size"), py::arg("learning_rate"), py::arg("loss_reduction"),
+          py::arg("shuffle"), py::arg("seed"),
+          "one epoch of minibatch training; returns (mean loss, steps taken, diverged)");
+}
+
+void bind_schedule(py::module_& m) {
+  using nncore::Schedule;
+  py::class_<Schedule>(m, "Schedule", "A per-epoch step-size schedule (see nncore.Schedule).")
+      .def(py::init([](const std::string& kind, double learning_rate_init, double power_t,
+                       Index n_iter_no_change, double tol, Index step_size, double gamma,
+                       Index total_epochs, double min_learning_rate, Index warmup_epochs) {
+             nncore::ScheduleConfig c;
+             c.kind = parse(kSchedules, "schedule", kind);
+             c.learning_rate_init = learning_rate_init;
+             c.power_t = power_t;
+             c.n_iter_no_change = n_iter_no_change;
+             c.tol = tol;
+             c.step_size = step_size;
+             c.gamma = gamma;
+             c.total_epochs = total_epochs;
+             c.min_learning_rate = min_learning_rate;
+             c.warmup_epochs = warmup_epochs;
+             return Schedule(c);
+           }),
+           py::arg("kind"), py::arg("learning_rate_init"), py::arg("power_t") = 0.5,
+           py::arg("n_iter_no_change") = 10, py::arg("tol") = 1e-4, py::arg("step_size") = 10,
+           py::arg("gamma") = 0.1, py::arg("total_epochs") = 100,
+           py::arg("min_learning_rate") = 0.0, py::arg("warmup_epochs") = 0)
+      .def_property_readonly("kind", [](Schedule& s) { return name_of(kSchedules, s.config().kind); })
+      .def_property_readonly("learning_rate", &Schedule::learning_rate)
+      .def_property_readonly("epoch", &Schedule::epoch)
+      .def_property_readonly("no_improvement_count", &Schedule::no_improvement_count)
+      .def_property_readonly("best_loss", &Schedule::best_loss)
+      .def_property_readonly("base_learning_rate", &Schedule::base_learning_rate)
+      .def("set_state", &Schedule::set_state, py::arg("epoch"), py::arg("base_learning_rate"),
+           py::arg("no_improvement_count"), py::arg("best_loss"))
+      .def("epoch_end", &Schedule::epoch_end, py::arg("monitored_loss"), py::arg("samples_seen"),
+           "advance one epoch; True when the adaptive schedule asks to stop");
 }
 
 }  // namespace
 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "nncore's compiled core (Eigen kernels); use the nncore package, not this module.";
+  bind_optimizer<double>(m, "Optimizer64");
+  bind_optimizer<float>(m, "Optimizer32");
   bind_network<double>(m, "Network64");
   bind_network<float>(m, "Network32");
+  bind_schedule(m);
   m.attr("march") = NNCORE_MARCH;
   m.attr("eigen_version") = std::to_string(EIGEN_WORLD_VERSION) + "." +
                             std::to_string(EIGEN_MAJOR_VERSION) + "." +

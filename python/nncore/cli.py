@@ -9,7 +9,8 @@ import time
 
 import numpy as np
 
-from .network import ACTIVATIONS, DivergenceError, Network, train
+from .network import ACTIVATIONS, DivergenceError, Network
+from .training import train
 
 # name -> (loader, task)
 _DATASETS = {

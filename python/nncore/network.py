@@ -18,6 +18,7 @@ import numpy as np
 from sklearn.utils import check_random_state
 
 from . import _core
+from .optim import SGD, Optimizer
 from ._validation import (
     check_choice,
     check_dtype,
@@ -32,12 +33,26 @@ from ._validation import (
 ACTIVATIONS = ("identity", "relu", "logistic", "tanh", "leaky_relu", "softplus", "gelu")
 LOSSES = ("squared_error", "logistic", "softmax", "poisson")
 REDUCTIONS = ("mean", "sum")
+INITS = ("glorot_uniform", "he_normal", "glorot_normal", "normal", "zeros")
 
 
 class DivergenceError(FloatingPointError):
     """Training produced a non-finite loss, gradient or parameter and was stopped.
 
     The network keeps the parameters of its last finite state."""
+
+
+def _check_bool(value, name: str) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
+
+
+def _check_optimizer(optimizer) -> Optimizer:
+    if not isinstance(optimizer, Optimizer):
+        raise TypeError(
+            f"optimizer must be an nncore optimiser (SGD, Adam, AdamW), got {optimizer!r}")
+    return optimizer
 
 
 def _seed_from(random_state) -> int:
@@ -63,9 +78,19 @@ class Network:
     loss_reduction : {'mean', 'sum'}, default 'mean'
         'sum' multiplies the objective by n, the number of training rows: the lecture's update.
     dtype : {'float64', 'float32'}, default 'float64'
+    batch_norm : bool, default False
+        Batch normalisation between every hidden dense layer and its activation (PyTorch's
+        BatchNorm1d conventions: ε = 1e-5, running averages with momentum 0.1).
+    init : {'glorot_uniform', 'he_normal', 'glorot_normal', 'normal', 'zeros'}
+        'glorot_uniform' draws exactly as scikit-learn's MLP (uniform ±sqrt(f/(fan_in+fan_out)),
+        f = 6, or 2 for the logistic activation, weights then biases per layer); the Gaussian
+        schemes draw iid N(0, σ²) weights — σ² = 2/fan_in (he), 2/(fan_in+fan_out) (glorot),
+        init_std² (normal) — with zero biases; 'zeros' makes every parameter 0, a teaching case:
+        the hidden units of a layer then stay identical and the network cannot learn.
+    init_std : float, default 0.01
+        σ of the 'normal' scheme.
     random_state : None, int or numpy RandomState
-        Seeds the initial weights, drawn exactly as scikit-learn's MLP draws them
-        (Glorot uniform, factor 2 for the logistic activation).
+        Seeds the initial weights.
     """
 
     def __init__(
@@ -77,6 +102,9 @@ class Network:
         alpha: float = 0.0,
         loss_reduction: str = "mean",
         dtype="float64",
+        batch_norm: bool = False,
+        init: str = "glorot_uniform",
+        init_std: float = 0.01,
         random_state=None,
     ):
         try:
@@ -95,26 +123,40 @@ class Network:
         check_choice(loss, "loss", LOSSES)
         if loss == "softmax" and sizes[-1] < 2:
             raise ValueError("the softmax loss needs at least 2 outputs, got layer_sizes[-1] = 1")
+        if not isinstance(batch_norm, (bool, np.bool_)):
+            raise TypeError(f"batch_norm must be True or False, got {batch_norm!r}")
         self.dtype = np.dtype(check_dtype(dtype))
         core_class = _core.Network64 if self.dtype == np.float64 else _core.Network32
-        self._core = core_class(sizes, activation, loss, check_float(alpha, "alpha", inclusive=True))
+        self._core = core_class(sizes, activation, loss, check_float(alpha, "alpha", inclusive=True),
+                                bool(batch_norm))
         self.loss_reduction = loss_reduction
+        self._sgd = SGD()
         self._make_views()
-        self.initialize(random_state)
+        self.initialize(random_state, init=init, init_std=init_std)
 
     def _make_views(self):
-        params, grads = self._core.params, self._core.grads
+        self.params, self.grads = self._core.params, self._core.grads
         layout = self._core.layout()
 
-        def views(buf, entries):
-            return [buf[o : o + r * c].reshape(r, c) for o, r, c in entries]
+        def views(buf, kind):
+            return [buf[o : o + r * c].reshape((r, c) if kind == "weight" else (c,))
+                    for k, _, o, r, c in layout if k == kind]
 
-        self.params = params
-        self.grads = grads
-        self.coefs = views(params, layout[0::2])
-        self.intercepts = [v.reshape(-1) for v in views(params, layout[1::2])]
-        self.coef_grads = views(grads, layout[0::2])
-        self.intercept_grads = [v.reshape(-1) for v in views(grads, layout[1::2])]
+        self.coefs, self.coef_grads = views(self.params, "weight"), views(self.grads, "weight")
+        self.intercepts, self.intercept_grads = (views(self.params, "bias"),
+                                                 views(self.grads, "bias"))
+        # Batch norm (hidden layers only): scale γ and shift β, their gradients, running stats.
+        self.bn_gammas, self.bn_gamma_grads = (views(self.params, "bn_gamma"),
+                                               views(self.grads, "bn_gamma"))
+        self.bn_betas, self.bn_beta_grads = (views(self.params, "bn_beta"),
+                                             views(self.grads, "bn_beta"))
+        state = self._core.batchnorm_state
+        widths = self.layer_sizes[1:-1] if self.batch_norm else []
+        self.running_means, self.running_vars, at = [], [], 0
+        for width in widths:
+            self.running_means.append(state[at : at + width])
+            self.running_vars.append(state[at + width : at + 2 * width])
+            at += 2 * width
 
     # ---- structure -------------------------------------------------------------------------
     @property
@@ -128,6 +170,10 @@ class Network:
     @property
     def loss_name(self) -> str:
         return self._core.loss
+
+    @property
+    def batch_norm(self) -> bool:
+        return self._core.batch_norm
 
     @property
     def n_params(self) -> int:
@@ -160,16 +206,29 @@ class Network:
         """How many times the activation workspace was (re)allocated; training steps never do."""
         return self._core.workspace_allocations
 
-    def initialize(self, random_state=None) -> "Network":
-        """Draw fresh weights the way scikit-learn's MLP does: per layer, W then b, each uniform
-        in ±sqrt(factor / (fan_in + fan_out)), factor 6 (2 for the logistic activation)."""
+    def initialize(self, random_state=None, *, init: str = "glorot_uniform",
+                   init_std: float = 0.01) -> "Network":
+        """Draw fresh weights by the scheme `init` (see the class docstring); batch-norm scales
+        are reset to 1, shifts to 0 and running statistics to mean 0, variance 1."""
+        check_choice(init, "init", INITS)
+        init_std = check_float(init_std, "init_std")
         rng = check_random_state(random_state)
         factor = 2.0 if self.activation == "logistic" else 6.0
         for W, b in zip(self.coefs, self.intercepts):
             fan_in, fan_out = W.shape
-            bound = np.sqrt(factor / (fan_in + fan_out))
-            W[...] = rng.uniform(-bound, bound, (fan_in, fan_out))
-            b[...] = rng.uniform(-bound, bound, fan_out)
+            if init == "glorot_uniform":  # scikit-learn's draw, in its order
+                bound = np.sqrt(factor / (fan_in + fan_out))
+                W[...] = rng.uniform(-bound, bound, (fan_in, fan_out))
+                b[...] = rng.uniform(-bound, bound, fan_out)
+                continue
+            std = {"he_normal": np.sqrt(2.0 / fan_in),
+                   "glorot_normal": np.sqrt(2.0 / (fan_in + fan_out)),
+                   "normal": init_std, "zeros": 0.0}[init]
+            W[...] = rng.normal(0.0, std, (fan_in, fan_out)) if std > 0 else 0.0
+            b[...] = 0.0
+        for gamma, beta, mean, var in zip(self.bn_gammas, self.bn_betas, self.running_means,
+                                          self.running_vars):
+            gamma[...], beta[...], mean[...], var[...] = 1.0, 0.0, 0.0, 1.0
         return self
 
     # ---- data preparation --------------------------------------------------------------------
@@ -190,11 +249,11 @@ class Network:
     def forward(self, X, training: bool = False) -> np.ndarray:
         """Raw output scores f, shape (n, n_outputs).
 
-        `training` selects the behaviour of layers that differ between training and evaluation
-        (batch normalisation); a network of dense layers gives the same result either way."""
-        if not isinstance(training, (bool, np.bool_)):
-            raise TypeError(f"training must be True or False, got {training!r}")
-        return self._core.forward(check_X(X, self.dtype, n_features=self.layer_sizes[0]))
+        With batch norm, `training=True` normalises with the statistics of X itself (one batch)
+        and `training=False` with the running averages; it never updates the running averages.
+        A network without batch norm gives the same result either way."""
+        return self._core.forward(check_X(X, self.dtype, n_features=self.layer_sizes[0]),
+                                  _check_bool(training, "training"))
 
     def predict(self, X) -> np.ndarray:
         """Predictions on the response scale: f for squared error, σ(f) for logistic, softmax(f)
@@ -210,26 +269,50 @@ class Network:
             return np.exp(f)
         return f
 
-    def loss(self, X, y, sample_weight=None, *, n_total=None) -> float:
+    def loss(self, X, y, sample_weight=None, *, n_total=None, training: bool = True) -> float:
         """The objective on (X, y): mean or sum form per `loss_reduction` (n_total defaults to the
-        number of rows of X)."""
+        number of rows of X). With the default training=True it is exactly the function
+        loss_and_grad differentiates (batch norm on the statistics of X); training=False
+        evaluates batch norm with its running averages."""
         X, Y, w = self._prepare(X, y, sample_weight)
         weight_sum = float(X.shape[0] if w is None else w.sum(dtype=np.float64))
-        raw = self._core.weighted_loss_sum(X, Y, w) + self._core.penalty()
+        raw = (self._core.weighted_loss_sum(X, Y, w, _check_bool(training, "training"))
+               + self._core.penalty())
         return raw * self._scale(weight_sum, X.shape[0] if n_total is None else n_total)
 
-    def loss_and_grad(self, X, y, sample_weight=None, *, n_total=None):
+    def loss_and_grad(self, X, y, sample_weight=None, *, n_total=None,
+                      update_running_stats: bool = False):
         """(objective, grads): fills the gradient buffer for (X, y) taken as one batch and returns
-        the objective with a view of the gradients (the same array as `self.grads`)."""
+        the objective with a view of the gradients (the same array as `self.grads`). Batch norm
+        runs in training mode; `update_running_stats` folds this batch into its running averages
+        as a training step does."""
         X, Y, w = self._prepare(X, y, sample_weight)
         weight_sum = float(X.shape[0] if w is None else w.sum(dtype=np.float64))
         scale = self._scale(weight_sum, X.shape[0] if n_total is None else n_total)
-        raw = self._core.forward_backward(X, Y, w, scale)
+        raw = self._core.forward_backward(
+            X, Y, w, scale, _check_bool(update_running_stats, "update_running_stats"))
         return raw * scale, self.grads
 
     def sgd_step(self, learning_rate: float) -> None:
         """θ ← θ − learning_rate · grads, over the whole parameter buffer."""
         self._core.sgd_step(check_float(learning_rate, "learning_rate"))
+
+    def optimizer_step(self, optimizer: Optimizer, learning_rate: float) -> None:
+        """One update of `optimizer` (SGD, Adam, AdamW) from the current gradients. Raises
+        DivergenceError, changing nothing, if it would make a parameter non-finite."""
+        core = _check_optimizer(optimizer)._bind(self)
+        if not self._core.optimizer_step(core, check_float(learning_rate, "learning_rate")):
+            raise DivergenceError(
+                f"the update would make a parameter non-finite (learning_rate={learning_rate:g}); "
+                f"nothing was changed")
+
+    def set_batchnorm_statistics(self, X) -> None:
+        """Set every running mean/variance to the statistics of X taken as one batch — the
+        population statistics, e.g. after full-batch training."""
+        X = check_X(X, self.dtype, n_features=self.layer_sizes[0])
+        if X.shape[0] < 2:
+            raise ValueError(f"X needs at least 2 rows for batch statistics, got {X.shape[0]}")
+        self._core.set_batchnorm_statistics(X)
 
     def train_epoch(
         self,
@@ -242,9 +325,11 @@ class Network:
         seed=None,
         order=None,
         sample_weight=None,
+        optimizer: Optimizer | None = None,
     ) -> float:
-        """One epoch of minibatch SGD in C++; returns the epoch's mean training loss (mean units,
-        like scikit-learn's loss_curve_ entries).
+        """One epoch of minibatch training in C++ with `optimizer` (plain SGD by default);
+        returns the epoch's mean training loss (mean units, like scikit-learn's loss_curve_).
+        batch_size=None takes all rows as one batch: full-batch gradient descent.
 
         Rows are visited in `order` when given (an index array, e.g. a permutation drawn the way
         scikit-learn draws it), else in a permutation seeded by `seed` when `shuffle`, else in
@@ -253,19 +338,21 @@ class Network:
         X, Y, w = self._prepare(X, y, sample_weight)
         return self._train_epoch_prepared(
             X, Y, w, learning_rate=learning_rate, batch_size=batch_size, shuffle=shuffle,
-            seed=seed, order=order,
+            seed=seed, order=order, optimizer=optimizer,
         )
 
-    def _train_epoch_prepared(self, X, Y, w, *, learning_rate, batch_size, shuffle, seed, order):
+    def _train_epoch_prepared(self, X, Y, w, *, learning_rate, batch_size, shuffle, seed, order,
+                              optimizer=None):
         learning_rate = check_float(learning_rate, "learning_rate")
-        batch_size = check_int(batch_size, "batch_size")
-        if not isinstance(shuffle, (bool, np.bool_)):
-            raise TypeError(f"shuffle must be True or False, got {shuffle!r}")
+        batch_size = X.shape[0] if batch_size is None else check_int(batch_size, "batch_size")
+        shuffle = _check_bool(shuffle, "shuffle")
+        core_optimizer = (self._sgd if optimizer is None else _check_optimizer(optimizer))._bind(self)
         if order is not None:
             order = check_order(order, n_samples=X.shape[0])
         seed = _seed_from(seed) if shuffle and order is None else 0
         mean_loss, steps, diverged = self._core.train_epoch(
-            X, Y, w, order, batch_size, learning_rate, self.loss_reduction, bool(shuffle), seed
+            core_optimizer, X, Y, w, order, batch_size, learning_rate, self.loss_reduction,
+            shuffle, seed
         )
         if diverged:
             raise DivergenceError(
@@ -285,14 +372,19 @@ class Network:
             "alpha": self.alpha,
             "loss_reduction": self.loss_reduction,
             "dtype": self.dtype.name,
+            "batch_norm": self.batch_norm,
             "params": self.params.copy(),
+            "batchnorm_state": None if self._core.batchnorm_state is None
+            else self._core.batchnorm_state.copy(),
         }
 
     def __setstate__(self, state):
         self.__init__(state["layer_sizes"], state["activation"], state["loss"],
                       alpha=state["alpha"], loss_reduction=state["loss_reduction"],
-                      dtype=state["dtype"])
+                      dtype=state["dtype"], batch_norm=state["batch_norm"])
         self.params[:] = state["params"]
+        if state["batchnorm_state"] is not None:
+            self._core.batchnorm_state[:] = state["batchnorm_state"]
 
     def copy(self) -> "Network":
         """An independent network with the same architecture, settings and parameters."""
@@ -304,41 +396,7 @@ class Network:
         return (
             f"Network(layer_sizes={self.layer_sizes}, activation={self.activation!r}, "
             f"loss={self.loss_name!r}, alpha={self.alpha:g}, "
-            f"loss_reduction={self.loss_reduction!r}, dtype={self.dtype.name!r})"
+            f"loss_reduction={self.loss_reduction!r}, dtype={self.dtype.name!r}"
+            f"{', batch_norm=True' if self.batch_norm else ''})"
         )
 
-
-def train(
-    network: Network,
-    X,
-    y,
-    *,
-    epochs: int = 10,
-    learning_rate: float = 1e-3,
-    batch_size: int = 200,
-    shuffle: bool = True,
-    random_state=None,
-    sample_weight=None,
-    callback=None,
-) -> list[float]:
-    """Train `network` for `epochs` whole epochs of minibatch SGD, each run in C++.
-
-    Data are checked once; each epoch's permutation is seeded from `random_state`. `callback`,
-    if given, is called after every epoch as ``callback(epoch, loss)`` and may return True to
-    stop. Returns the list of per-epoch mean training losses."""
-    epochs = check_int(epochs, "epochs")
-    if callback is not None and not callable(callback):
-        raise TypeError(f"callback must be callable, got {callback!r}")
-    X, Y, w = network._prepare(X, y, sample_weight)
-    rng = check_random_state(random_state)
-    losses = []
-    for epoch in range(epochs):
-        losses.append(
-            network._train_epoch_prepared(
-                X, Y, w, learning_rate=learning_rate, batch_size=batch_size, shuffle=shuffle,
-                seed=rng, order=None,
-            )
-        )
-        if callback is not None and callback(epoch, losses[-1]):
-            break
-    return losses

@@ -1,16 +1,22 @@
 // A multilayer perceptron over one contiguous parameter slab and one gradient slab.
 //
-//   layer t = 0..L-1:  pre_t (B, D_{t+1}) = act_{t-1} · W_t + b_t,   act_t = g_t(pre_t)
+//   layer t = 0..L-1:  pre_t (B, D_{t+1}) = act_{t-1} · W_t + b_t
+//                      z_t = BN_t(pre_t) = γ_t ⊙ xhat_t + β_t   (hidden layers, with batch_norm)
+//                      act_t = g_t(z_t)                        (z_t = pre_t without batch norm)
 //   act_{-1} = X (B, d); g_t is the hidden activation for t < L-1 and identity for the output
 //   layer, whose act_{L-1} (B, K) are the raw scores the loss reads.
 //
-// Parameters (and gradients, same layout): W_0 (D_0, D_1), b_0 (1, D_1), W_1, b_1, ...
-// Workspace, sized for `capacity` rows and only ever grown by reserve(): per layer pre_t, act_t
-// (aliases pre_t when g_t is identity) and delta_t (∂L/∂act_t, turned into ∂L/∂pre_t in place),
-// plus the batch buffers the trainer gathers rows into. A training step allocates nothing.
+// Parameters (and gradients, same layout), per layer: W_t (D_t, D_{t+1}), b_t (1, D_{t+1}), then
+// γ_t, β_t (1, D_{t+1}) on batch-normalised layers. Batch-norm running statistics (not trained)
+// live in their own buffer: running_mean_t, running_var_t per normalised layer.
+// Workspace, sized for `capacity` rows and only ever grown by reserve(): per layer pre_t, act_t,
+// delta_t (∂L/∂act_t, turned into ∂L/∂pre_t in place), and for batch norm xhat_t, z_t and the
+// per-feature statistics; act_t aliases the activation's input when g_t is identity. A training
+// step allocates nothing.
 #pragma once
 
 #include "activation.hpp"
+#include "batchnorm.hpp"
 #include "dense.hpp"
 #include "loss.hpp"
 #include "tensor.hpp"
@@ -21,23 +27,45 @@
 
 namespace nncore {
 
+enum class ParamKind { weight, bias, bn_gamma, bn_beta };
+
 template <class T>
 class Network {
  public:
-  Network(std::vector<Index> layer_sizes, Activation hidden, Loss loss, T alpha)
-      : sizes_(std::move(layer_sizes)), hidden_(hidden), loss_(loss) {
+  Network(std::vector<Index> layer_sizes, Activation hidden, Loss loss, T alpha,
+          bool batch_norm = false)
+      : sizes_(std::move(layer_sizes)), hidden_(hidden), loss_(loss), batch_norm_(batch_norm) {
     require(sizes_.size() >= 2,
             "layer_sizes needs at least 2 entries (inputs and outputs), got " +
                 std::to_string(sizes_.size()));
     for (Index s : sizes_)
       require(s >= 1, "every layer size must be >= 1, got " + std::to_string(s));
+    require(loss != Loss::softmax || sizes_.back() >= 2,
+            "the softmax loss needs at least 2 outputs");
     set_alpha(alpha);
+    Index bn_offset = 0;
     for (Index t = 0; t < n_layers(); ++t) {
-      layout_.add(sizes_[t], sizes_[t + 1]);  // W_t
-      layout_.add(1, sizes_[t + 1]);          // b_t
+      const Index width = sizes_[t + 1];
+      layers_.push_back({});
+      LayerSlots& s = layers_.back();
+      s.weight = add_param(ParamKind::weight, t, sizes_[t], width);
+      s.bias = add_param(ParamKind::bias, t, 1, width);
+      if (has_batch_norm(t)) {
+        s.gamma = add_param(ParamKind::bn_gamma, t, 1, width);
+        s.beta = add_param(ParamKind::bn_beta, t, 1, width);
+        s.running_mean = {bn_offset, 1, width};
+        s.running_var = {bn_offset + width, 1, width};
+        bn_offset += 2 * width;
+      }
     }
     params_ = Vector<T>::Zero(layout_.total());
     grads_ = Vector<T>::Zero(layout_.total());
+    bn_state_ = Vector<T>::Zero(bn_offset);
+    for (Index t = 0; t < n_layers(); ++t) {
+      if (!has_batch_norm(t)) continue;
+      map_row<T>(params_.data(), layout_[slots(t).gamma]).setOnes();
+      map_row<T>(bn_state_.data(), slots(t).running_var).setOnes();
+    }
     input_grad_counts_.assign(static_cast<size_t>(n_layers()), 0);
   }
 
@@ -48,6 +76,8 @@ class Network {
   const std::vector<Index>& layer_sizes() const { return sizes_; }
   Activation hidden_activation() const { return hidden_; }
   Loss loss() const { return loss_; }
+  bool batch_norm() const { return batch_norm_; }
+  bool has_batch_norm(Index t) const { return batch_norm_ && t < n_layers() - 1; }
   Activation activation_of(Index t) const {
     return t == n_layers() - 1 ? Activation::identity : hidden_;
   }
@@ -59,11 +89,14 @@ class Network {
   }
 
   const SlabLayout& layout() const { return layout_; }
-  const SlabEntry& weight_entry(Index t) const { return layout_[2 * t]; }
-  const SlabEntry& bias_entry(Index t) const { return layout_[2 * t + 1]; }
+  // What each slab entry is: (kind, layer).
+  const std::vector<std::pair<ParamKind, Index>>& entry_kinds() const { return kinds_; }
   Index n_params() const { return layout_.total(); }
   T* params() { return params_.data(); }
   T* grads() { return grads_.data(); }
+  // running_mean_t, running_var_t of every batch-normalised layer, in layer order.
+  T* batchnorm_state() { return bn_state_.data(); }
+  Index batchnorm_state_size() const { return bn_state_.size(); }
 
   // ---- workspace ---------------------------------------------------------------------------
   Index capacity() const { return capacity_; }
@@ -75,24 +108,32 @@ class Network {
   void reserve(Index rows) {
     if (rows <= capacity_) return;
     Index offset = 0;
-    auto take = [&](Index cols) {
+    auto take = [&](Index count) {
       const Index at = offset;
-      offset += rows * cols;
+      offset += count;
       return at;
     };
-    const size_t L = static_cast<size_t>(n_layers());
-    pre_.assign(L, 0);
-    act_.assign(L, 0);
-    delta_.assign(L, 0);
-    for (size_t t = 0; t < L; ++t) {
+    for (Index t = 0; t < n_layers(); ++t) {
+      LayerSlots& s = layers_[static_cast<size_t>(t)];
       const Index width = sizes_[t + 1];
-      pre_[t] = take(width);
-      act_[t] = activation_of(static_cast<Index>(t)) == Activation::identity ? pre_[t] : take(width);
-      delta_[t] = take(width);
+      s.pre = take(rows * width);
+      s.g_input = s.pre;
+      if (has_batch_norm(t)) {
+        s.xhat = take(rows * width);
+        s.z = take(rows * width);
+        s.g_input = s.z;
+        s.mean = take(width);
+        s.var = take(width);
+        s.inv_std = take(width);
+        s.scratch1 = take(width);
+        s.scratch2 = take(width);
+      }
+      s.act = activation_of(t) == Activation::identity ? s.g_input : take(rows * width);
+      s.delta = take(rows * width);
     }
-    batch_x_ = take(n_inputs());
-    batch_y_ = take(n_outputs());
-    batch_w_ = take(1);
+    batch_x_ = take(rows * n_inputs());
+    batch_y_ = take(rows * n_outputs());
+    batch_w_ = take(rows);
     workspace_.resize(offset);
     capacity_ = rows;
     ++workspace_allocations_;
@@ -104,54 +145,75 @@ class Network {
 
   // ---- forward / backward -------------------------------------------------------------------
   // Forward pass over B <= capacity rows of X (B, d); returns the scores (B, K) in the workspace.
-  ConstMatrixMap<T> forward(const T* X, Index B) {
+  // training: batch norm uses the batch's statistics (and, with update_running, folds them into
+  // the running averages); otherwise the running averages.
+  ConstMatrixMap<T> forward(const T* X, Index B, bool training = false,
+                            bool update_running = false) {
     const T* inp = X;
     for (Index t = 0; t < n_layers(); ++t) {
-      const Index d_in = sizes_[t];
-      MatrixMap<T> pre = work(pre_, t, B);
-      MatrixMap<T> act = work(act_, t, B);
-      dense_forward<T>(pre, ConstMatrixMap<T>(inp, B, d_in), weight(t));
-      bias_activation_forward<T>(act, pre, bias(t), activation_of(t));
-      inp = act.data();
+      const LayerSlots& s = slots(t);
+      MatrixMap<T> pre = work(s.pre, t, B);
+      dense_forward<T>(pre, ConstMatrixMap<T>(inp, B, sizes_[t]), param_matrix(s.weight));
+      if (has_batch_norm(t)) {
+        pre.rowwise() += param_row(s.bias);
+        MatrixMap<T> z = work(s.z, t, B);
+        if (training) {
+          batchnorm_forward_train<T>(z, work(s.xhat, t, B), work_row(s.mean, t),
+                                     work_row(s.var, t), work_row(s.inv_std, t), as_const(pre),
+                                     param_row(s.gamma));
+          if (update_running)
+            batchnorm_update_running<T>(bn_row(s.running_mean), bn_row(s.running_var),
+                                        as_const(work_row(s.mean, t)),
+                                        as_const(work_row(s.var, t)), B);
+        } else {
+          batchnorm_forward_eval<T>(z, as_const(pre), as_const(bn_row(s.running_mean)),
+                                    as_const(bn_row(s.running_var)), param_row(s.gamma));
+        }
+        bias_activation_forward<T>(work(s.act, t, B), z, param_row(s.beta), activation_of(t));
+      } else {
+        bias_activation_forward<T>(work(s.act, t, B), pre, param_row(s.bias), activation_of(t));
+      }
+      inp = work(s.act, t, B).data();
     }
     return ConstMatrixMap<T>(inp, B, n_outputs());
   }
 
-  // α/2 Σ_t ‖W_t‖² (biases are not penalised).
+  // α/2 Σ_t ‖W_t‖² (biases and batch-norm parameters are not penalised).
   double penalty() const {
     if (alpha_ == T(0)) return 0.0;
     double sum = 0.0;
     for (Index t = 0; t < n_layers(); ++t)
-      sum += static_cast<double>(weight(t).squaredNorm());
+      sum += static_cast<double>(param_matrix(slots(t).weight).squaredNorm());
     return 0.5 * static_cast<double>(alpha_) * sum;
   }
 
-  // One minibatch X (B, d), Y (B, K), w (B) or null:
+  // One minibatch X (B, d), Y (B, K), w (B) or null, batch norm in training mode:
   //   grads = ∂/∂θ  scale · (Σ_i w_i ℓ_i + α/2 Σ_t ‖W_t‖²)
   // and returns the unscaled Σ_i w_i ℓ_i + α/2 Σ_t ‖W_t‖². X, Y, w must hold B <= capacity rows.
-  double forward_backward(const T* X, const T* Y, const T* w, Index B, T scale) {
+  double forward_backward(const T* X, const T* Y, const T* w, Index B, T scale,
+                          bool update_running = true) {
     grads_.setZero();
     const Index L = n_layers();
-    ConstMatrixMap<T> scores = forward(X, B);
-    double objective = loss_forward_backward<T>(loss_, work(delta_, L - 1, B).data(), scores.data(),
-                                                Y, w, B, n_outputs(), scale);
+    ConstMatrixMap<T> scores = forward(X, B, /*training=*/true, update_running);
+    double objective = loss_forward_backward<T>(loss_, work(slots(L - 1).delta, L - 1, B).data(),
+                                                scores.data(), Y, w, B, n_outputs(), scale);
     objective += penalty();
     for (Index t = L - 1; t >= 0; --t) {
-      const T* inp = t == 0 ? X : work(act_, t - 1, B).data();
-      const ConstMatrixMap<T> dpre = const_work(delta_, t, B);
-      MatrixMap<T> dW = map_matrix<T>(grads_.data(), weight_entry(t));
-      RowVectorMap<T> db = map_row<T>(grads_.data(), bias_entry(t));
-      const ConstMatrixMap<T> layer_input(inp, B, sizes_[t]);
+      const LayerSlots& s = slots(t);
+      const ConstMatrixMap<T> layer_input(t == 0 ? X : work(slots(t - 1).act, t - 1, B).data(), B,
+                                          sizes_[t]);
+      MatrixMap<T> dW = grad_matrix(s.weight);
       if (t > 0) {
-        MatrixMap<T> dinp = work(delta_, t - 1, B);
-        dense_backward<T>(&dinp, dW, db, dpre, layer_input, weight(t));
+        MatrixMap<T> dinp = work(slots(t - 1).delta, t - 1, B);
+        dense_backward<T>(&dinp, dW, grad_row(s.bias), as_const(work(s.delta, t, B)),
+                          layer_input, param_matrix(s.weight));
         ++input_grad_counts_[static_cast<size_t>(t)];
-        activation_backward<T>(dinp, const_work(pre_, t - 1, B), const_work(act_, t - 1, B),
-                               activation_of(t - 1));
+        nonlinear_backward(t - 1, B);
       } else {
-        dense_backward<T>(nullptr, dW, db, dpre, layer_input, weight(t));
+        dense_backward<T>(nullptr, dW, grad_row(s.bias), as_const(work(s.delta, t, B)),
+                          layer_input, param_matrix(s.weight));
       }
-      if (alpha_ != T(0)) dW += (scale * alpha_) * weight(t);
+      if (alpha_ != T(0)) dW += (scale * alpha_) * param_matrix(s.weight);
     }
     return objective;
   }
@@ -159,53 +221,98 @@ class Network {
   // θ ← θ − η·g: one loop over the whole slab.
   void sgd_step(T learning_rate) { params_.noalias() -= learning_rate * grads_; }
 
-  // The same step, taken only when every updated parameter is finite; returns whether it was.
-  // The check reads the slab once more, which is cheap next to the GEMMs of the step.
-  bool sgd_step_if_finite(T learning_rate) {
-    if (!(params_ - learning_rate * grads_).allFinite()) return false;
-    sgd_step(learning_rate);
-    return true;
-  }
-
-  // ---- evaluation over whole data sets (chunked through the workspace) ----------------------
-  // scores (n, K) for X (n, d).
-  void predict_scores(const T* X, Index n, T* out) {
-    const Index chunk = eval_chunk(n);
+  // ---- evaluation over whole data sets -------------------------------------------------------
+  // scores (n, K) for X (n, d). In eval mode the data stream through the workspace in blocks; in
+  // training mode batch norm needs every row at once.
+  void predict_scores(const T* X, Index n, T* out, bool training = false) {
+    const Index chunk = eval_chunk(n, training);
     for (Index start = 0; start < n; start += chunk) {
       const Index B = std::min(chunk, n - start);
-      MatrixMap<T>(out + start * n_outputs(), B, n_outputs()) = forward(X + start * n_inputs(), B);
+      MatrixMap<T>(out + start * n_outputs(), B, n_outputs()) =
+          forward(X + start * n_inputs(), B, training);
     }
   }
 
   // Σ_i w_i ℓ_i over X (n, d), Y (n, K), w (n) or null; no gradient, no penalty.
-  double weighted_loss_sum(const T* X, const T* Y, const T* w, Index n) {
-    const Index chunk = eval_chunk(n);
+  double weighted_loss_sum(const T* X, const T* Y, const T* w, Index n, bool training = false) {
+    const Index chunk = eval_chunk(n, training);
     double total = 0.0;
     for (Index start = 0; start < n; start += chunk) {
       const Index B = std::min(chunk, n - start);
-      ConstMatrixMap<T> scores = forward(X + start * n_inputs(), B);
+      ConstMatrixMap<T> scores = forward(X + start * n_inputs(), B, training);
       total += loss_forward_backward<T>(loss_, nullptr, scores.data(), Y + start * n_outputs(),
                                         w != nullptr ? w + start : nullptr, B, n_outputs(), T(1));
     }
     return total;
   }
 
+  // Sets every running mean/variance to the statistics of X (n, d) taken as one batch (the
+  // population statistics, e.g. after full-batch training).
+  void set_batchnorm_statistics(const T* X, Index n) {
+    require(n >= 2, "batch-norm statistics need at least 2 rows, got " + std::to_string(n));
+    reserve(n);
+    forward(X, n, /*training=*/true);
+    for (Index t = 0; t < n_layers(); ++t) {
+      if (!has_batch_norm(t)) continue;
+      const LayerSlots& s = slots(t);
+      bn_row(s.running_mean) = work_row(s.mean, t);
+      bn_row(s.running_var) = work_row(s.var, t) * (T(n) / T(n - 1));
+    }
+  }
+
  private:
-  ConstMatrixMap<T> weight(Index t) const {
-    return map_matrix<T>(static_cast<const T*>(params_.data()), weight_entry(t));
+  struct LayerSlots {
+    Index weight = -1, bias = -1, gamma = -1, beta = -1;  // slab entries
+    SlabEntry running_mean, running_var;                    // in bn_state_
+    Index pre = 0, xhat = 0, z = 0, g_input = 0, act = 0, delta = 0;  // workspace (rows × width)
+    Index mean = 0, var = 0, inv_std = 0, scratch1 = 0, scratch2 = 0;  // workspace (width)
+  };
+
+  Index add_param(ParamKind kind, Index layer, Index rows, Index cols) {
+    kinds_.emplace_back(kind, layer);
+    return layout_.add(rows, cols);
   }
-  ConstRowVectorMap<T> bias(Index t) const {
-    return map_row<T>(static_cast<const T*>(params_.data()), bias_entry(t));
+  const LayerSlots& slots(Index t) const { return layers_[static_cast<size_t>(t)]; }
+
+  // Turns delta_t from ∂L/∂act_t into ∂L/∂pre_t: through g_t, then through batch norm.
+  void nonlinear_backward(Index t, Index B) {
+    const LayerSlots& s = slots(t);
+    MatrixMap<T> delta = work(s.delta, t, B);
+    activation_backward<T>(delta, as_const(work(s.g_input, t, B)), as_const(work(s.act, t, B)),
+                           activation_of(t));
+    if (has_batch_norm(t))
+      batchnorm_backward<T>(delta, grad_row(s.gamma), grad_row(s.beta), work_row(s.scratch1, t),
+                            work_row(s.scratch2, t), as_const(delta), as_const(work(s.xhat, t, B)),
+                            as_const(work_row(s.inv_std, t)), param_row(s.gamma));
   }
-  ConstMatrixMap<T> const_work(const std::vector<Index>& offsets, Index t, Index B) const {
-    return ConstMatrixMap<T>(workspace_.data() + offsets[static_cast<size_t>(t)], B, sizes_[t + 1]);
+
+  ConstMatrixMap<T> param_matrix(Index entry) const {
+    return map_matrix<T>(static_cast<const T*>(params_.data()), layout_[entry]);
   }
-  MatrixMap<T> work(const std::vector<Index>& offsets, Index t, Index B) {
-    return MatrixMap<T>(workspace_.data() + offsets[static_cast<size_t>(t)], B, sizes_[t + 1]);
+  ConstRowVectorMap<T> param_row(Index entry) const {
+    return map_row<T>(static_cast<const T*>(params_.data()), layout_[entry]);
   }
-  // Evaluation streams data through the workspace in blocks big enough for efficient GEMMs.
-  Index eval_chunk(Index n) {
-    const Index chunk = std::max<Index>(capacity_, std::min<Index>(n, 1024));
+  MatrixMap<T> grad_matrix(Index entry) { return map_matrix<T>(grads_.data(), layout_[entry]); }
+  RowVectorMap<T> grad_row(Index entry) { return map_row<T>(grads_.data(), layout_[entry]); }
+  RowVectorMap<T> bn_row(const SlabEntry& e) { return map_row<T>(bn_state_.data(), e); }
+  MatrixMap<T> work(Index offset, Index t, Index B) {
+    return MatrixMap<T>(workspace_.data() + offset, B, sizes_[t + 1]);
+  }
+  RowVectorMap<T> work_row(Index offset, Index t) {
+    return RowVectorMap<T>(workspace_.data() + offset, sizes_[t + 1]);
+  }
+  static ConstMatrixMap<T> as_const(const MatrixMap<T>& m) {
+    return ConstMatrixMap<T>(m.data(), m.rows(), m.cols());
+  }
+  static ConstRowVectorMap<T> as_const(const RowVectorMap<T>& m) {
+    return ConstRowVectorMap<T>(m.data(), m.size());
+  }
+  // Evaluation streams data through the workspace in blocks big enough for efficient GEMMs;
+  // training-mode batch norm needs the whole set as one batch.
+  Index eval_chunk(Index n, bool training) {
+    const Index chunk = training && batch_norm_
+                            ? n
+                            : std::max<Index>(capacity_, std::min<Index>(n, 1024));
     reserve(chunk);
     return chunk;
   }
@@ -213,14 +320,17 @@ class Network {
   std::vector<Index> sizes_;
   Activation hidden_;
   Loss loss_;
+  bool batch_norm_;
   T alpha_ = 0;
   SlabLayout layout_;
+  std::vector<std::pair<ParamKind, Index>> kinds_;
+  std::vector<LayerSlots> layers_;
   Vector<T> params_;
   Vector<T> grads_;
+  Vector<T> bn_state_;
 
   Index capacity_ = 0;
   Vector<T> workspace_;
-  std::vector<Index> pre_, act_, delta_;
   Index batch_x_ = 0, batch_y_ = 0, batch_w_ = 0;
   long long workspace_allocations_ = 0;
   std::vector<long long> input_grad_counts_;

@@ -1,6 +1,7 @@
-// One epoch of minibatch SGD, entirely in C++:
+// One epoch of minibatch training, entirely in C++:
 //   choose the row order (the caller's, a seeded permutation, or 0..n-1), then for each
-//   minibatch M: gather its rows into the batch buffers, forward, loss, backward, update.
+//   minibatch M: gather its rows into the batch buffers, forward, loss, backward, and the
+//   optimiser's update (optim.hpp). A batch of n rows is full-batch gradient descent.
 //
 // Objective of one step (DESIGN.md §2), with W = Σ_{i∈M} w_i (= |M| without sample weights):
 //   mean:  L_M = (1/W) (Σ_{i∈M} w_i ℓ_i + α/2 Σ_t ‖W_t‖²)            scikit-learn's objective
@@ -10,6 +11,7 @@
 #pragma once
 
 #include "network.hpp"
+#include "optim.hpp"
 
 #include <cmath>
 #include <cstdint>
@@ -75,8 +77,12 @@ struct EpochOptions {
 
 // X (n, d), Y (n, K), w (n) or null, order (m) of row indices in [0, n) or null.
 template <class T>
-EpochResult train_epoch(Network<T>& net, const T* X, const T* Y, const T* w, Index n,
-                        const int64_t* order, Index m, const EpochOptions& opt) {
+EpochResult train_epoch(Network<T>& net, Optimizer<T>& optimizer, const T* X, const T* Y,
+                        const T* w, Index n, const int64_t* order, Index m,
+                        const EpochOptions& opt) {
+  require(optimizer.n_params() == net.n_params(),
+          "the optimiser was made for " + std::to_string(optimizer.n_params()) +
+              " parameters, the network has " + std::to_string(net.n_params()));
   require(n >= 1, "train_epoch needs at least one row, got n=0");
   require(opt.batch_size >= 1, "batch_size must be >= 1, got " + std::to_string(opt.batch_size));
   require(std::isfinite(opt.learning_rate) && opt.learning_rate > 0,
@@ -98,8 +104,12 @@ EpochResult train_epoch(Network<T>& net, const T* X, const T* Y, const T* w, Ind
 
   const Index d = net.n_inputs(), K = net.n_outputs();
   const Index batch = std::min(opt.batch_size, m);
+  if (net.batch_norm())
+    require(batch >= 2 && m % batch != 1,
+            "batch normalisation in training mode needs at least 2 rows in every minibatch, but "
+            "batch_size=" + std::to_string(opt.batch_size) + " over " + std::to_string(m) +
+                " rows leaves a minibatch of 1 row; choose another batch_size");
   net.reserve(batch);
-  const T learning_rate = static_cast<T>(opt.learning_rate);
 
   EpochResult result;
   double loss_rows = 0.0, rows = 0.0;
@@ -130,7 +140,7 @@ EpochResult train_epoch(Network<T>& net, const T* X, const T* Y, const T* w, Ind
     const double objective = net.forward_backward(xb, yb, wb, B, static_cast<T>(scale));
     // On a non-finite loss, gradient or updated parameter, stop with the parameters at their
     // last finite state; the caller reports the divergence.
-    if (!std::isfinite(objective) || !net.sgd_step_if_finite(learning_rate)) {
+    if (!std::isfinite(objective) || !optimizer.step(net.params(), net.grads(), opt.learning_rate)) {
       result.diverged = true;
       break;
     }

@@ -1,0 +1,153 @@
+// Optimisers: one fused loop over the whole parameter slab, with state buffers of the same layout.
+//
+//   sgd        θ ← θ − η g                                     (momentum = 0)
+//   momentum   v ← μ v − η g;  θ ← θ + v                        (scikit-learn's SGD, nesterov off)
+//   nesterov   v ← μ v − η g;  θ ← θ + μ v − η g                (scikit-learn's SGD, nesterov on)
+//   adam       t ← t+1;  m ← β1 m + (1−β1) g;  v ← β2 v + (1−β2) g²
+//              η_t = η √(1−β2^t) / (1−β1^t);  θ ← θ − η_t m / (√v + ε)     (scikit-learn's Adam)
+//   adamw      θ ← θ − η λ θ, then the Adam moments and
+//              θ ← θ − η m̂ / (√v̂ + ε),  m̂ = m/(1−β1^t), v̂ = v/(1−β2^t)  (PyTorch's AdamW)
+// The two Adam forms differ only in where ε enters (ε vs ε·√(1−β2^t)): adam follows scikit-learn
+// so trajectories compare step for step with it, adamw follows PyTorch, which defines AdamW.
+//
+// A step is taken only if every updated parameter is finite: the update is first evaluated
+// without writing (one read-only pass), then committed; a rejected step changes nothing.
+#pragma once
+
+#include "tensor.hpp"
+
+#include <cmath>
+#include <cstdint>
+#include <string>
+
+namespace nncore {
+
+enum class OptimizerKind { sgd, adam, adamw };
+
+struct OptimizerConfig {
+  OptimizerKind kind = OptimizerKind::sgd;
+  double momentum = 0.0;  // sgd: μ in [0, 1]
+  bool nesterov = false;  // sgd: Nesterov's momentum
+  double beta1 = 0.9, beta2 = 0.999, epsilon = 1e-8;  // adam, adamw
+  double weight_decay = 0.0;                           // adamw: λ
+};
+
+template <class T>
+class Optimizer {
+ public:
+  Optimizer(const OptimizerConfig& config, Index n_params) : config_(config), n_(n_params) {
+    const auto& c = config_;
+    require(n_params >= 1, "an optimiser needs at least one parameter");
+    require(std::isfinite(c.momentum) && c.momentum >= 0 && c.momentum <= 1,
+            "momentum must be in [0, 1], got " + std::to_string(c.momentum));
+    require(std::isfinite(c.beta1) && c.beta1 >= 0 && c.beta1 < 1,
+            "beta_1 must be in [0, 1), got " + std::to_string(c.beta1));
+    require(std::isfinite(c.beta2) && c.beta2 >= 0 && c.beta2 < 1,
+            "beta_2 must be in [0, 1), got " + std::to_string(c.beta2));
+    require(std::isfinite(c.epsilon) && c.epsilon > 0,
+            "epsilon must be > 0, got " + std::to_string(c.epsilon));
+    require(std::isfinite(c.weight_decay) && c.weight_decay >= 0,
+            "weight_decay must be >= 0, got " + std::to_string(c.weight_decay));
+    if (uses_velocity()) first_ = Vector<T>::Zero(n_params);
+    if (is_adam()) {
+      first_ = Vector<T>::Zero(n_params);
+      second_ = Vector<T>::Zero(n_params);
+    }
+  }
+
+  const OptimizerConfig& config() const { return config_; }
+  Index n_params() const { return n_; }
+  bool uses_velocity() const { return config_.kind == OptimizerKind::sgd && config_.momentum > 0; }
+  bool is_adam() const { return config_.kind != OptimizerKind::sgd; }
+  // State: velocity (momentum) or first moment m (Adam) in first(); second moment v in second().
+  T* first() { return first_.size() ? first_.data() : nullptr; }
+  T* second() { return second_.size() ? second_.data() : nullptr; }
+  Index first_size() const { return first_.size(); }
+  Index second_size() const { return second_.size(); }
+  int64_t steps() const { return t_; }
+  void set_steps(int64_t t) {
+    require(t >= 0, "the step count must be >= 0, got " + std::to_string(t));
+    t_ = t;
+  }
+  void reset() {
+    first_.setZero();
+    second_.setZero();
+    t_ = 0;
+  }
+
+  // θ (n_params) updated from g (n_params) with step size η. Returns false, changing nothing, when
+  // the update would make a parameter non-finite.
+  bool step(T* params, const T* grads, double learning_rate) {
+    if (!update<false>(params, grads, learning_rate)) return false;
+    update<true>(params, grads, learning_rate);
+    if (is_adam()) ++t_;
+    return true;
+  }
+
+ private:
+  // Commit = false: evaluate every new value and report whether all are finite, writing nothing.
+  template <bool Commit>
+  bool update(T* theta, const T* g, double learning_rate) {
+    const auto& c = config_;
+    const T eta = static_cast<T>(learning_rate);
+    bool finite = true;
+    switch (c.kind) {
+      case OptimizerKind::sgd:
+        if (!uses_velocity()) {
+          for (Index i = 0; i < n_; ++i) {
+            const T next = theta[i] - eta * g[i];
+            if constexpr (Commit) theta[i] = next; else finite &= std::isfinite(next);
+          }
+        } else {
+          const T mu = static_cast<T>(c.momentum);
+          T* v = first_.data();
+          for (Index i = 0; i < n_; ++i) {
+            const T v_next = mu * v[i] - eta * g[i];
+            const T next = c.nesterov ? theta[i] + mu * v_next - eta * g[i] : theta[i] + v_next;
+            if constexpr (Commit) {
+              v[i] = v_next;
+              theta[i] = next;
+            } else {
+              finite &= std::isfinite(next) & std::isfinite(v_next);
+            }
+          }
+        }
+        break;
+      case OptimizerKind::adam:
+      case OptimizerKind::adamw: {
+        const double t = static_cast<double>(t_ + 1);
+        const double bias1 = 1.0 - std::pow(c.beta1, t), bias2 = 1.0 - std::pow(c.beta2, t);
+        const T b1 = static_cast<T>(c.beta1), b2 = static_cast<T>(c.beta2);
+        const T eps = static_cast<T>(c.epsilon);
+        const bool decoupled = c.kind == OptimizerKind::adamw;
+        // adam: θ −= η_t m/(√v + ε);  adamw: θ −= (η/bias1) m/(√v/√bias2 + ε)
+        const T step_size = static_cast<T>(decoupled ? learning_rate / bias1
+                                                     : learning_rate * std::sqrt(bias2) / bias1);
+        const T v_scale = static_cast<T>(decoupled ? 1.0 / std::sqrt(bias2) : 1.0);
+        const T decay = static_cast<T>(decoupled ? 1.0 - learning_rate * c.weight_decay : 1.0);
+        T *m = first_.data(), *v = second_.data();
+        for (Index i = 0; i < n_; ++i) {
+          const T m_next = b1 * m[i] + (T(1) - b1) * g[i];
+          const T v_next = b2 * v[i] + (T(1) - b2) * g[i] * g[i];
+          const T next = decay * theta[i] - step_size * m_next / (std::sqrt(v_next) * v_scale + eps);
+          if constexpr (Commit) {
+            m[i] = m_next;
+            v[i] = v_next;
+            theta[i] = next;
+          } else {
+            finite &= std::isfinite(next) & std::isfinite(v_next);
+          }
+        }
+        break;
+      }
+    }
+    return finite;
+  }
+
+  OptimizerConfig config_;
+  Index n_;
+  Vector<T> first_, second_;
+  int64_t t_ = 0;
+};
+
+}  // namespace nncore

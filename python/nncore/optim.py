@@ -1,0 +1,219 @@
+"""Optimisers and step-size schedules of the C++ core (formulas: cpp/include/nncore/optim.hpp and
+schedule.hpp, DESIGN.md §2).
+
+An optimiser object holds its hyperparameters and, once used with a network, its state in C++
+buffers with the parameter slab's layout; `state` gives writable numpy views of them, so warm
+starts and checkpoints can read and restore it exactly."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import _core
+from ._validation import check_choice, check_float, check_int
+
+SCHEDULES = ("constant", "invscaling", "adaptive", "step", "exponential", "cosine")
+
+
+class Optimizer:
+    """Base class: `SGD`, `Adam` and `AdamW` are the optimisers."""
+
+    _kind = "sgd"
+
+    def _core_args(self) -> dict:
+        raise NotImplementedError
+
+    def __init__(self):
+        self._core = None
+
+    def _bind(self, network):
+        """The C++ state for `network`, made on first use; an optimiser serves one network
+        shape and dtype (call reset() after changing networks of the same shape)."""
+        core_class = _core.Optimizer64 if network.dtype == np.float64 else _core.Optimizer32
+        if self._core is None:
+            self._core = core_class(self._kind, network.n_params, **self._core_args())
+        elif not isinstance(self._core, core_class) or self._core.n_params != network.n_params:
+            raise ValueError(
+                f"this {type(self).__name__} holds state for {self._core.n_params} parameters "
+                f"of another dtype or shape; the network has {network.n_params} "
+                f"({network.dtype.name}). Use a new optimiser for it."
+            )
+        return self._core
+
+    @property
+    def state(self) -> dict:
+        """The optimiser's state as writable views (empty before first use and for plain SGD)."""
+        if self._core is None:
+            return {}
+        return self._state_views()
+
+    def _state_views(self) -> dict:
+        raise NotImplementedError
+
+    def set_state(self, state: dict, network) -> None:
+        """Restore a state taken from `state` (arrays are copied into the C++ buffers)."""
+        core = self._bind(network)
+        views = self._state_views()
+        if set(state) != set(views):
+            raise ValueError(f"state must have the keys {sorted(views)}, got {sorted(state)}")
+        for key, value in state.items():
+            if key == "t":
+                core.steps = check_int(value, "state['t']", minimum=0)
+            else:
+                value = np.asarray(value)
+                if value.shape != views[key].shape:
+                    raise ValueError(
+                        f"state[{key!r}] must have shape {views[key].shape}, got {value.shape}"
+                    )
+                views[key][...] = value
+
+    def reset(self) -> None:
+        """Zero the state (velocity, moments, step count)."""
+        if self._core is not None:
+            self._core.reset()
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self._core_args().items())
+        return f"{type(self).__name__}({args})"
+
+    def __getstate__(self):
+        state = {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in self.state.items()}
+        return {"args": self._core_args(), "state": state,
+                "dtype": None if self._core is None else
+                ("float64" if isinstance(self._core, _core.Optimizer64) else "float32"),
+                "n_params": None if self._core is None else self._core.n_params}
+
+    def __setstate__(self, saved):
+        self.__init__(**saved["args"])
+        if saved["dtype"] is not None:
+            core_class = _core.Optimizer64 if saved["dtype"] == "float64" else _core.Optimizer32
+            self._core = core_class(self._kind, saved["n_params"], **self._core_args())
+            views = self._state_views()
+            for key, value in saved["state"].items():
+                if key == "t":
+                    self._core.steps = value
+                else:
+                    views[key][...] = value
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent, optionally with (Nesterov) momentum — scikit-learn's formulas:
+    ``v ← μv − ηg; θ ← θ + v`` (Nesterov: ``θ ← θ + μv − ηg``); plain ``θ ← θ − ηg`` when μ = 0."""
+
+    _kind = "sgd"
+
+    def __init__(self, momentum: float = 0.0, nesterov: bool = False):
+        super().__init__()
+        self.momentum = check_float(momentum, "momentum", inclusive=True)
+        if self.momentum > 1:
+            raise ValueError(f"momentum must be in [0, 1], got {momentum!r}")
+        if not isinstance(nesterov, (bool, np.bool_)):
+            raise TypeError(f"nesterov must be True or False, got {nesterov!r}")
+        self.nesterov = bool(nesterov)
+
+    def _core_args(self):
+        return {"momentum": self.momentum, "nesterov": self.nesterov}
+
+    def _state_views(self):
+        return {} if self._core.first is None else {"velocity": self._core.first}
+
+
+class Adam(Optimizer):
+    """Adam as scikit-learn computes it: ``η_t = η √(1−β2^t)/(1−β1^t); θ ← θ − η_t m/(√v + ε)``."""
+
+    _kind = "adam"
+
+    def __init__(self, beta_1: float = 0.9, beta_2: float = 0.999, epsilon: float = 1e-8):
+        super().__init__()
+        for name, value in (("beta_1", beta_1), ("beta_2", beta_2)):
+            check_float(value, name, inclusive=True)
+            if not value < 1:
+                raise ValueError(f"{name} must be in [0, 1), got {value!r}")
+        self.beta_1, self.beta_2 = float(beta_1), float(beta_2)
+        self.epsilon = check_float(epsilon, "epsilon")
+
+    def _core_args(self):
+        return {"beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon}
+
+    def _state_views(self):
+        return {"m": self._core.first, "v": self._core.second, "t": self._core.steps}
+
+
+class AdamW(Adam):
+    """AdamW as PyTorch defines it: ``θ ← θ(1 − ηλ)``, then ``θ ← θ − η m̂/(√v̂ + ε)`` with
+    bias-corrected moments. Decay applies to every parameter, as in PyTorch's default."""
+
+    _kind = "adamw"
+
+    def __init__(self, beta_1: float = 0.9, beta_2: float = 0.999, epsilon: float = 1e-8,
+                 weight_decay: float = 0.01):
+        super().__init__(beta_1, beta_2, epsilon)
+        self.weight_decay = check_float(weight_decay, "weight_decay", inclusive=True)
+
+    def _core_args(self):
+        return {**super()._core_args(), "weight_decay": self.weight_decay}
+
+
+def make_optimizer(name: str, *, momentum=0.9, nesterov=True, beta_1=0.9, beta_2=0.999,
+                   epsilon=1e-8, weight_decay=0.01) -> Optimizer:
+    """An optimiser by name: 'sgd' (scikit-learn's: momentum with Nesterov by default),
+    'momentum' (sgd with momentum, no Nesterov), 'nesterov', 'adam', 'adamw'."""
+    check_choice(name, "solver", ("sgd", "momentum", "nesterov", "adam", "adamw"))
+    if name == "sgd":
+        return SGD(momentum, nesterov)
+    if name in ("momentum", "nesterov"):
+        return SGD(momentum, name == "nesterov")
+    if name == "adam":
+        return Adam(beta_1, beta_2, epsilon)
+    return AdamW(beta_1, beta_2, epsilon, weight_decay)
+
+
+class Schedule:
+    """A per-epoch step-size schedule (every kind works with every optimiser).
+
+    kind: 'constant'; 'invscaling' (η0/(t+1)^power_t, t = samples seen); 'adaptive' (÷5 after more
+    than n_iter_no_change epochs without improving the monitored loss by tol; stops at 1e-6);
+    'step' (×gamma every step_size epochs); 'exponential' (×gamma per epoch); 'cosine' (from η0 to
+    min_learning_rate over total_epochs). warmup_epochs > 0 ramps any of them up linearly."""
+
+    def __init__(self, kind: str = "constant", learning_rate_init: float = 1e-3, *,
+                 power_t: float = 0.5, n_iter_no_change: int = 10, tol: float = 1e-4,
+                 step_size: int = 10, gamma: float = 0.1, total_epochs: int = 100,
+                 min_learning_rate: float = 0.0, warmup_epochs: int = 0):
+        check_choice(kind, "schedule", SCHEDULES)
+        self._args = dict(
+            kind=kind,
+            learning_rate_init=check_float(learning_rate_init, "learning_rate_init"),
+            power_t=check_float(power_t, "power_t", inclusive=True),
+            n_iter_no_change=check_int(n_iter_no_change, "n_iter_no_change"),
+            tol=check_float(tol, "tol", inclusive=True),
+            step_size=check_int(step_size, "step_size"),
+            gamma=check_float(gamma, "gamma"),
+            total_epochs=check_int(total_epochs, "total_epochs"),
+            min_learning_rate=check_float(min_learning_rate, "min_learning_rate", inclusive=True),
+            warmup_epochs=check_int(warmup_epochs, "warmup_epochs", minimum=0),
+        )
+        self._core = _core.Schedule(**self._args)
+
+    kind = property(lambda self: self._core.kind)
+    learning_rate = property(lambda self: self._core.learning_rate,
+                             doc="the step size for the coming epoch")
+    epoch = property(lambda self: self._core.epoch)
+    no_improvement_count = property(lambda self: self._core.no_improvement_count)
+    best_loss = property(lambda self: self._core.best_loss)
+
+    def epoch_end(self, monitored_loss: float, samples_seen: float) -> bool:
+        """Advance one epoch. Returns True when the adaptive schedule asks to stop."""
+        return self._core.epoch_end(float(monitored_loss), float(samples_seen))
+
+    def __getstate__(self):
+        c = self._core
+        return {"args": self._args,
+                "state": (c.epoch, c.base_learning_rate, c.no_improvement_count, c.best_loss)}
+
+    def __setstate__(self, saved):
+        self.__init__(**saved["args"])
+        self._core.set_state(*saved["state"])
+
+    def __repr__(self) -> str:
+        return "Schedule(" + ", ".join(f"{k}={v!r}" for k, v in self._args.items()) + ")"
