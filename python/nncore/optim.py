@@ -58,6 +58,8 @@ class Optimizer:
             raise ValueError(f"state must have the keys {sorted(views)}, got {sorted(state)}")
         for key, value in state.items():
             if key == "t":
+                if isinstance(value, np.ndarray) and value.ndim == 0:
+                    value = value[()]  # a 0-d array, e.g. from np.copy
                 core.steps = check_int(value, "state['t']", minimum=0)
             else:
                 value = np.asarray(value)
