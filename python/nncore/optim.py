@@ -7,6 +7,8 @@ starts and checkpoints can read and restore it exactly."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from . import _core
@@ -183,7 +185,7 @@ class Schedule:
                  step_size: int = 10, gamma: float = 0.1, total_epochs: int = 100,
                  min_learning_rate: float = 0.0, warmup_epochs: int = 0):
         check_choice(kind, "schedule", SCHEDULES)
-        self._args = dict(
+        self._args: dict[str, Any] = dict(
             kind=kind,
             learning_rate_init=check_float(learning_rate_init, "learning_rate_init"),
             power_t=check_float(power_t, "power_t", inclusive=True),
