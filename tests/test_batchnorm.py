@@ -127,7 +127,7 @@ def test_training_epochs_and_running_statistics_match_reference(dtype):
             bs = [b - lr * d for b, d in zip(bs, dbs)]
             gammas = [g - lr * d for g, d in zip(gammas, dgs)]
             betas = [b - lr * d for b, d in zip(betas, dbts)]
-        rtol = RTOL[dtype] * 100
+        rtol = RTOL[dtype]
         for mine, theirs in [(net.coefs, Ws), (net.intercepts, bs), (net.bn_gammas, gammas),
                              (net.bn_betas, betas), (net.running_means, means),
                              (net.running_vars, vars_)]:
