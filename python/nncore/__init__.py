@@ -1,6 +1,7 @@
 """nncore: fast, exact multilayer perceptrons on a C++17/Eigen core."""
 
 from . import _core
+from .estimators import MLPClassifier, MLPRegressor
 from .network import ACTIVATIONS, INITS, LOSSES, DivergenceError, Network
 from .optim import SCHEDULES, SGD, Adam, AdamW, Optimizer, Schedule, make_optimizer
 from .training import LBFGSResult, lbfgs, train
@@ -8,7 +9,7 @@ from .training import LBFGSResult, lbfgs, train
 __version__ = "0.1.0"
 __all__ = [
     "ACTIVATIONS", "INITS", "LOSSES", "SCHEDULES", "Adam", "AdamW", "DivergenceError",
-    "LBFGSResult", "Network", "Optimizer", "SGD", "Schedule", "build_info", "lbfgs",
+    "LBFGSResult", "MLPClassifier", "MLPRegressor", "Network", "Optimizer", "SGD", "Schedule", "build_info", "lbfgs",
     "make_optimizer", "train",
 ]
 

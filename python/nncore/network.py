@@ -36,10 +36,11 @@ REDUCTIONS = ("mean", "sum")
 INITS = ("glorot_uniform", "he_normal", "glorot_normal", "normal", "zeros")
 
 
-class DivergenceError(FloatingPointError):
+class DivergenceError(FloatingPointError, ValueError):
     """Training produced a non-finite loss, gradient or parameter and was stopped.
 
-    The network keeps the parameters of its last finite state."""
+    The network keeps the parameters of its last finite state. It is also a ValueError, the
+    exception scikit-learn raises when its MLP ends with non-finite weights."""
 
 
 def _check_bool(value, name: str) -> bool:

@@ -68,7 +68,8 @@ def train(
 
 
 class LBFGSResult(dict):
-    """What `lbfgs` reports: loss, n_iter, n_fun, converged, message (also as attributes)."""
+    """What `lbfgs` reports: loss, n_iter, n_fun, converged, status, message (also as
+    attributes)."""
 
     __getattr__ = dict.__getitem__
 
@@ -105,4 +106,5 @@ def lbfgs(network: Network, X, y, *, max_iter: int = 200, max_fun: int = 15000,
     if network.batch_norm:
         network.set_batchnorm_statistics(X)
     return LBFGSResult(loss=float(result.fun), n_iter=int(result.nit), n_fun=int(result.nfev),
-                       converged=bool(result.success), message=str(result.message))
+                       converged=bool(result.success), status=int(result.status),
+                       message=str(result.message))

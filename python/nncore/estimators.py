@@ -1,0 +1,602 @@
+"""`MLPRegressor` and `MLPClassifier`: drop-in replacements for scikit-learn's classes of the same
+names, trained by the C++ core.
+
+Same constructor parameters (names, defaults, meaning), fitted attributes, methods, inputs,
+warnings and errors as scikit-learn 1.9. Each epoch runs in C++; Python draws what scikit-learn
+draws with the same RandomState in the same order (initial weights, validation split, each
+epoch's permutation), so with the same `random_state` the runs agree with scikit-learn's.
+
+Extras, keyword-only, with defaults that keep scikit-learn's behaviour: more activations
+('leaky_relu', 'softplus', 'gelu'), solvers 'momentum' (sgd without Nesterov) and 'adamw' (with
+`weight_decay`), `batch_norm`, `init`, `dtype`, `loss_reduction`. Differences from
+scikit-learn, each deliberate: step-size schedules apply to every solver (scikit-learn ignores
+them under Adam); early stopping stratifies the validation split for multiclass targets too;
+multi-output squared error minimises the loss it reports (scikit-learn's gradient is n_outputs
+times that loss's); a diverging fit stops with an error and keeps its last finite weights.
+"""
+
+from __future__ import annotations
+
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, is_classifier
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.metrics import accuracy_score, r2_score
+from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import LabelBinarizer
+from sklearn.utils import check_random_state, column_or_1d, shuffle
+from sklearn.utils._param_validation import Interval, Options, StrOptions
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.multiclass import _check_partial_fit_first_call, type_of_target, unique_labels
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+
+from .network import ACTIVATIONS, INITS, DivergenceError, Network
+from .optim import Schedule, make_optimizer
+from .training import lbfgs
+
+_STOCHASTIC_SOLVERS = ("sgd", "adam", "adamw", "momentum")
+_NO_LIMIT = 2**62  # n_iter_no_change=np.inf: the count never gets there
+
+
+class _LayerList(list):
+    """coefs_ / intercepts_: a list of views into the network's parameters. Item assignment
+    copies into the network, so `est.coefs_[0] = W` works as with scikit-learn."""
+
+    def __setitem__(self, index, value):
+        target = list.__getitem__(self, index)
+        value = np.asarray(value)
+        if value.shape != target.shape:
+            raise ValueError(f"expected an array of shape {target.shape}, got {value.shape}")
+        target[...] = value
+
+
+def _assign_layers(views, values, name):
+    values = list(values)
+    if len(values) != len(views):
+        raise ValueError(f"{name} needs {len(views)} arrays, got {len(values)}")
+    layers = _LayerList(views)
+    for i, value in enumerate(values):
+        layers[i] = value
+
+
+class _BaseMLP(BaseEstimator):
+    _parameter_constraints: dict = {
+        "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
+        "activation": [StrOptions(set(ACTIVATIONS))],
+        "solver": [StrOptions({"lbfgs", *_STOCHASTIC_SOLVERS})],
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
+        "learning_rate": [StrOptions({"constant", "invscaling", "adaptive"})],
+        "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
+        "power_t": [Interval(Real, 0, None, closed="left")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "shuffle": ["boolean"],
+        "random_state": ["random_state"],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "verbose": ["verbose"],
+        "warm_start": ["boolean"],
+        "momentum": [Interval(Real, 0, 1, closed="both")],
+        "nesterovs_momentum": ["boolean"],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="left")],
+        "beta_1": [Interval(Real, 0, 1, closed="left")],
+        "beta_2": [Interval(Real, 0, 1, closed="left")],
+        "epsilon": [Interval(Real, 0, None, closed="neither")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left"), Options(Real, {np.inf})],
+        "max_fun": [Interval(Integral, 1, None, closed="left")],
+        "weight_decay": [Interval(Real, 0, None, closed="left")],
+        "batch_norm": ["boolean"],
+        "init": [StrOptions(set(INITS))],
+        "dtype": [None, StrOptions({"float32", "float64"})],
+        "loss_reduction": [StrOptions({"mean", "sum"})],
+    }
+
+    # ---- fitted parameters: views into the network -----------------------------------------
+    @property
+    def coefs_(self):
+        return _LayerList(self._fitted_network().coefs)
+
+    @coefs_.setter
+    def coefs_(self, values):
+        _assign_layers(self._fitted_network().coefs, values, "coefs_")
+
+    @property
+    def intercepts_(self):
+        return _LayerList(self._fitted_network().intercepts)
+
+    @intercepts_.setter
+    def intercepts_(self, values):
+        _assign_layers(self._fitted_network().intercepts, values, "intercepts_")
+
+    def _fitted_network(self) -> Network:
+        network = self.__dict__.get("_network")
+        if network is None:
+            raise AttributeError(f"This {type(self).__name__} instance is not fitted yet")
+        return network
+
+    # ---- fitting ---------------------------------------------------------------------------
+    def _core_loss(self) -> str:
+        return {"identity": "squared_error", "exp": "poisson", "logistic": "logistic",
+                "softmax": "softmax"}[self.out_activation_]
+
+    def _fit(self, X, y, sample_weight=None, incremental=False):
+        self._validate_params()
+        hidden = self.hidden_layer_sizes
+        hidden = list(hidden) if hasattr(hidden, "__iter__") else [hidden]
+        if np.any(np.array(hidden) <= 0):
+            raise ValueError(f"hidden_layer_sizes must be > 0, got {hidden}.")
+        first_pass = "_network" not in self.__dict__ or (not self.warm_start and not incremental)
+
+        X, y = self._validate_input(X, y, incremental, reset=first_pass)
+        if sp.issparse(X):
+            X = X.toarray()  # the core works on dense rows
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(sample_weight, X)
+        if y.ndim == 1:
+            y = y.reshape(-1, 1)
+        layer_units = [X.shape[1], *hidden, y.shape[1]]
+        self._random_state = check_random_state(self.random_state)
+
+        if first_pass:
+            dtype = np.dtype(self.dtype) if self.dtype is not None else X.dtype
+            self._initialize(y, layer_units, dtype)
+        elif self._network.layer_sizes != layer_units:
+            raise ValueError(
+                f"warm_start/partial_fit needs the same layer sizes as the fitted network "
+                f"{self._network.layer_sizes}, got {layer_units}")
+        net = self._network
+        net.alpha = self.alpha
+        net.loss_reduction = self.loss_reduction
+        X = np.ascontiguousarray(X, dtype=net.dtype)
+        Y = np.ascontiguousarray(y, dtype=net.dtype)
+        if sample_weight is not None:
+            sample_weight = np.ascontiguousarray(sample_weight, dtype=net.dtype)
+
+        if self.solver in _STOCHASTIC_SOLVERS:
+            self._fit_stochastic(X, Y, sample_weight, incremental)
+        else:
+            self._fit_lbfgs(X, Y, sample_weight)
+        return self
+
+    def _initialize(self, y, layer_units, dtype):
+        self.n_iter_ = 0
+        self.t_ = 0
+        self.n_outputs_ = y.shape[1]
+        self.n_layers_ = len(layer_units)
+        if not is_classifier(self):
+            self.out_activation_ = "exp" if self.loss == "poisson" else "identity"
+        elif self._label_binarizer.y_type_ == "multiclass":
+            self.out_activation_ = "softmax"
+        else:
+            self.out_activation_ = "logistic"
+        # Initial weights come from self._random_state in scikit-learn's order.
+        self._network = Network(
+            layer_units, self.activation, self._core_loss(), alpha=self.alpha,
+            loss_reduction=self.loss_reduction, dtype=dtype, batch_norm=self.batch_norm,
+            init=self.init, random_state=self._random_state)
+        self._optimizer = None
+        self._schedule = None
+        if self.solver in _STOCHASTIC_SOLVERS:
+            self.loss_curve_ = []
+            self._no_improvement_count = 0
+            if self.early_stopping:
+                self.validation_scores_ = []
+                self.best_validation_score_ = -np.inf
+                self.best_loss_ = None
+            else:
+                self.best_loss_ = np.inf
+                self.validation_scores_ = None
+                self.best_validation_score_ = None
+
+    def _new_schedule(self) -> Schedule:
+        n_iter_no_change = (_NO_LIMIT if self.n_iter_no_change == np.inf
+                            else int(self.n_iter_no_change))
+        schedule = Schedule(self.learning_rate, self.learning_rate_init, power_t=self.power_t,
+                            n_iter_no_change=n_iter_no_change, tol=self.tol)
+        # The no-improvement bookkeeping outlives a warm-started fit, as in scikit-learn.
+        best = (-self.best_validation_score_ if self.early_stopping else self.best_loss_)
+        schedule._core.set_state(0, self.learning_rate_init, self._no_improvement_count,
+                                 np.inf if best is None else float(best))
+        return schedule
+
+    def _fit_stochastic(self, X, Y, sample_weight, incremental):
+        net = self._network
+        if not incremental or self._optimizer is None:
+            self._optimizer = make_optimizer(
+                self.solver, momentum=self.momentum, nesterov=self.nesterovs_momentum,
+                beta_1=self.beta_1, beta_2=self.beta_2, epsilon=self.epsilon,
+                weight_decay=self.weight_decay)
+            self._schedule = self._new_schedule()
+        if self.early_stopping and incremental:
+            raise ValueError("partial_fit does not support early_stopping=True")
+
+        if self.early_stopping:
+            X, Y, sample_weight, X_val, y_val, w_val = self._validation_split(X, Y, sample_weight)
+        else:
+            X_val = y_val = w_val = None
+
+        n_samples = X.shape[0]
+        sample_idx = np.arange(n_samples, dtype=int)
+        if self.batch_size == "auto":
+            batch_size = min(200, n_samples)
+        else:
+            if self.batch_size > n_samples:
+                warnings.warn("Got `batch_size` less than 1 or larger than sample size. It is "
+                              "going to be clipped")
+            batch_size = int(np.clip(self.batch_size, 1, n_samples))
+
+        schedule = self._schedule
+        try:
+            self.n_iter_ = 0
+            for _ in range(self.max_iter):
+                order = None
+                if self.shuffle:  # the permutation scikit-learn draws, handed to the C++ epoch
+                    sample_idx = shuffle(sample_idx, random_state=self._random_state)
+                    order = sample_idx
+                try:
+                    epoch_loss = net._train_epoch_prepared(
+                        X, Y, sample_weight, learning_rate=schedule.learning_rate,
+                        batch_size=batch_size, shuffle=False, seed=None, order=order,
+                        optimizer=self._optimizer)
+                except DivergenceError as exc:
+                    raise DivergenceError(
+                        f"{type(self).__name__} diverged in epoch {self.n_iter_ + 1}: {exc}"
+                    ) from None
+                self.n_iter_ += 1
+                self.loss_ = epoch_loss
+                self.t_ += n_samples
+                self.loss_curve_.append(epoch_loss)
+                if self.verbose:
+                    print("Iteration %d, loss = %.8f" % (self.n_iter_, epoch_loss))
+
+                if self.early_stopping:
+                    score = self._score(X_val, y_val, w_val)
+                    self.validation_scores_.append(score)
+                    if self.verbose:
+                        print("Validation score: %f" % score)
+                    monitored = -score
+                else:
+                    monitored = epoch_loss
+                best_before = schedule.best_loss
+                gave_up = schedule.epoch_end(monitored, self.t_)
+                self._no_improvement_count = schedule.no_improvement_count
+                if self.early_stopping:
+                    if schedule.best_loss < best_before:
+                        self.best_validation_score_ = -schedule.best_loss
+                        self._best_params = net.params.copy()
+                else:
+                    self.best_loss_ = schedule.best_loss
+
+                if gave_up or (schedule.kind != "adaptive"
+                               and schedule.no_improvement_count > self.n_iter_no_change):
+                    if self.verbose:
+                        what = ("Validation score" if self.early_stopping else "Training loss")
+                        print(f"{what} did not improve more than tol={self.tol:f} for "
+                              f"{self.n_iter_no_change} consecutive epochs. Stopping.")
+                    break
+                if incremental:
+                    break
+                if self.n_iter_ == self.max_iter:
+                    warnings.warn(
+                        "Stochastic Optimizer: Maximum iterations (%d) reached and the "
+                        "optimization hasn't converged yet." % self.max_iter,
+                        ConvergenceWarning)
+        except KeyboardInterrupt:
+            warnings.warn("Training interrupted by user.")
+
+        if self.early_stopping and getattr(self, "_best_params", None) is not None:
+            net.params[:] = self._best_params
+
+    def _validation_split(self, X, Y, sample_weight):
+        classifier = is_classifier(self)
+        stratify = None
+        if classifier and self._label_binarizer.y_type_ in ("binary", "multiclass"):
+            stratify = Y.argmax(axis=1) if Y.shape[1] > 1 else Y[:, 0]
+        arrays = [X, Y] if sample_weight is None else [X, Y, sample_weight]
+        parts = train_test_split(*arrays, random_state=self._random_state,
+                                 test_size=self.validation_fraction, stratify=stratify)
+        X_train, X_val, Y_train, Y_val = parts[:4]
+        w_train, w_val = (parts[4], parts[5]) if sample_weight is not None else (None, None)
+        if X_val.shape[0] < 2:
+            raise ValueError("The validation set is too small. Increase 'validation_fraction' "
+                             "or the size of your dataset.")
+        y_val = self._label_binarizer.inverse_transform(Y_val) if classifier else Y_val
+        if not classifier and y_val.shape[1] == 1:
+            y_val = y_val[:, 0]
+        return (np.ascontiguousarray(X_train), np.ascontiguousarray(Y_train),
+                None if w_train is None else np.ascontiguousarray(w_train), X_val, y_val, w_val)
+
+    def _fit_lbfgs(self, X, Y, sample_weight):
+        result = lbfgs(self._network, X, Y, max_iter=self.max_iter, max_fun=self.max_fun,
+                       tol=self.tol, sample_weight=sample_weight)
+        self.n_iter_ = min(result.n_iter, self.max_iter)
+        self.loss_ = result.loss
+        if result.status != 0:
+            message = (f"lbfgs failed to converge after {self.n_iter_} iteration(s) "
+                       f"(status={result.status}):\n{result.message}\n")
+            if self.n_iter_ == self.max_iter:
+                message += (f"\nIncrease the number of iterations to improve the convergence "
+                            f"(max_iter={self.max_iter}).")
+            warnings.warn(message, ConvergenceWarning)
+
+    # ---- prediction --------------------------------------------------------------------------
+    def _forward(self, X, check_input=True) -> np.ndarray:
+        """Outputs on the response scale (after the output activation), shape (n, n_outputs)."""
+        net = self._fitted_network()
+        if check_input:
+            X = validate_data(self, X, accept_sparse=["csr", "csc"],
+                              dtype=(np.float64, np.float32), reset=False)
+        if sp.issparse(X):
+            X = X.toarray()
+        return net.predict(np.ascontiguousarray(X, dtype=net.dtype))
+
+    def _score_with_function(self, X, y, sample_weight, score_function):
+        y_pred = self._predict(X, check_input=False)
+        if np.issubdtype(y_pred.dtype, np.floating) and not np.isfinite(y_pred).all():
+            return np.nan
+        return score_function(y, y_pred, sample_weight=sample_weight)
+
+    def fit(self, X, y, sample_weight=None):
+        """Fit the model to data matrix X and target(s) y.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        self
+        """
+        return self._fit(X, y, sample_weight=sample_weight, incremental=False)
+
+    def _check_solver(self):
+        if self.solver not in _STOCHASTIC_SOLVERS:
+            raise AttributeError("partial_fit is only available for stochastic optimizers. "
+                                 "%s is not stochastic." % self.solver)
+        return True
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags
+
+
+class MLPClassifier(ClassifierMixin, _BaseMLP):
+    """Multi-layer perceptron classifier on nncore's C++ core; scikit-learn's MLPClassifier API.
+
+    Binary and multilabel targets use the logistic loss (one sigmoid output per label),
+    multiclass targets the softmax cross-entropy. See the module docstring for the extras and
+    the deliberate differences from scikit-learn."""
+
+    def __init__(
+        self,
+        hidden_layer_sizes=(100,),
+        activation="relu",
+        *,
+        solver="adam",
+        alpha=0.0001,
+        batch_size="auto",
+        learning_rate="constant",
+        learning_rate_init=0.001,
+        power_t=0.5,
+        max_iter=200,
+        shuffle=True,
+        random_state=None,
+        tol=1e-4,
+        verbose=False,
+        warm_start=False,
+        momentum=0.9,
+        nesterovs_momentum=True,
+        early_stopping=False,
+        validation_fraction=0.1,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-8,
+        n_iter_no_change=10,
+        max_fun=15000,
+        weight_decay=0.01,
+        batch_norm=False,
+        init="glorot_uniform",
+        dtype=None,
+        loss_reduction="mean",
+    ):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.solver = solver
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
+        self.max_iter = max_iter
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.tol = tol
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.n_iter_no_change = n_iter_no_change
+        self.max_fun = max_fun
+        self.weight_decay = weight_decay
+        self.batch_norm = batch_norm
+        self.init = init
+        self.dtype = dtype
+        self.loss_reduction = loss_reduction
+
+    loss = "log_loss"  # scikit-learn's classifier exposes its (fixed) loss name
+
+    def _validate_input(self, X, y, incremental, reset):
+        X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"], multi_output=True,
+                             dtype=(np.float64, np.float32), reset=reset)
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+        if not hasattr(self, "classes_") or (not self.warm_start and not incremental):
+            self._label_binarizer = LabelBinarizer()
+            self._label_binarizer.fit(y)
+            self.classes_ = self._label_binarizer.classes_
+        else:
+            classes = unique_labels(y)
+            if self.warm_start:
+                if set(classes) != set(self.classes_):
+                    raise ValueError(
+                        "warm_start can only be used where `y` has the same classes as in the "
+                        f"previous call to fit. Previously got {self.classes_}, `y` has {classes}")
+            elif len(np.setdiff1d(classes, self.classes_, assume_unique=True)):
+                raise ValueError("`y` has classes not in `self.classes_`. "
+                                 f"`self.classes_` has {self.classes_}. 'y' has {classes}.")
+        return X, self._label_binarizer.transform(y).astype(X.dtype)
+
+    def _predict(self, X, check_input=True):
+        y_pred = self._forward(X, check_input=check_input)
+        if self.n_outputs_ == 1:
+            y_pred = y_pred.ravel()
+        return self._label_binarizer.inverse_transform(y_pred)
+
+    def predict(self, X):
+        """Predict classes (or label indicators for multilabel targets) for X."""
+        check_is_fitted(self)
+        return self._predict(X)
+
+    def _score(self, X, y, sample_weight=None):
+        return self._score_with_function(X, y, sample_weight, accuracy_score)
+
+    @available_if(lambda est: est._check_solver())
+    def partial_fit(self, X, y, sample_weight=None, classes=None):
+        """One epoch over (X, y); `classes` is required on the first call."""
+        if _check_partial_fit_first_call(self, classes):
+            self._label_binarizer = LabelBinarizer()
+            if type_of_target(y).startswith("multilabel"):
+                self._label_binarizer.fit(y)
+            else:
+                self._label_binarizer.fit(classes)
+        return self._fit(X, y, sample_weight=sample_weight, incremental=True)
+
+    def predict_proba(self, X):
+        """Probability of each class, columns ordered as `classes_`."""
+        check_is_fitted(self)
+        y_pred = self._forward(X)
+        if self.n_outputs_ == 1:
+            y_pred = y_pred.ravel()
+        if y_pred.ndim == 1:
+            return np.vstack([1 - y_pred, y_pred]).T
+        return y_pred
+
+    def predict_log_proba(self, X):
+        """log(predict_proba(X))."""
+        y_prob = self.predict_proba(X)
+        return np.log(y_prob, out=y_prob)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_label = True
+        return tags
+
+
+class MLPRegressor(RegressorMixin, _BaseMLP):
+    """Multi-layer perceptron regressor on nncore's C++ core; scikit-learn's MLPRegressor API.
+
+    loss='squared_error' (½ squared error, averaged over outputs) or 'poisson' (half Poisson
+    deviance with log link; predictions are exp of the network's output)."""
+
+    _parameter_constraints: dict = {
+        **_BaseMLP._parameter_constraints,
+        "loss": [StrOptions({"squared_error", "poisson"})],
+    }
+
+    def __init__(
+        self,
+        loss="squared_error",
+        hidden_layer_sizes=(100,),
+        activation="relu",
+        *,
+        solver="adam",
+        alpha=0.0001,
+        batch_size="auto",
+        learning_rate="constant",
+        learning_rate_init=0.001,
+        power_t=0.5,
+        max_iter=200,
+        shuffle=True,
+        random_state=None,
+        tol=1e-4,
+        verbose=False,
+        warm_start=False,
+        momentum=0.9,
+        nesterovs_momentum=True,
+        early_stopping=False,
+        validation_fraction=0.1,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-8,
+        n_iter_no_change=10,
+        max_fun=15000,
+        weight_decay=0.01,
+        batch_norm=False,
+        init="glorot_uniform",
+        dtype=None,
+        loss_reduction="mean",
+    ):
+        self.loss = loss
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.solver = solver
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
+        self.max_iter = max_iter
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.tol = tol
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.n_iter_no_change = n_iter_no_change
+        self.max_fun = max_fun
+        self.weight_decay = weight_decay
+        self.batch_norm = batch_norm
+        self.init = init
+        self.dtype = dtype
+        self.loss_reduction = loss_reduction
+
+    def _validate_input(self, X, y, incremental, reset):
+        X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"], multi_output=True,
+                             y_numeric=True, dtype=(np.float64, np.float32), reset=reset)
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+        return X, y
+
+    def _predict(self, X, check_input=True):
+        y_pred = self._forward(X, check_input=check_input)
+        return y_pred.ravel() if y_pred.shape[1] == 1 else y_pred
+
+    def predict(self, X):
+        """Predict the target(s) for X."""
+        check_is_fitted(self)
+        return self._predict(X)
+
+    def _score(self, X, y, sample_weight=None):
+        return self._score_with_function(X, y, sample_weight, r2_score)
+
+    @available_if(lambda est: est._check_solver())
+    def partial_fit(self, X, y, sample_weight=None):
+        """One epoch over (X, y)."""
+        return self._fit(X, y, sample_weight=sample_weight, incremental=True)
