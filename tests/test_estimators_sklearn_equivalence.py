@@ -115,18 +115,24 @@ def test_same_partial_fit_as_scikit_learn():
     assert_same_fit(ours, theirs)
 
 
-@parametrize_with_checks(
-    [nncore.MLPClassifier(max_iter=100), nncore.MLPRegressor(max_iter=100),
-     nncore.MLPClassifier(solver="lbfgs", max_iter=100),
-     nncore.MLPRegressor(solver="sgd", tol=1e-2, random_state=42, max_iter=100)],
-    expected_failed_checks=lambda est: {} if est.solver in ("lbfgs",) or (
-        est.solver == "sgd") else {
-        "check_sample_weight_equivalence_on_dense_data":
-            "minibatches shuffle rows: weights and repetitions see different batches "
-            "(scikit-learn checks this with solver='lbfgs' / a loose sgd tol too)",
-        "check_sample_weight_equivalence_on_sparse_data": "as above",
-    },
-)
+SAMPLE_WEIGHT_CHECKS = ("check_sample_weight_equivalence_on_dense_data",
+                        "check_sample_weight_equivalence_on_sparse_data")
+
+
+@parametrize_with_checks([nncore.MLPClassifier(max_iter=100), nncore.MLPRegressor(max_iter=100)])
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_scikit_learn_estimator_checks(estimator, check):
     check(estimator)
+
+
+@pytest.mark.parametrize("estimator", [
+    # scikit-learn's own test suite runs these checks on its MLP with exactly these settings
+    nncore.MLPClassifier(solver="lbfgs"),
+    nncore.MLPRegressor(solver="sgd", tol=1e-2, random_state=42),
+], ids=["classifier-lbfgs", "regressor-sgd"])
+@pytest.mark.parametrize("check_name", SAMPLE_WEIGHT_CHECKS)
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_sample_weight_equivalence(estimator, check_name):
+    import sklearn.utils.estimator_checks as checks
+
+    getattr(checks, check_name)(type(estimator).__name__, estimator)

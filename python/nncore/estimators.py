@@ -582,6 +582,9 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
                              y_numeric=True, dtype=(np.float64, np.float32), reset=reset)
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
+        if self.loss == "poisson" and np.min(y) < 0:
+            # scikit-learn trains on such targets without a word; the deviance is undefined.
+            raise ValueError(f"y for the poisson loss must be >= 0, got minimum {np.min(y):g}")
         return X, y
 
     def _predict(self, X, check_input=True):

@@ -15,6 +15,7 @@ and its raw scores f go to the loss. On a batch M with sample weights w (all one
 from __future__ import annotations
 
 import numpy as np
+from scipy.special import expit
 from sklearn.utils import check_random_state
 
 from . import _core
@@ -262,7 +263,7 @@ class Network:
         f = self.forward(X)
         loss = self.loss_name
         if loss == "logistic":
-            return 0.5 * (1.0 + np.tanh(0.5 * f))  # σ(f) without overflow warnings
+            return expit(f)  # σ(f): stable, and never exactly 0 or 1 before it must be
         if loss == "softmax":
             e = np.exp(f - f.max(axis=1, keepdims=True))
             return e / e.sum(axis=1, keepdims=True)
