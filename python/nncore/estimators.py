@@ -27,7 +27,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import LabelBinarizer
-from sklearn.utils import check_random_state, column_or_1d, shuffle
+from sklearn.utils import check_random_state, column_or_1d
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import _check_partial_fit_first_call, type_of_target, unique_labels
@@ -233,8 +233,10 @@ class _BaseMLP(BaseEstimator):
             self.n_iter_ = 0
             for _ in range(self.max_iter):
                 order = None
-                if self.shuffle:  # the permutation scikit-learn draws, handed to the C++ epoch
-                    sample_idx = shuffle(sample_idx, random_state=self._random_state)
+                if self.shuffle:
+                    # The permutation scikit-learn draws (its utils.shuffle runs this same
+                    # RandomState.shuffle on an index array), handed to the C++ epoch.
+                    self._random_state.shuffle(sample_idx)
                     order = sample_idx
                 try:
                     epoch_loss = net._train_epoch_prepared(
