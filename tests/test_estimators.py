@@ -203,3 +203,26 @@ def test_extras_batch_norm_adamw_and_schedules_with_adam():
         clf.fit(X_tr, y_tr)
     assert clf.score(X_te, y_te) > 0.9
     assert clf._network.batch_norm and clf._schedule.learning_rate < 0.05
+
+
+@pytest.mark.parametrize("ours,theirs", [(nncore.MLPClassifier, sk.MLPClassifier),
+                                         (nncore.MLPRegressor, sk.MLPRegressor)])
+def test_every_scikit_learn_parameter_with_the_same_default(ours, theirs):
+    import inspect
+
+    mine = inspect.signature(ours.__init__).parameters
+    for name, param in inspect.signature(theirs.__init__).parameters.items():
+        assert name in mine, name
+        assert mine[name].default == param.default, name
+        assert mine[name].kind == param.kind, name  # positional stays positional
+    extras = set(mine) - set(inspect.signature(theirs.__init__).parameters)
+    assert extras == {"weight_decay", "batch_norm", "init", "dtype", "loss_reduction"}
+    assert all(mine[name].kind == inspect.Parameter.KEYWORD_ONLY for name in extras)
+
+
+def test_verbose_prints_scikit_learn_lines(capsys):
+    X, y = load_wine(return_X_y=True)
+    nncore.MLPClassifier(hidden_layer_sizes=(4,), max_iter=2, verbose=True,
+                         random_state=0).fit(StandardScaler().fit_transform(X), y)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("Iteration 1, loss = ") and len(lines) == 2
