@@ -339,13 +339,14 @@ void bind_network(py::module_& m, const char* name) {
             py::gil_scoped_release release;
             const auto r = nncore::train_epoch(s.net, o.opt, X.data(), Y.data(), wp, n,
                                                order_ptr, m, opt);
-            return std::make_tuple(r.mean_loss, r.steps, r.diverged);
+            return std::make_tuple(r.mean_loss, r.steps, r.diverged, r.mean_grad_norm);
           },
           py::arg("optimizer"), py::arg("X").noconvert(), py::arg("Y").noconvert(),
           py::arg("sample_weight").noconvert(), py::arg("order").noconvert(),
           py::arg("batch_size"), py::arg("learning_rate"), py::arg("loss_reduction"),
           py::arg("shuffle"), py::arg("seed"),
-          "one epoch of minibatch training; returns (mean loss, steps taken, diverged)");
+          "one epoch of minibatch training; returns (mean loss, steps taken, diverged, mean "
+          "gradient norm)");
 }
 
 void bind_schedule(py::module_& m) {

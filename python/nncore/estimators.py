@@ -8,7 +8,11 @@ epoch's permutation), so with the same `random_state` the runs agree with scikit
 
 Extras, keyword-only, with defaults that keep scikit-learn's behaviour: more activations
 ('leaky_relu', 'softplus', 'gelu'), solvers 'momentum' (sgd without Nesterov) and 'adamw' (with
-`weight_decay`), `batch_norm`, `init`, `dtype`, `loss_reduction`. Differences from
+`weight_decay`), schedules 'step', 'exponential', 'cosine' (`lr_decay`, `lr_step_size`,
+`min_learning_rate`, `warmup_epochs`), `batch_norm`, `init`, `dtype`, `loss_reduction`,
+`callbacks` (see nncore.callbacks), `progress` (a tqdm bar), and the fitted `history_` (one
+record per epoch: loss, val_loss, val_score, learning_rate, grad_norm, param_norm, seconds).
+Differences from
 scikit-learn, each deliberate: step-size schedules apply to every solver (scikit-learn ignores
 them under Adam); early stopping stratifies the validation split for multiclass targets too;
 multi-output squared error minimises the loss it reports (scikit-learn's gradient is n_outputs
@@ -17,6 +21,7 @@ times that loss's); a diverging fit stops with an error and keeps its last finit
 
 from __future__ import annotations
 
+import time
 import warnings
 from numbers import Integral, Real
 
@@ -34,7 +39,7 @@ from sklearn.utils.multiclass import _check_partial_fit_first_call, type_of_targ
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from .network import ACTIVATIONS, INITS, DivergenceError, Network
-from .optim import Schedule, make_optimizer
+from .optim import SCHEDULES, Schedule, make_optimizer
 from .training import lbfgs
 
 _STOCHASTIC_SOLVERS = ("sgd", "adam", "adamw", "momentum")
@@ -69,7 +74,7 @@ class _BaseMLP(BaseEstimator):
         "solver": [StrOptions({"lbfgs", *_STOCHASTIC_SOLVERS})],
         "alpha": [Interval(Real, 0, None, closed="left")],
         "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
-        "learning_rate": [StrOptions({"constant", "invscaling", "adaptive"})],
+        "learning_rate": [StrOptions(set(SCHEDULES))],
         "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
         "power_t": [Interval(Real, 0, None, closed="left")],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
@@ -92,6 +97,12 @@ class _BaseMLP(BaseEstimator):
         "init": [StrOptions(set(INITS))],
         "dtype": [None, StrOptions({"float32", "float64"})],
         "loss_reduction": [StrOptions({"mean", "sum"})],
+        "lr_decay": [Interval(Real, 0, 1, closed="right")],
+        "lr_step_size": [Interval(Integral, 1, None, closed="left")],
+        "warmup_epochs": [Interval(Integral, 0, None, closed="left")],
+        "min_learning_rate": [Interval(Real, 0, None, closed="left")],
+        "callbacks": [list, tuple],
+        "progress": ["boolean"],
     }
 
     # ---- fitted parameters: views into the network -----------------------------------------
@@ -179,8 +190,10 @@ class _BaseMLP(BaseEstimator):
             init=self.init, random_state=self._random_state)
         self._optimizer = None
         self._schedule = None
+        self._best_state = None
         if self.solver in _STOCHASTIC_SOLVERS:
             self.loss_curve_ = []
+            self.history_ = []
             self._no_improvement_count = 0
             if self.early_stopping:
                 self.validation_scores_ = []
@@ -195,7 +208,10 @@ class _BaseMLP(BaseEstimator):
         n_iter_no_change = (_NO_LIMIT if self.n_iter_no_change == np.inf
                             else int(self.n_iter_no_change))
         schedule = Schedule(self.learning_rate, self.learning_rate_init, power_t=self.power_t,
-                            n_iter_no_change=n_iter_no_change, tol=self.tol)
+                            n_iter_no_change=n_iter_no_change, tol=self.tol,
+                            step_size=self.lr_step_size, gamma=self.lr_decay,
+                            total_epochs=self.max_iter, min_learning_rate=self.min_learning_rate,
+                            warmup_epochs=self.warmup_epochs)
         # The no-improvement bookkeeping outlives a warm-started fit, as in scikit-learn.
         best = (-self.best_validation_score_ if self.early_stopping else self.best_loss_)
         schedule._core.set_state(0, self.learning_rate_init, self._no_improvement_count,
@@ -212,11 +228,14 @@ class _BaseMLP(BaseEstimator):
             self._schedule = self._new_schedule()
         if self.early_stopping and incremental:
             raise ValueError("partial_fit does not support early_stopping=True")
+        callbacks = list(self.callbacks)
+        for callback in callbacks:
+            if not callable(callback):
+                raise TypeError(f"callbacks must be callables, got {callback!r}")
 
-        if self.early_stopping:
-            X, Y, sample_weight, X_val, y_val, w_val = self._validation_split(X, Y, sample_weight)
-        else:
-            X_val = y_val = w_val = None
+        validation = None
+        if self.early_stopping or any(getattr(c, "needs_validation", False) for c in callbacks):
+            X, Y, sample_weight, validation = self._validation_split(X, Y, sample_weight)
 
         n_samples = X.shape[0]
         sample_idx = np.arange(n_samples, dtype=int)
@@ -229,18 +248,23 @@ class _BaseMLP(BaseEstimator):
             batch_size = int(np.clip(self.batch_size, 1, n_samples))
 
         schedule = self._schedule
+        bar = self._progress_bar(incremental)
+        for callback in callbacks:
+            getattr(callback, "on_train_begin", lambda est: None)(self)
         try:
             self.n_iter_ = 0
             for _ in range(self.max_iter):
+                started = time.perf_counter()
                 order = None
                 if self.shuffle:
                     # The permutation scikit-learn draws (its utils.shuffle runs this same
                     # RandomState.shuffle on an index array), handed to the C++ epoch.
                     self._random_state.shuffle(sample_idx)
                     order = sample_idx
+                learning_rate = schedule.learning_rate
                 try:
-                    epoch_loss = net._train_epoch_prepared(
-                        X, Y, sample_weight, learning_rate=schedule.learning_rate,
+                    stats = net._train_epoch_prepared(
+                        X, Y, sample_weight, learning_rate=learning_rate,
                         batch_size=batch_size, shuffle=False, seed=None, order=order,
                         optimizer=self._optimizer)
                 except DivergenceError as exc:
@@ -248,34 +272,50 @@ class _BaseMLP(BaseEstimator):
                         f"{type(self).__name__} diverged in epoch {self.n_iter_ + 1}: {exc}"
                     ) from None
                 self.n_iter_ += 1
-                self.loss_ = epoch_loss
+                self.loss_ = stats.loss
                 self.t_ += n_samples
-                self.loss_curve_.append(epoch_loss)
+                self.loss_curve_.append(stats.loss)
                 if self.verbose:
-                    print("Iteration %d, loss = %.8f" % (self.n_iter_, epoch_loss))
+                    print("Iteration %d, loss = %.8f" % (self.n_iter_, stats.loss))
 
+                record = {"epoch": len(self.history_) + 1, "loss": stats.loss,
+                          "val_loss": None, "val_score": None, "learning_rate": learning_rate,
+                          "grad_norm": stats.grad_norm,
+                          "param_norm": float(np.linalg.norm(net.params))}
+                if validation is not None:
+                    record["val_loss"], record["val_score"] = self._evaluate(validation)
                 if self.early_stopping:
-                    score = self._score(X_val, y_val, w_val)
-                    self.validation_scores_.append(score)
+                    self.validation_scores_.append(record["val_score"])
                     if self.verbose:
-                        print("Validation score: %f" % score)
-                    monitored = -score
+                        print("Validation score: %f" % record["val_score"])
+                    monitored = -record["val_score"]
                 else:
-                    monitored = epoch_loss
+                    monitored = stats.loss
                 best_before = schedule.best_loss
                 gave_up = schedule.epoch_end(monitored, self.t_)
                 self._no_improvement_count = schedule.no_improvement_count
                 if self.early_stopping:
                     if schedule.best_loss < best_before:
                         self.best_validation_score_ = -schedule.best_loss
-                        self._best_params = net.params.copy()
+                        self._best_state = self._snapshot()
                 else:
                     self.best_loss_ = schedule.best_loss
+                record["seconds"] = time.perf_counter() - started
+                self.history_.append(record)
+                if bar is not None:
+                    bar.set_postfix({k: f"{record[k]:.4g}" for k in ("loss", "val_score")
+                                     if record[k] is not None})
+                    bar.update(1)
 
+                stop_requested = False
+                for callback in callbacks:
+                    stop_requested |= bool(callback(self, record))
+                if stop_requested:
+                    break
                 if gave_up or (schedule.kind != "adaptive"
                                and schedule.no_improvement_count > self.n_iter_no_change):
                     if self.verbose:
-                        what = ("Validation score" if self.early_stopping else "Training loss")
+                        what = "Validation score" if self.early_stopping else "Training loss"
                         print(f"{what} did not improve more than tol={self.tol:f} for "
                               f"{self.n_iter_no_change} consecutive epochs. Stopping.")
                     break
@@ -288,9 +328,40 @@ class _BaseMLP(BaseEstimator):
                         ConvergenceWarning)
         except KeyboardInterrupt:
             warnings.warn("Training interrupted by user.")
+        finally:
+            if bar is not None:
+                bar.close()
 
-        if self.early_stopping and getattr(self, "_best_params", None) is not None:
-            net.params[:] = self._best_params
+        if self.early_stopping and getattr(self, "_best_state", None) is not None:
+            self._restore(self._best_state)
+        for callback in callbacks:
+            getattr(callback, "on_train_end", lambda est: None)(self)
+
+    def _progress_bar(self, incremental):
+        if not self.progress or incremental:
+            return None
+        from tqdm.auto import tqdm
+
+        return tqdm(total=self.max_iter, desc=type(self).__name__, unit="epoch", leave=False)
+
+    def _evaluate(self, validation):
+        """(mean loss without the L2 term, score) on the held-out split."""
+        X_val, Y_val, y_val, w_val = validation
+        net = self._network
+        weight_sum = X_val.shape[0] if w_val is None else float(np.sum(w_val))
+        loss = net._core.weighted_loss_sum(X_val, Y_val, w_val, False) / weight_sum
+        return loss, self._score(X_val, y_val, w_val)
+
+    def _snapshot(self):
+        """Parameters and batch-norm statistics, copied."""
+        state = self._network._core.batchnorm_state
+        return self._network.params.copy(), None if state is None else state.copy()
+
+    def _restore(self, snapshot):
+        params, state = snapshot
+        self._network.params[:] = params
+        if state is not None:
+            self._network._core.batchnorm_state[:] = state
 
     def _validation_split(self, X, Y, sample_weight):
         classifier = is_classifier(self)
@@ -308,8 +379,11 @@ class _BaseMLP(BaseEstimator):
         y_val = self._label_binarizer.inverse_transform(Y_val) if classifier else Y_val
         if not classifier and y_val.shape[1] == 1:
             y_val = y_val[:, 0]
-        return (np.ascontiguousarray(X_train), np.ascontiguousarray(Y_train),
-                None if w_train is None else np.ascontiguousarray(w_train), X_val, y_val, w_val)
+        contiguous = np.ascontiguousarray
+        return (contiguous(X_train), contiguous(Y_train),
+                None if w_train is None else contiguous(w_train),
+                (contiguous(X_val), contiguous(Y_val), y_val,
+                 None if w_val is None else contiguous(w_val)))
 
     def _fit_lbfgs(self, X, Y, sample_weight):
         result = lbfgs(self._network, X, Y, max_iter=self.max_iter, max_fun=self.max_fun,
@@ -406,6 +480,12 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         init="glorot_uniform",
         dtype=None,
         loss_reduction="mean",
+        lr_decay=0.1,
+        lr_step_size=10,
+        warmup_epochs=0,
+        min_learning_rate=0.0,
+        callbacks=(),
+        progress=False,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -435,6 +515,12 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         self.init = init
         self.dtype = dtype
         self.loss_reduction = loss_reduction
+        self.lr_decay = lr_decay
+        self.lr_step_size = lr_step_size
+        self.warmup_epochs = warmup_epochs
+        self.min_learning_rate = min_learning_rate
+        self.callbacks = callbacks
+        self.progress = progress
 
     loss = "log_loss"  # scikit-learn's classifier exposes its (fixed) loss name
 
@@ -548,6 +634,12 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         init="glorot_uniform",
         dtype=None,
         loss_reduction="mean",
+        lr_decay=0.1,
+        lr_step_size=10,
+        warmup_epochs=0,
+        min_learning_rate=0.0,
+        callbacks=(),
+        progress=False,
     ):
         self.loss = loss
         self.hidden_layer_sizes = hidden_layer_sizes
@@ -578,6 +670,12 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         self.init = init
         self.dtype = dtype
         self.loss_reduction = loss_reduction
+        self.lr_decay = lr_decay
+        self.lr_step_size = lr_step_size
+        self.warmup_epochs = warmup_epochs
+        self.min_learning_rate = min_learning_rate
+        self.callbacks = callbacks
+        self.progress = progress
 
     def _validate_input(self, X, y, incremental, reset):
         X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"], multi_output=True,

@@ -14,6 +14,8 @@ and its raw scores f go to the loss. On a batch M with sample weights w (all one
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 from scipy.special import expit
 from sklearn.utils import check_random_state
@@ -42,6 +44,12 @@ class DivergenceError(FloatingPointError, ValueError):
 
     The network keeps the parameters of its last finite state. It is also a ValueError, the
     exception scikit-learn raises when its MLP ends with non-finite weights."""
+
+
+class EpochStats(NamedTuple):
+    loss: float  # mean training loss of the epoch (mean units)
+    steps: int  # parameter updates made
+    grad_norm: float  # mean over the steps of the minibatch gradient's 2-norm
 
 
 def _check_bool(value, name: str) -> bool:
@@ -341,7 +349,7 @@ class Network:
         return self._train_epoch_prepared(
             X, Y, w, learning_rate=learning_rate, batch_size=batch_size, shuffle=shuffle,
             seed=seed, order=order, optimizer=optimizer,
-        )
+        ).loss
 
     def _train_epoch_prepared(self, X, Y, w, *, learning_rate, batch_size, shuffle, seed, order,
                               optimizer=None):
@@ -352,7 +360,7 @@ class Network:
         if order is not None:
             order = check_order(order, n_samples=X.shape[0])
         seed = _seed_from(seed) if shuffle and order is None else 0
-        mean_loss, steps, diverged = self._core.train_epoch(
+        mean_loss, steps, diverged, grad_norm = self._core.train_epoch(
             core_optimizer, X, Y, w, order, batch_size, learning_rate, self.loss_reduction,
             shuffle, seed
         )
@@ -363,7 +371,7 @@ class Network:
                 f"keeps its last finite parameters; try a smaller learning_rate or standardised "
                 f"inputs."
             )
-        return mean_loss
+        return EpochStats(mean_loss, steps, grad_norm)
 
     # ---- copying and pickling: architecture, settings and parameters --------------------------
     def __getstate__(self):

@@ -206,6 +206,17 @@ class Schedule:
     no_improvement_count = property(lambda self: self._core.no_improvement_count)
     best_loss = property(lambda self: self._core.best_loss)
 
+    @property
+    def base_learning_rate(self) -> float:
+        """η0 as the schedule currently holds it (adaptive and invscaling change it)."""
+        return self._core.base_learning_rate
+
+    def set_base_learning_rate(self, value: float) -> None:
+        """Replace η0 from now on (what a learning-rate-on-plateau reducer does)."""
+        c = self._core
+        c.set_state(c.epoch, check_float(value, "learning_rate"), c.no_improvement_count,
+                    c.best_loss)
+
     def epoch_end(self, monitored_loss: float, samples_seen: float) -> bool:
         """Advance one epoch. Returns True when the adaptive schedule asks to stop."""
         return self._core.epoch_end(float(monitored_loss), float(samples_seen))

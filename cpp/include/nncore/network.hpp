@@ -218,6 +218,8 @@ class Network {
     return objective;
   }
 
+  double grad_norm() const { return static_cast<double>(grads_.norm()); }
+
   // θ ← θ − η·g: one loop over the whole slab.
   void sgd_step(T learning_rate) { params_.noalias() -= learning_rate * grads_; }
 

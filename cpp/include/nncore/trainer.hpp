@@ -64,6 +64,7 @@ inline std::vector<int64_t> seeded_permutation(Index n, uint64_t seed) {
 struct EpochResult {
   double mean_loss = 0.0;  // in mean units, over the steps taken
   Index steps = 0;         // parameter updates made
+  double mean_grad_norm = 0.0;  // mean over the steps of ‖∇θ L_M‖₂ (the objective's gradient)
   bool diverged = false;   // a non-finite loss or update stopped the epoch before that step
 };
 
@@ -112,7 +113,7 @@ EpochResult train_epoch(Network<T>& net, Optimizer<T>& optimizer, const T* X, co
   net.reserve(batch);
 
   EpochResult result;
-  double loss_rows = 0.0, rows = 0.0;
+  double loss_rows = 0.0, rows = 0.0, grad_norm_sum = 0.0;
   for (Index start = 0; start < m; start += batch) {
     const Index B = std::min(batch, m - start);
     const T *xb = X + start * d, *yb = Y + start * K, *wb = w != nullptr ? w + start : nullptr;
@@ -144,11 +145,14 @@ EpochResult train_epoch(Network<T>& net, Optimizer<T>& optimizer, const T* X, co
       result.diverged = true;
       break;
     }
+    grad_norm_sum += net.grad_norm();
     loss_rows += static_cast<double>(B) * objective / weight_sum;
     rows += static_cast<double>(B);
     ++result.steps;
   }
   result.mean_loss = rows > 0 ? loss_rows / rows : std::numeric_limits<double>::quiet_NaN();
+  result.mean_grad_norm = result.steps > 0 ? grad_norm_sum / static_cast<double>(result.steps)
+                                           : std::numeric_limits<double>::quiet_NaN();
   return result;
 }
 

@@ -1,0 +1,144 @@
+"""Callbacks for the estimators' `callbacks=[...]`.
+
+After every epoch each callback is called as ``callback(estimator, record)`` with that epoch's
+`history_` record (a dict: epoch, loss, val_loss, val_score, learning_rate, grad_norm, param_norm,
+seconds); a truthy return value ends training cleanly after that epoch. A plain function works;
+the classes here also get ``on_train_begin(estimator)`` and ``on_train_end(estimator)``, and
+declare ``needs_validation`` when they read val_* entries — the estimator then holds out
+`validation_fraction` of the data (drawn as scikit-learn draws its early-stopping split) even
+without `early_stopping=True`."""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+
+from ._validation import check_float, check_int
+
+RECORD_FIELDS = ("epoch", "loss", "val_loss", "val_score", "learning_rate", "grad_norm",
+                 "param_norm", "seconds")
+
+
+class Callback:
+    """Base class; subclasses override what they need."""
+
+    needs_validation = False
+
+    def on_train_begin(self, estimator) -> None:
+        pass
+
+    def __call__(self, estimator, record: dict):
+        return None
+
+    def on_train_end(self, estimator) -> None:
+        pass
+
+
+def _check_monitor(monitor: str) -> str:
+    if monitor not in ("loss", "val_loss", "val_score"):
+        raise ValueError(f"monitor must be 'loss', 'val_loss' or 'val_score', got {monitor!r}")
+    return monitor
+
+
+class _Plateau(Callback):
+    """Tracks whether `monitor` improved by more than min_delta (scores up, losses down)."""
+
+    def __init__(self, monitor: str, min_delta: float, patience: int):
+        self.monitor = _check_monitor(monitor)
+        self.min_delta = check_float(min_delta, "min_delta", inclusive=True)
+        self.patience = check_int(patience, "patience")
+        self.needs_validation = monitor.startswith("val_")
+
+    def on_train_begin(self, estimator):
+        self.best = math.inf
+        self.wait = 0
+
+    def _improved(self, record) -> bool:
+        value = record[self.monitor]
+        if value is None or not math.isfinite(value):
+            return False
+        value = -value if self.monitor == "val_score" else value  # lower is better from here
+        if value < self.best - self.min_delta:
+            self.best = value
+            self.wait = 0
+            return True
+        self.wait += 1
+        return False
+
+
+class EarlyStopping(_Plateau):
+    """Stop when `monitor` (default: validation loss) has not improved by more than min_delta
+    for `patience` epochs; with restore_best_weights, end with the weights (and batch-norm
+    statistics) of the best epoch."""
+
+    def __init__(self, monitor: str = "val_loss", patience: int = 10, min_delta: float = 0.0,
+                 restore_best_weights: bool = True):
+        super().__init__(monitor, min_delta, patience)
+        self.restore_best_weights = bool(restore_best_weights)
+
+    def on_train_begin(self, estimator):
+        super().on_train_begin(estimator)
+        self.best_epoch = None
+        self._best_state = None
+
+    def __call__(self, estimator, record):
+        if self._improved(record):
+            self.best_epoch = record["epoch"]
+            if self.restore_best_weights:
+                self._best_state = estimator._snapshot()
+        return self.wait >= self.patience
+
+    def on_train_end(self, estimator):
+        if self.restore_best_weights and self._best_state is not None:
+            estimator._restore(self._best_state)
+
+
+class ReduceLROnPlateau(_Plateau):
+    """Multiply the step size by `factor` when `monitor` has not improved by more than min_delta
+    for `patience` epochs (then wait again), never below min_learning_rate."""
+
+    def __init__(self, monitor: str = "loss", factor: float = 0.5, patience: int = 5,
+                 min_delta: float = 0.0, min_learning_rate: float = 0.0):
+        super().__init__(monitor, min_delta, patience)
+        self.factor = check_float(factor, "factor")
+        if not self.factor < 1:
+            raise ValueError(f"factor must be in (0, 1), got {factor!r}")
+        self.min_learning_rate = check_float(min_learning_rate, "min_learning_rate",
+                                             inclusive=True)
+
+    def __call__(self, estimator, record):
+        self._improved(record)
+        if self.wait >= self.patience:
+            schedule = estimator._schedule
+            target = max(schedule.base_learning_rate * self.factor, self.min_learning_rate)
+            if target > 0:
+                schedule.set_base_learning_rate(target)
+            self.wait = 0
+        return False
+
+
+class CSVLogger(Callback):
+    """Append every epoch's record to a CSV file (header written when the file is new)."""
+
+    def __init__(self, path, append: bool = False):
+        self.path = os.fspath(path)
+        self.append = bool(append)
+
+    def on_train_begin(self, estimator):
+        exists = self.append and os.path.exists(self.path) and os.path.getsize(self.path) > 0
+        self._file = open(self.path, "a" if self.append else "w", newline="")
+        self._writer = csv.DictWriter(self._file, fieldnames=RECORD_FIELDS)
+        if not exists:
+            self._writer.writeheader()
+
+    def __call__(self, estimator, record):
+        self._writer.writerow({k: ("" if record.get(k) is None else record[k])
+                               for k in RECORD_FIELDS})
+        self._file.flush()
+
+    def on_train_end(self, estimator):
+        self._file.close()
+
+    def __getstate__(self):  # an open file is not part of the callback's configuration
+        return {"path": self.path, "append": self.append}
