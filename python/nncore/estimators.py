@@ -342,7 +342,7 @@ class _BaseMLP(BaseEstimator):
             return None
         from tqdm.auto import tqdm
 
-        return tqdm(total=self.max_iter, desc=type(self).__name__, unit="epoch", leave=False)
+        return tqdm(total=self.max_iter, desc=type(self).__name__, unit="epoch")
 
     def _evaluate(self, validation):
         """(mean loss without the L2 term, score) on the held-out split."""
