@@ -1,15 +1,16 @@
 """nncore: fast, exact multilayer perceptrons on a C++17/Eigen core."""
 
-from . import _core
+from . import _core, callbacks
 from .estimators import MLPClassifier, MLPRegressor
 from .network import ACTIVATIONS, INITS, LOSSES, DivergenceError, Network
 from .optim import SCHEDULES, SGD, Adam, AdamW, Optimizer, Schedule, make_optimizer
+from .persistence import load
 from .training import LBFGSResult, lbfgs, train
 
 __version__ = "0.1.0"
 __all__ = [
     "ACTIVATIONS", "INITS", "LOSSES", "SCHEDULES", "Adam", "AdamW", "DivergenceError",
-    "LBFGSResult", "MLPClassifier", "MLPRegressor", "Network", "Optimizer", "SGD", "Schedule", "build_info", "lbfgs",
+    "LBFGSResult", "MLPClassifier", "MLPRegressor", "Network", "Optimizer", "SGD", "Schedule", "build_info", "lbfgs", "load",
     "make_optimizer", "train",
 ]
 

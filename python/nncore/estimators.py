@@ -430,6 +430,12 @@ class _BaseMLP(BaseEstimator):
         """
         return self._fit(X, y, sample_weight=sample_weight, incremental=False)
 
+    def save(self, path, *, metadata=None):
+        """Write the fitted model to a portable .npz file (see nncore.load)."""
+        from .persistence import save
+
+        save(self, path, metadata=metadata)
+
     def _check_solver(self):
         if self.solver not in _STOCHASTIC_SOLVERS:
             raise AttributeError("partial_fit is only available for stochastic optimizers. "

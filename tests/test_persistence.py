@@ -1,0 +1,149 @@
+"""Saving to .npz and loading back: exact, continuable, safe against bad files."""
+
+import json
+import zipfile
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_diabetes, load_iris
+
+import nncore
+
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
+
+def fitted(kind="classifier", **kwargs):
+    if kind == "classifier":
+        X, y = load_iris(return_X_y=True)
+        y = np.array(["setosa", "versicolor", "virginica"])[y]  # string labels
+        est = nncore.MLPClassifier(hidden_layer_sizes=(8, 6), max_iter=20, random_state=0,
+                                   **kwargs)
+    else:
+        X, y = load_diabetes(return_X_y=True)
+        y = (y - y.mean()) / y.std()
+        est = nncore.MLPRegressor(hidden_layer_sizes=(8,), max_iter=20, random_state=0, **kwargs)
+    return est.fit(X, y), X, y
+
+
+@pytest.mark.parametrize("kind,kwargs", [
+    ("classifier", {}),
+    ("classifier", {"solver": "sgd", "batch_norm": True, "dtype": "float32"}),
+    ("classifier", {"solver": "adamw", "early_stopping": True, "learning_rate": "adaptive"}),
+    ("regressor", {"solver": "momentum", "learning_rate": "invscaling"}),
+    ("regressor", {"solver": "lbfgs"}),
+])
+def test_round_trip_is_exact_and_training_continues(tmp_path, kind, kwargs):
+    est, X, y = fitted(kind, **kwargs)
+    path = tmp_path / "model.npz"
+    est.save(path)
+    loaded = nncore.load(path)
+    assert type(loaded) is type(est)
+    assert loaded.get_params() == est.get_params()
+    predict = "predict_proba" if kind == "classifier" else "predict"
+    np.testing.assert_array_equal(getattr(loaded, predict)(X), getattr(est, predict)(X))
+    np.testing.assert_array_equal(loaded.predict(X), est.predict(X))
+    for a, b in zip(loaded.coefs_ + loaded.intercepts_, est.coefs_ + est.intercepts_):
+        assert a.dtype == b.dtype
+        np.testing.assert_array_equal(a, b)
+    for attr in ("n_iter_", "t_", "loss_", "loss_curve_", "history_", "out_activation_"):
+        if hasattr(est, attr):
+            assert getattr(loaded, attr) == getattr(est, attr), attr
+    if kind == "classifier":
+        np.testing.assert_array_equal(loaded.classes_, est.classes_)
+    if est.solver != "lbfgs" and not est.early_stopping:
+        est.partial_fit(X, y)
+        loaded.partial_fit(X, y)
+        for a, b in zip(loaded.coefs_, est.coefs_):
+            np.testing.assert_array_equal(a, b)  # optimiser and schedule state came along
+
+
+def test_feature_names_and_metadata_round_trip(tmp_path):
+    pd = pytest.importorskip("pandas")
+    data = load_iris(as_frame=True)
+    est = nncore.MLPClassifier(hidden_layer_sizes=(4,), max_iter=5, random_state=0)
+    est.fit(data.data, data.target)
+    est.save(tmp_path / "m.npz", metadata={"note": "iris", "scale": [1.0, 2.0]})
+    loaded, meta = nncore.load(tmp_path / "m.npz", with_metadata=True)
+    np.testing.assert_array_equal(loaded.feature_names_in_, est.feature_names_in_)
+    assert meta == {"note": "iris", "scale": [1.0, 2.0]}
+    assert isinstance(pd.DataFrame(loaded.history_), pd.DataFrame)
+
+
+def test_loading_needs_no_pickle(tmp_path):
+    est, X, _ = fitted()
+    est.save(tmp_path / "m.npz")
+    with np.load(tmp_path / "m.npz", allow_pickle=False) as data:
+        assert all(data[k].dtype.kind != "O" for k in data.files)
+
+
+def test_truncated_file_is_a_clear_error(tmp_path):
+    est, _, _ = fitted()
+    path = tmp_path / "m.npz"
+    est.save(path)
+    raw = path.read_bytes()
+    for cut in (10, len(raw) // 2, len(raw) - 5):
+        path.write_bytes(raw[:cut])
+        with pytest.raises(ValueError, match="not a readable nncore model file|cannot load"):
+            nncore.load(path)
+
+
+def _rewrite(path, **changes):
+    with np.load(path, allow_pickle=False) as data:
+        arrays = {k: data[k] for k in data.files}
+    for key, value in changes.items():
+        if callable(value):
+            arrays[key] = value(arrays[key])
+        elif value is None:
+            del arrays[key]
+        else:
+            arrays[key] = value
+    np.savez(path, **arrays)
+
+
+def _meta(change):
+    def edit(meta):
+        doc = json.loads(str(meta))
+        change(doc)
+        return np.array(json.dumps(doc))
+    return edit
+
+
+@pytest.mark.parametrize("changes,message", [
+    (dict(params=lambda p: p[:-3]), "params has shape"),
+    (dict(params=lambda p: np.full_like(p, np.nan)), "non-finite"),
+    (dict(meta=None), "corrupt or was modified"),
+    (dict(meta=np.array("{not json")), "corrupt or was modified"),
+    (dict(meta=_meta(lambda d: d.update(format="something-else"))), "no nncore model header"),
+    (dict(meta=_meta(lambda d: d.update(format_version=99))), "upgrade nncore"),
+    (dict(meta=_meta(lambda d: d.update({"class": "os.system"}))), "unknown estimator class"),
+    (dict(meta=_meta(lambda d: d["network"].update(layer_sizes=[4, 9, 3]))), "shape"),
+    (dict(meta=_meta(lambda d: d["fitted"].update(__class__=1))), "unexpected fitted attribute"),
+    (dict(meta=_meta(lambda d: d["params"].update(alpha=-1))), "alpha"),
+    (dict(classes=None), "corrupt or was modified"),
+])
+def test_tampered_file_is_a_clear_error(tmp_path, changes, message):
+    est, _, _ = fitted()
+    path = tmp_path / "m.npz"
+    est.save(path)
+    _rewrite(path, **changes)
+    with pytest.raises(ValueError, match=message):
+        nncore.load(path)
+
+
+def test_not_a_zip_and_missing_file(tmp_path):
+    (tmp_path / "x.npz").write_text("hello")
+    with pytest.raises(ValueError, match="not a readable nncore model file"):
+        nncore.load(tmp_path / "x.npz")
+    with pytest.raises(ValueError, match="not a readable nncore model file"):
+        nncore.load(tmp_path / "missing.npz")
+    with zipfile.ZipFile(tmp_path / "empty.npz", "w"):
+        pass
+    with pytest.raises(ValueError, match="corrupt or was modified"):
+        nncore.load(tmp_path / "empty.npz")
+
+
+def test_unfitted_estimator_cannot_be_saved(tmp_path):
+    from sklearn.exceptions import NotFittedError
+
+    with pytest.raises(NotFittedError):
+        nncore.MLPRegressor().save(tmp_path / "m.npz")
