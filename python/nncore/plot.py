@@ -1,0 +1,90 @@
+"""Training curves of a fitted estimator (matplotlib, an optional extra:
+``pip install "nncore[plot]"``). Each function draws on `ax` (a new figure when None) and
+returns the Axes."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def _axes(ax):
+    if ax is not None:
+        return ax
+    try:
+        import matplotlib.pyplot as plt
+    except ImportError as exc:  # pragma: no cover - exercised only without matplotlib
+        raise ImportError("nncore.plot needs matplotlib: pip install matplotlib") from exc
+    return plt.subplots()[1]
+
+
+def _history(estimator) -> list:
+    history = getattr(estimator, "history_", None)
+    if not history:
+        raise ValueError("the estimator has no training history: fit it with solver 'sgd', "
+                         "'momentum', 'adam' or 'adamw' first")
+    return history
+
+
+def _series(history, key):
+    values = [np.nan if r[key] is None else r[key] for r in history]
+    return np.arange(1, len(history) + 1), np.asarray(values, dtype=float)
+
+
+def loss_curves(estimator, ax=None, *, log: bool = True):
+    """Training loss per epoch, and validation loss where a validation split existed."""
+    history = _history(estimator)
+    ax = _axes(ax)
+    epochs, loss = _series(history, "loss")
+    ax.plot(epochs, loss, label="training loss")
+    _, val = _series(history, "val_loss")
+    if np.isfinite(val).any():
+        ax.plot(epochs, val, label="validation loss")
+    if log and np.all(loss[np.isfinite(loss)] > 0):
+        ax.set_yscale("log")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss")
+    ax.legend()
+    return ax
+
+
+def validation_scores(estimator, ax=None):
+    """Validation score (accuracy or R²) per epoch."""
+    history = _history(estimator)
+    epochs, scores = _series(history, "val_score")
+    if not np.isfinite(scores).any():
+        raise ValueError("no validation scores were recorded: fit with early_stopping=True or "
+                         "a callback that needs a validation split")
+    ax = _axes(ax)
+    ax.plot(epochs, scores, color="C2")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("validation score")
+    return ax
+
+
+def learning_rate(estimator, ax=None, *, log: bool = True):
+    """Step size per epoch."""
+    epochs, rates = _series(_history(estimator), "learning_rate")
+    ax = _axes(ax)
+    ax.plot(epochs, rates, color="C3")
+    if log:
+        ax.set_yscale("log")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("learning rate")
+    return ax
+
+
+def training_summary(estimator, figure=None):
+    """One figure: losses, validation score (when recorded) and learning rate, side by side."""
+    history = _history(estimator)
+    if figure is None:
+        from matplotlib.figure import Figure
+
+        figure = Figure(figsize=(12, 3.6), layout="constrained")
+    has_scores = any(r["val_score"] is not None for r in history)
+    axes = figure.subplots(1, 3 if has_scores else 2)
+    loss_curves(estimator, axes[0])
+    if has_scores:
+        validation_scores(estimator, axes[1])
+    learning_rate(estimator, axes[-1])
+    figure.suptitle(f"{type(estimator).__name__}: {len(history)} epochs")
+    return figure
