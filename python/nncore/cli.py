@@ -98,8 +98,8 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--save", metavar="MODEL.npz", help="write the model and its preprocessing")
     t.add_argument("--plot", metavar="CURVES.png", help="write the training curves as PNG")
-    t.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
-                   help="tqdm progress bar (default: when stderr is a terminal)")
+    t.add_argument("--progress", action=argparse.BooleanOptionalAction, default=False,
+                   help="a tqdm progress bar instead of one line per epoch")
     p = sub.add_parser("predict", help="predict with a model saved by `nncore train --save`")
     p.add_argument("--model", required=True)
     p.add_argument("data", help="a CSV file with the training columns (the target may be absent)")
@@ -236,7 +236,7 @@ def _train_command(args) -> int:
         return values if classification else (values - y_scale[0]) / y_scale[1]
 
     cls = MLPClassifier if classification else MLPRegressor
-    progress = sys.stderr.isatty() if args.progress is None else args.progress
+    progress = args.progress
 
     from .callbacks import Callback
 
