@@ -334,11 +334,20 @@ void bind_network(py::module_& m, const char* name) {
             opt.reduction = parse(kReductions, "loss_reduction", reduction);
             opt.shuffle = shuffle;
             opt.seed = seed;
+            // Ctrl-C: Python's handler only flags the signal; take the GIL briefly to let it
+            // raise KeyboardInterrupt, and stop the epoch at the next step boundary.
+            opt.should_stop = [] {
+              py::gil_scoped_acquire acquire;
+              return PyErr_CheckSignals() != 0;
+            };
             BusyGuard<Self> guard(s);
             BusyGuard<Opt> opt_guard(o);
-            py::gil_scoped_release release;
-            const auto r = nncore::train_epoch(s.net, o.opt, X.data(), Y.data(), wp, n,
-                                               order_ptr, m, opt);
+            nncore::EpochResult r;
+            {
+              py::gil_scoped_release release;
+              r = nncore::train_epoch(s.net, o.opt, X.data(), Y.data(), wp, n, order_ptr, m, opt);
+            }
+            if (r.interrupted) throw py::error_already_set();
             return std::make_tuple(r.mean_loss, r.steps, r.diverged, r.mean_grad_norm);
           },
           py::arg("optimizer"), py::arg("X").noconvert(), py::arg("Y").noconvert(),

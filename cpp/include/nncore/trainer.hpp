@@ -13,9 +13,11 @@
 #include "network.hpp"
 #include "optim.hpp"
 
+#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <functional>
 #include <limits>
 #include <string>
 #include <vector>
@@ -66,6 +68,7 @@ struct EpochResult {
   Index steps = 0;         // parameter updates made
   double mean_grad_norm = 0.0;  // mean over the steps of ‖∇θ L_M‖₂ (the objective's gradient)
   bool diverged = false;   // a non-finite loss or update stopped the epoch before that step
+  bool interrupted = false;  // should_stop() asked to stop; the last step was completed
 };
 
 struct EpochOptions {
@@ -74,6 +77,10 @@ struct EpochOptions {
   Reduction reduction = Reduction::mean;
   bool shuffle = true;
   uint64_t seed = 0;
+  // Polled between steps, at most every `poll_interval` (so a Ctrl-C is seen within a fraction
+  // of a second without paying for a check on every small step); true ends the epoch there.
+  std::function<bool()> should_stop;
+  std::chrono::milliseconds poll_interval{20};
 };
 
 // X (n, d), Y (n, K), w (n) or null, order (m) of row indices in [0, n) or null.
@@ -114,7 +121,15 @@ EpochResult train_epoch(Network<T>& net, Optimizer<T>& optimizer, const T* X, co
 
   EpochResult result;
   double loss_rows = 0.0, rows = 0.0, grad_norm_sum = 0.0;
+  auto next_poll = std::chrono::steady_clock::now() + opt.poll_interval;
   for (Index start = 0; start < m; start += batch) {
+    if (opt.should_stop && std::chrono::steady_clock::now() >= next_poll) {
+      if (opt.should_stop()) {
+        result.interrupted = true;
+        break;
+      }
+      next_poll = std::chrono::steady_clock::now() + opt.poll_interval;
+    }
     const Index B = std::min(batch, m - start);
     const T *xb = X + start * d, *yb = Y + start * K, *wb = w != nullptr ? w + start : nullptr;
     if (order != nullptr) {
