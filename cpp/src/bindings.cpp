@@ -277,8 +277,10 @@ void bind_network(py::module_& m, const char* name) {
             BusyGuard<Self> guard(s);
             py::gil_scoped_release release;
             s.net.reserve(n);
-            return s.net.forward_backward(X.data(), Y.data(), wp, n, static_cast<T>(scale),
-                                          update_running);
+            const double objective =
+                s.net.forward_backward(X.data(), Y.data(), wp, n, static_cast<T>(scale));
+            if (update_running && std::isfinite(objective)) s.net.update_running_statistics(n);
+            return objective;
           },
           py::arg("X").noconvert(), py::arg("Y").noconvert(), py::arg("sample_weight").noconvert(),
           py::arg("scale"), py::arg("update_running_stats") = false,
@@ -316,7 +318,7 @@ void bind_network(py::module_& m, const char* name) {
           [](Self& s, Opt& o, const Array<T>& X, const Array<T>& Y,
              const std::optional<Array<T>>& w, const std::optional<Array<int64_t>>& order,
              Index batch_size, double learning_rate, const std::string& reduction, bool shuffle,
-             uint64_t seed) {
+             uint64_t seed, bool continuing) {
             check_matrix(X, "X", -1, s.net.n_inputs());
             const Index n = X.shape(0);
             check_matrix(Y, "Y", n, s.net.n_outputs());
@@ -334,6 +336,7 @@ void bind_network(py::module_& m, const char* name) {
             opt.reduction = parse(kReductions, "loss_reduction", reduction);
             opt.shuffle = shuffle;
             opt.seed = seed;
+            opt.continuing = continuing;
             // Ctrl-C: Python's handler only flags the signal; take the GIL briefly to let it
             // raise KeyboardInterrupt, and stop the epoch at the next step boundary.
             opt.should_stop = [] {
@@ -348,14 +351,15 @@ void bind_network(py::module_& m, const char* name) {
               r = nncore::train_epoch(s.net, o.opt, X.data(), Y.data(), wp, n, order_ptr, m, opt);
             }
             if (r.interrupted) throw py::error_already_set();
-            return std::make_tuple(r.mean_loss, r.steps, r.diverged, r.mean_grad_norm);
+            return std::make_tuple(r.mean_loss, r.steps, r.diverged, r.mean_grad_norm,
+                                   r.rolled_back);
           },
           py::arg("optimizer"), py::arg("X").noconvert(), py::arg("Y").noconvert(),
           py::arg("sample_weight").noconvert(), py::arg("order").noconvert(),
           py::arg("batch_size"), py::arg("learning_rate"), py::arg("loss_reduction"),
-          py::arg("shuffle"), py::arg("seed"),
+          py::arg("shuffle"), py::arg("seed"), py::arg("continuing") = false,
           "one epoch of minibatch training; returns (mean loss, steps taken, diverged, mean "
-          "gradient norm)");
+          "gradient norm, rolled back)");
 }
 
 void bind_schedule(py::module_& m) {

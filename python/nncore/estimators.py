@@ -38,6 +38,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import _check_partial_fit_first_call, type_of_target, unique_labels
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
+from ._validation import check_sample_weight, check_targets, check_X
 from .network import ACTIVATIONS, INITS, DivergenceError, Network
 from .optim import SCHEDULES, Schedule, make_optimizer
 from .training import lbfgs
@@ -56,6 +57,14 @@ class _LayerList(list):
         if value.shape != target.shape:
             raise ValueError(f"expected an array of shape {target.shape}, got {value.shape}")
         target[...] = value
+
+
+def _norm(v) -> float:
+    """‖v‖₂ without overflow for huge entries."""
+    scale = float(np.max(np.abs(v))) if v.size else 0.0
+    if scale == 0.0 or not np.isfinite(scale):
+        return scale
+    return scale * float(np.linalg.norm(v / scale))
 
 
 def _assign_layers(views, values, name):
@@ -161,10 +170,12 @@ class _BaseMLP(BaseEstimator):
         net = self._network
         net.alpha = self.alpha
         net.loss_reduction = self.loss_reduction
-        X = np.ascontiguousarray(X, dtype=net.dtype)
-        Y = np.ascontiguousarray(y, dtype=net.dtype)
-        if sample_weight is not None:
-            sample_weight = np.ascontiguousarray(sample_weight, dtype=net.dtype)
+        # The network's own checks, after scikit-learn's: the cast to the network's dtype (e.g.
+        # float32) must not overflow, and the targets must suit its loss.
+        X = check_X(X, net.dtype)
+        Y = check_targets(y, net.dtype, n_samples=X.shape[0], n_outputs=y.shape[1],
+                          loss=net.loss_name)
+        sample_weight = check_sample_weight(sample_weight, net.dtype, n_samples=X.shape[0])
 
         if self.solver in _STOCHASTIC_SOLVERS:
             self._fit_stochastic(X, Y, sample_weight, incremental)
@@ -266,7 +277,7 @@ class _BaseMLP(BaseEstimator):
                     stats = net._train_epoch_prepared(
                         X, Y, sample_weight, learning_rate=learning_rate,
                         batch_size=batch_size, shuffle=False, seed=None, order=order,
-                        optimizer=self._optimizer)
+                        optimizer=self._optimizer, continuing=self.n_iter_ > 0)
                 except DivergenceError as exc:
                     raise DivergenceError(
                         f"{type(self).__name__} diverged in epoch {self.n_iter_ + 1}: {exc}"
@@ -281,7 +292,7 @@ class _BaseMLP(BaseEstimator):
                 record = {"epoch": len(self.history_) + 1, "loss": stats.loss,
                           "val_loss": None, "val_score": None, "learning_rate": learning_rate,
                           "grad_norm": stats.grad_norm,
-                          "param_norm": float(np.linalg.norm(net.params))}
+                          "param_norm": _norm(net.params)}
                 if validation is not None:
                     record["val_loss"], record["val_score"] = self._evaluate(validation)
                 if self.early_stopping:

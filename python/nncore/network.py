@@ -352,7 +352,7 @@ class Network:
         ).loss
 
     def _train_epoch_prepared(self, X, Y, w, *, learning_rate, batch_size, shuffle, seed, order,
-                              optimizer=None):
+                              optimizer=None, continuing=False):
         learning_rate = check_float(learning_rate, "learning_rate")
         batch_size = X.shape[0] if batch_size is None else check_int(batch_size, "batch_size")
         shuffle = _check_bool(shuffle, "shuffle")
@@ -360,16 +360,18 @@ class Network:
         if order is not None:
             order = check_order(order, n_samples=X.shape[0])
         seed = _seed_from(seed) if shuffle and order is None else 0
-        mean_loss, steps, diverged, grad_norm = self._core.train_epoch(
+        mean_loss, steps, diverged, grad_norm, rolled_back = self._core.train_epoch(
             core_optimizer, X, Y, w, order, batch_size, learning_rate, self.loss_reduction,
-            shuffle, seed
+            shuffle, seed, continuing
         )
         if diverged:
+            where = ("it is back at its parameters before the last step (the last state with a "
+                     "finite loss) and the optimiser's state was reset" if rolled_back else
+                     "it keeps its last finite parameters")
             raise DivergenceError(
                 f"training diverged: the loss or an updated parameter became non-finite after "
-                f"{steps} step(s) of this epoch (learning_rate={learning_rate:g}). The network "
-                f"keeps its last finite parameters; try a smaller learning_rate or standardised "
-                f"inputs."
+                f"{steps} step(s) of this epoch (learning_rate={learning_rate:g}); {where}. "
+                f"Try a smaller learning_rate or standardised inputs."
             )
         return EpochStats(mean_loss, steps, grad_norm)
 

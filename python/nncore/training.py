@@ -57,7 +57,7 @@ def train(
         losses.append(
             network._train_epoch_prepared(
                 X, Y, w, learning_rate=eta, batch_size=batch_size, shuffle=shuffle, seed=rng,
-                order=None, optimizer=optimizer,
+                order=None, optimizer=optimizer, continuing=epoch > 0,
             ).loss
         )
         if schedule is not None and schedule.epoch_end(losses[-1], (epoch + 1) * X.shape[0]):

@@ -60,6 +60,7 @@ class Network {
     }
     params_ = Vector<T>::Zero(layout_.total());
     grads_ = Vector<T>::Zero(layout_.total());
+    backup_ = Vector<T>::Zero(layout_.total());
     bn_state_ = Vector<T>::Zero(bn_offset);
     for (Index t = 0; t < n_layers(); ++t) {
       if (!has_batch_norm(t)) continue;
@@ -145,10 +146,9 @@ class Network {
 
   // ---- forward / backward -------------------------------------------------------------------
   // Forward pass over B <= capacity rows of X (B, d); returns the scores (B, K) in the workspace.
-  // training: batch norm uses the batch's statistics (and, with update_running, folds them into
-  // the running averages); otherwise the running averages.
-  ConstMatrixMap<T> forward(const T* X, Index B, bool training = false,
-                            bool update_running = false) {
+  // training: batch norm uses the batch's statistics (update_running_statistics then folds them
+  // into the running averages); otherwise the running averages.
+  ConstMatrixMap<T> forward(const T* X, Index B, bool training = false) {
     const T* inp = X;
     for (Index t = 0; t < n_layers(); ++t) {
       const LayerSlots& s = slots(t);
@@ -161,10 +161,6 @@ class Network {
           batchnorm_forward_train<T>(z, work(s.xhat, t, B), work_row(s.mean, t),
                                      work_row(s.var, t), work_row(s.inv_std, t), as_const(pre),
                                      param_row(s.gamma));
-          if (update_running)
-            batchnorm_update_running<T>(bn_row(s.running_mean), bn_row(s.running_var),
-                                        as_const(work_row(s.mean, t)),
-                                        as_const(work_row(s.var, t)), B);
         } else {
           batchnorm_forward_eval<T>(z, as_const(pre), as_const(bn_row(s.running_mean)),
                                     as_const(bn_row(s.running_var)), param_row(s.gamma));
@@ -190,11 +186,10 @@ class Network {
   // One minibatch X (B, d), Y (B, K), w (B) or null, batch norm in training mode:
   //   grads = ∂/∂θ  scale · (Σ_i w_i ℓ_i + α/2 Σ_t ‖W_t‖²)
   // and returns the unscaled Σ_i w_i ℓ_i + α/2 Σ_t ‖W_t‖². X, Y, w must hold B <= capacity rows.
-  double forward_backward(const T* X, const T* Y, const T* w, Index B, T scale,
-                          bool update_running = true) {
+  double forward_backward(const T* X, const T* Y, const T* w, Index B, T scale) {
     grads_.setZero();
     const Index L = n_layers();
-    ConstMatrixMap<T> scores = forward(X, B, /*training=*/true, update_running);
+    ConstMatrixMap<T> scores = forward(X, B, /*training=*/true);
     double objective = loss_forward_backward<T>(loss_, work(slots(L - 1).delta, L - 1, B).data(),
                                                 scores.data(), Y, w, B, n_outputs(), scale);
     objective += penalty();
@@ -218,7 +213,29 @@ class Network {
     return objective;
   }
 
-  double grad_norm() const { return static_cast<double>(grads_.norm()); }
+  // blueNorm: the 2-norm without overflow or underflow for extreme magnitudes.
+  double grad_norm() const { return static_cast<double>(grads_.blueNorm()); }
+
+  // Folds the statistics of the last training-mode forward pass (B rows) into the running
+  // averages. Separate from the forward pass so a step whose loss is not finite leaves them be.
+  void update_running_statistics(Index B) {
+    for (Index t = 0; t < n_layers(); ++t) {
+      if (!has_batch_norm(t)) continue;
+      const LayerSlots& s = slots(t);
+      batchnorm_update_running<T>(bn_row(s.running_mean), bn_row(s.running_var),
+                                  as_const(work_row(s.mean, t)), as_const(work_row(s.var, t)), B);
+    }
+  }
+
+  // The parameters before the last optimiser step (optim.hpp writes them while stepping), so a
+  // run whose next loss is not finite can go back to the last state with a finite loss.
+  T* params_backup() { return backup_.data(); }
+  bool has_backup() const { return has_backup_; }
+  void mark_backup(bool valid) { has_backup_ = valid; }
+  void restore_backup() {
+    params_ = backup_;
+    has_backup_ = false;
+  }
 
   // θ ← θ − η·g: one loop over the whole slab.
   void sgd_step(T learning_rate) { params_.noalias() -= learning_rate * grads_; }
@@ -329,6 +346,8 @@ class Network {
   std::vector<LayerSlots> layers_;
   Vector<T> params_;
   Vector<T> grads_;
+  Vector<T> backup_;
+  bool has_backup_ = false;
   Vector<T> bn_state_;
 
   Index capacity_ = 0;

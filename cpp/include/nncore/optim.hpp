@@ -11,7 +11,9 @@
 // so trajectories compare step for step with it, adamw follows PyTorch, which defines AdamW.
 //
 // A step is taken only if every updated parameter is finite: the update is first evaluated
-// without writing (one read-only pass), then committed; a rejected step changes nothing.
+// without writing (one read-only pass), then committed; a rejected step changes nothing. The
+// committing pass can also keep θ before the step (the trainer's way back from a step whose
+// next loss is not finite).
 #pragma once
 
 #include "tensor.hpp"
@@ -76,10 +78,11 @@ class Optimizer {
   }
 
   // θ (n_params) updated from g (n_params) with step size η. Returns false, changing nothing, when
-  // the update would make a parameter non-finite.
-  bool step(T* params, const T* grads, double learning_rate) {
-    if (!update<false>(params, grads, learning_rate)) return false;
-    update<true>(params, grads, learning_rate);
+  // the update would make a parameter non-finite. With `backup`, θ before the step is written
+  // there in the same pass.
+  bool step(T* params, const T* grads, double learning_rate, T* backup = nullptr) {
+    if (!update<false>(params, grads, learning_rate, nullptr)) return false;
+    update<true>(params, grads, learning_rate, backup);
     if (is_adam()) ++t_;
     return true;
   }
@@ -87,7 +90,7 @@ class Optimizer {
  private:
   // Commit = false: evaluate every new value and report whether all are finite, writing nothing.
   template <bool Commit>
-  bool update(T* theta, const T* g, double learning_rate) {
+  bool update(T* theta, const T* g, double learning_rate, T* backup) {
     const auto& c = config_;
     const T eta = static_cast<T>(learning_rate);
     bool finite = true;
@@ -96,7 +99,12 @@ class Optimizer {
         if (!uses_velocity()) {
           for (Index i = 0; i < n_; ++i) {
             const T next = theta[i] - eta * g[i];
-            if constexpr (Commit) theta[i] = next; else finite &= std::isfinite(next);
+            if constexpr (Commit) {
+              if (backup) backup[i] = theta[i];
+              theta[i] = next;
+            } else {
+              finite &= std::isfinite(next);
+            }
           }
         } else {
           const T mu = static_cast<T>(c.momentum);
@@ -105,6 +113,7 @@ class Optimizer {
             const T v_next = mu * v[i] - eta * g[i];
             const T next = c.nesterov ? theta[i] + mu * v_next - eta * g[i] : theta[i] + v_next;
             if constexpr (Commit) {
+              if (backup) backup[i] = theta[i];
               v[i] = v_next;
               theta[i] = next;
             } else {
@@ -131,6 +140,7 @@ class Optimizer {
           const T v_next = b2 * v[i] + (T(1) - b2) * g[i] * g[i];
           const T next = decay * theta[i] - step_size * m_next / (std::sqrt(v_next) * v_scale + eps);
           if constexpr (Commit) {
+            if (backup) backup[i] = theta[i];
             m[i] = m_next;
             v[i] = v_next;
             theta[i] = next;

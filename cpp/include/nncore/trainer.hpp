@@ -68,6 +68,7 @@ struct EpochResult {
   Index steps = 0;         // parameter updates made
   double mean_grad_norm = 0.0;  // mean over the steps of ‖∇θ L_M‖₂ (the objective's gradient)
   bool diverged = false;   // a non-finite loss or update stopped the epoch before that step
+  bool rolled_back = false;  // ... and the parameters went back to before the previous step
   bool interrupted = false;  // should_stop() asked to stop; the last step was completed
 };
 
@@ -81,6 +82,9 @@ struct EpochOptions {
   // of a second without paying for a check on every small step); true ends the epoch there.
   std::function<bool()> should_stop;
   std::chrono::milliseconds poll_interval{20};
+  // True when this epoch continues the previous one with nothing touching the parameters in
+  // between, so the previous epoch's last step can still be undone.
+  bool continuing = false;
 };
 
 // X (n, d), Y (n, K), w (n) or null, order (m) of row indices in [0, n) or null.
@@ -112,6 +116,7 @@ EpochResult train_epoch(Network<T>& net, Optimizer<T>& optimizer, const T* X, co
 
   const Index d = net.n_inputs(), K = net.n_outputs();
   const Index batch = std::min(opt.batch_size, m);
+  if (!opt.continuing) net.mark_backup(false);
   if (net.batch_norm())
     require(batch >= 2 && m % batch != 1,
             "batch normalisation in training mode needs at least 2 rows in every minibatch, but "
@@ -154,12 +159,24 @@ EpochResult train_epoch(Network<T>& net, Optimizer<T>& optimizer, const T* X, co
     const double scale = (opt.reduction == Reduction::mean ? 1.0 : static_cast<double>(n)) /
                          weight_sum;
     const double objective = net.forward_backward(xb, yb, wb, B, static_cast<T>(scale));
-    // On a non-finite loss, gradient or updated parameter, stop with the parameters at their
-    // last finite state; the caller reports the divergence.
-    if (!std::isfinite(objective) || !optimizer.step(net.params(), net.grads(), opt.learning_rate)) {
+    if (!std::isfinite(objective)) {
+      // The current parameters give a non-finite loss: go back to those before the previous
+      // step (whose loss was finite) and drop the optimiser's state, which carries the
+      // diverging direction. The caller reports the divergence.
       result.diverged = true;
+      if (net.has_backup()) {
+        net.restore_backup();
+        optimizer.reset();
+        result.rolled_back = true;
+      }
       break;
     }
+    if (!optimizer.step(net.params(), net.grads(), opt.learning_rate, net.params_backup())) {
+      result.diverged = true;  // the update itself would be non-finite: nothing was changed
+      break;
+    }
+    net.mark_backup(true);
+    if (net.batch_norm()) net.update_running_statistics(B);
     grad_norm_sum += net.grad_norm();
     loss_rows += static_cast<double>(B) * objective / weight_sum;
     rows += static_cast<double>(B);
