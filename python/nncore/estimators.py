@@ -279,6 +279,9 @@ class _BaseMLP(BaseEstimator):
                         batch_size=batch_size, shuffle=False, seed=None, order=order,
                         optimizer=self._optimizer, continuing=self.n_iter_ > 0)
                 except DivergenceError as exc:
+                    # The optimiser's state is gone: the next fit or partial_fit starts a fresh
+                    # optimiser and schedule with the hyperparameters set then.
+                    self._optimizer = None
                     raise DivergenceError(
                         f"{type(self).__name__} diverged in epoch {self.n_iter_ + 1}: {exc}"
                     ) from None
