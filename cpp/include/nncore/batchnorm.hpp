@@ -30,8 +30,13 @@ void batchnorm_forward_train(MatrixMap<T> out, MatrixMap<T> xhat, RowVectorMap<T
   const Index B = inp.rows();
   require(B >= 2, "batch normalisation in training mode needs at least 2 rows per batch, got " +
                       std::to_string(B));
-  mean = inp.colwise().sum() / T(B);
-  xhat = inp.rowwise() - mean;
+  // Statistics of the rows shifted by the first row: exact when a feature is constant over the
+  // batch (its variance is then 0 and 1/√(σ²+ε) amplifies any rounding in the mean by ~300),
+  // and less cancellation in the variance otherwise.
+  xhat = inp.rowwise() - inp.row(0);
+  inv_std = xhat.colwise().sum() / T(B);  // the shifted mean, kept in inv_std for a moment
+  xhat.rowwise() -= inv_std;
+  mean = inp.row(0) + inv_std;
   var = xhat.colwise().squaredNorm() / T(B);
   inv_std = (var.array() + T(kBatchNormEpsilon)).rsqrt().matrix();
   for (Index i = 0; i < B; ++i) {
