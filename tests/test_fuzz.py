@@ -60,8 +60,10 @@ def laid_out(a, layout):
 
 @FUZZ
 @given(problems(), st.sampled_from([np.float32, np.float64]), st.integers(1, 12),
-       st.floats(1e-4, 1e-2))
+       st.floats(1e-4, 1e-3))
 def test_core_stays_finite_and_never_crashes(p, dtype, batch_size, learning_rate):
+    if p["reduction"] == "sum":
+        learning_rate /= p["n"]  # the sum objective is n times the mean: a stable step is 1/n
     net = nncore.Network(p["sizes"], p["activation"], p["loss"], alpha=p["alpha"],
                          loss_reduction=p["reduction"], dtype=dtype, batch_norm=p["batch_norm"],
                          random_state=p["seed"] % 1000)
