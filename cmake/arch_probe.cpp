@@ -1,7 +1,6 @@
 // Configure-time probe for NNCORE_ARCH=auto: prints the float32 GEMM rate (GFLOP/s) that Eigen
 // reaches when compiled with the flags under test, so the build picks what is fastest here.
 #include <Eigen/Core>
-
 #include <chrono>
 #include <cstdio>
 

@@ -64,6 +64,8 @@ def laid_out(a, layout):
 def test_core_stays_finite_and_never_crashes(p, dtype, batch_size, learning_rate):
     if p["reduction"] == "sum":
         learning_rate /= p["n"]  # the sum objective is n times the mean: a stable step is 1/n
+    if p["loss"] == "poisson":
+        learning_rate *= 0.01  # the log link's curvature grows like exp(f): smaller steps
     net = nncore.Network(p["sizes"], p["activation"], p["loss"], alpha=p["alpha"],
                          loss_reduction=p["reduction"], dtype=dtype, batch_norm=p["batch_norm"],
                          random_state=p["seed"] % 1000)

@@ -24,15 +24,18 @@ using nncore::Index;
 using nncore::Loss;
 using nncore::OptimizerKind;
 using nncore::ParamKind;
-using nncore::ScheduleKind;
 using nncore::Reduction;
+using nncore::ScheduleKind;
 
 namespace {
 
 const std::vector<std::pair<std::string, Activation>> kActivations = {
-    {"identity", Activation::identity}, {"relu", Activation::relu},
-    {"logistic", Activation::logistic}, {"tanh", Activation::tanh},
-    {"leaky_relu", Activation::leaky_relu}, {"softplus", Activation::softplus},
+    {"identity", Activation::identity},
+    {"relu", Activation::relu},
+    {"logistic", Activation::logistic},
+    {"tanh", Activation::tanh},
+    {"leaky_relu", Activation::leaky_relu},
+    {"softplus", Activation::softplus},
     {"gelu", Activation::gelu}};
 const std::vector<std::pair<std::string, Loss>> kLosses = {{"squared_error", Loss::squared_error},
                                                            {"logistic", Loss::logistic},
@@ -45,8 +48,10 @@ const std::vector<std::pair<std::string, ScheduleKind>> kSchedules = {
     {"adaptive", ScheduleKind::adaptive},       {"step", ScheduleKind::step},
     {"exponential", ScheduleKind::exponential}, {"cosine", ScheduleKind::cosine}};
 const std::vector<std::pair<std::string, ParamKind>> kParamKinds = {
-    {"weight", ParamKind::weight}, {"bias", ParamKind::bias},
-    {"bn_gamma", ParamKind::bn_gamma}, {"bn_beta", ParamKind::bn_beta}};
+    {"weight", ParamKind::weight},
+    {"bias", ParamKind::bias},
+    {"bn_gamma", ParamKind::bn_gamma},
+    {"bn_beta", ParamKind::bn_beta}};
 const std::vector<std::pair<std::string, Reduction>> kReductions = {{"mean", Reduction::mean},
                                                                     {"sum", Reduction::sum}};
 
@@ -156,15 +161,19 @@ void bind_optimizer(py::module_& m, const char* name) {
           "steps", [](Self& s) { return s.opt.steps(); },
           [](Self& s, int64_t t) { s.opt.set_steps(t); }, "Adam's step count t")
       .def_property_readonly(
-          "first", [](py::object self) {
+          "first",
+          [](py::object self) {
             Self& s = self.cast<Self&>();
             return view<T>(self, s.opt.first(), s.opt.first_size());
-          }, "velocity (SGD with momentum) or first moment m (Adam), a view; None if stateless")
+          },
+          "velocity (SGD with momentum) or first moment m (Adam), a view; None if stateless")
       .def_property_readonly(
-          "second", [](py::object self) {
+          "second",
+          [](py::object self) {
             Self& s = self.cast<Self&>();
             return view<T>(self, s.opt.second(), s.opt.second_size());
-          }, "second moment v (Adam), a view; None otherwise")
+          },
+          "second moment v (Adam), a view; None otherwise")
       .def("reset", [](Self& s) {
         BusyGuard<Self> guard(s);
         s.opt.reset();
@@ -178,16 +187,15 @@ void bind_network(py::module_& m, const char* name) {
   py::class_<Self>(m, name, "An MLP over one contiguous parameter slab (see nncore.Network).")
       .def(py::init([](const std::vector<Index>& layer_sizes, const std::string& activation,
                        const std::string& loss, double alpha, bool batch_norm) {
-             return new Self{nncore::Network<T>(layer_sizes,
-                                                parse(kActivations, "activation", activation),
-                                                parse(kLosses, "loss", loss), static_cast<T>(alpha),
-                                                batch_norm)};
+             return new Self{nncore::Network<T>(
+                 layer_sizes, parse(kActivations, "activation", activation),
+                 parse(kLosses, "loss", loss), static_cast<T>(alpha), batch_norm)};
            }),
            py::arg("layer_sizes"), py::arg("activation"), py::arg("loss"), py::arg("alpha") = 0.0,
            py::arg("batch_norm") = false)
       .def_property_readonly("layer_sizes", [](Self& s) { return s.net.layer_sizes(); })
-      .def_property_readonly("activation",
-                             [](Self& s) { return name_of(kActivations, s.net.hidden_activation()); })
+      .def_property_readonly(
+          "activation", [](Self& s) { return name_of(kActivations, s.net.hidden_activation()); })
       .def_property_readonly("loss", [](Self& s) { return name_of(kLosses, s.net.loss()); })
       .def_property_readonly("batch_norm", [](Self& s) { return s.net.batch_norm(); })
       .def_property(
@@ -197,8 +205,7 @@ void bind_network(py::module_& m, const char* name) {
       .def_property_readonly("capacity", [](Self& s) { return s.net.capacity(); })
       .def_property_readonly("workspace_allocations",
                              [](Self& s) { return s.net.workspace_allocations(); })
-      .def_property_readonly("input_grad_counts",
-                             [](Self& s) { return s.net.input_grad_counts(); })
+      .def_property_readonly("input_grad_counts", [](Self& s) { return s.net.input_grad_counts(); })
       // Views into the slabs: writable, no copy; they keep the network alive.
       .def_property_readonly("params",
                              [](py::object self) {
@@ -210,26 +217,34 @@ void bind_network(py::module_& m, const char* name) {
                                Self& s = self.cast<Self&>();
                                return view<T>(self, s.net.grads(), s.net.n_params());
                              })
-      .def_property_readonly("batchnorm_state",
-                             [](py::object self) {
-                               Self& s = self.cast<Self&>();
-                               if (s.net.batchnorm_state_size() == 0)
-                                 return py::object(py::none());
-                               return view<T>(self, s.net.batchnorm_state(),
-                                              s.net.batchnorm_state_size());
-                             },
-                             "running_mean_t, running_var_t of each batch-normalised layer")
-      .def("layout",
-           [](Self& s) {
-             std::vector<std::tuple<std::string, Index, Index, Index, Index>> out;
-             for (Index i = 0; i < s.net.layout().count(); ++i) {
-               const auto& e = s.net.layout()[i];
-               const auto& [kind, layer] = s.net.entry_kinds()[static_cast<size_t>(i)];
-               out.emplace_back(name_of(kParamKinds, kind), layer, e.offset, e.rows, e.cols);
-             }
-             return out;
-           },
-           "(kind, layer, offset, rows, cols) of every tensor in the parameter slab")
+      .def_property_readonly(
+          "batchnorm_state",
+          [](py::object self) {
+            Self& s = self.cast<Self&>();
+            if (s.net.batchnorm_state_size() == 0) return py::object(py::none());
+            return view<T>(self, s.net.batchnorm_state(), s.net.batchnorm_state_size());
+          },
+          "running_mean_t, running_var_t of each batch-normalised layer")
+      .def(
+          "layout",
+          [](Self& s) {
+            std::vector<std::tuple<std::string, Index, Index, Index, Index>> out;
+            for (Index i = 0; i < s.net.layout().count(); ++i) {
+              const auto& e = s.net.layout()[i];
+              const auto& [kind, layer] = s.net.entry_kinds()[static_cast<size_t>(i)];
+              out.emplace_back(name_of(kParamKinds, kind), layer, e.offset, e.rows, e.cols);
+            }
+            return out;
+          },
+          "(kind, layer, offset, rows, cols) of every tensor in the parameter slab")
+      .def(
+          "use_reference_products",
+          [](Self& s, bool reference) {
+            BusyGuard<Self> guard(s);
+            s.net.use_reference_products(reference);
+          },
+          py::arg("reference"),
+          "plain Eigen products instead of the preallocated GEMM path (for testing)")
       .def("reserve",
            [](Self& s, Index rows) {
              if (rows < 1) throw std::invalid_argument("reserve needs rows >= 1");
@@ -264,7 +279,8 @@ void bind_network(py::module_& m, const char* name) {
           },
           py::arg("X").noconvert(), py::arg("Y").noconvert(), py::arg("sample_weight").noconvert(),
           py::arg("training") = false, "Σ_i w_i ℓ_i over all rows (no penalty)")
-      .def("penalty", [](Self& s) { return s.net.penalty(); }, "α/2 Σ_t ‖W_t‖²")
+      .def(
+          "penalty", [](Self& s) { return s.net.penalty(); }, "α/2 Σ_t ‖W_t‖²")
       .def(
           "forward_backward",
           [](Self& s, const Array<T>& X, const Array<T>& Y, const std::optional<Array<T>>& w,
@@ -355,9 +371,9 @@ void bind_network(py::module_& m, const char* name) {
                                    r.rolled_back);
           },
           py::arg("optimizer"), py::arg("X").noconvert(), py::arg("Y").noconvert(),
-          py::arg("sample_weight").noconvert(), py::arg("order").noconvert(),
-          py::arg("batch_size"), py::arg("learning_rate"), py::arg("loss_reduction"),
-          py::arg("shuffle"), py::arg("seed"), py::arg("continuing") = false,
+          py::arg("sample_weight").noconvert(), py::arg("order").noconvert(), py::arg("batch_size"),
+          py::arg("learning_rate"), py::arg("loss_reduction"), py::arg("shuffle"), py::arg("seed"),
+          py::arg("continuing") = false,
           "one epoch of minibatch training; returns (mean loss, steps taken, diverged, mean "
           "gradient norm, rolled back)");
 }
@@ -385,7 +401,8 @@ void bind_schedule(py::module_& m) {
            py::arg("n_iter_no_change") = 10, py::arg("tol") = 1e-4, py::arg("step_size") = 10,
            py::arg("gamma") = 0.1, py::arg("total_epochs") = 100,
            py::arg("min_learning_rate") = 0.0, py::arg("warmup_epochs") = 0)
-      .def_property_readonly("kind", [](Schedule& s) { return name_of(kSchedules, s.config().kind); })
+      .def_property_readonly("kind",
+                             [](Schedule& s) { return name_of(kSchedules, s.config().kind); })
       .def_property_readonly("learning_rate", &Schedule::learning_rate)
       .def_property_readonly("epoch", &Schedule::epoch)
       .def_property_readonly("no_improvement_count", &Schedule::no_improvement_count)

@@ -94,19 +94,20 @@ void exercise(Activation act, Loss loss, bool batch_norm, OptimizerKind kind, st
     opt.shuffle = epoch != 1;
     opt.seed = static_cast<uint64_t>(epoch);
     opt.reduction = epoch == 2 ? Reduction::sum : Reduction::mean;
-    if (opt.reduction == Reduction::sum) opt.learning_rate /= static_cast<double>(n);  // n× gradient
+    if (opt.reduction == Reduction::sum)
+      opt.learning_rate /= static_cast<double>(n);  // n× gradient
     EpochResult r;
     if (batch_norm) {
       opt.batch_size = 5;  // 36 rows in order: batches of 5, last of 1 is avoided below
       r = train_epoch<T>(net, optimizer, X.data(), Y.data(), w.data(), n, order.data(), n - 2, opt);
     } else {
       r = train_epoch<T>(net, optimizer, X.data(), Y.data(), epoch == 0 ? nullptr : w.data(), n,
-                      epoch == 1 ? nullptr : order.data(), epoch == 1 ? 0 : n, opt);
+                         epoch == 1 ? nullptr : order.data(), epoch == 1 ? 0 : n, opt);
     }
     if (r.diverged || !std::isfinite(r.mean_loss))
       std::printf("  (activation %d, loss %d, batch norm %d, optimiser %d, epoch %d)\n",
-                  static_cast<int>(act), static_cast<int>(loss), batch_norm,
-                  static_cast<int>(kind), epoch);
+                  static_cast<int>(act), static_cast<int>(loss), batch_norm, static_cast<int>(kind),
+                  epoch);
     check(!r.diverged && std::isfinite(r.mean_loss), "epoch finite");
     schedule.epoch_end(r.mean_loss, static_cast<double>((epoch + 1) * n));
   }
@@ -129,8 +130,7 @@ void error_paths() {
   expect_throw([] { Network<T>({3, 0, 1}, Activation::relu, Loss::squared_error, T(0)); },
                "zero width");
   expect_throw([] { Network<T>({3, 1}, Activation::relu, Loss::softmax, T(0)); }, "softmax K");
-  expect_throw([] { Network<T>({3, 2}, Activation::relu, Loss::squared_error, T(-1)); },
-               "alpha");
+  expect_throw([] { Network<T>({3, 2}, Activation::relu, Loss::squared_error, T(-1)); }, "alpha");
   Network<T> bn({3, 4, 1}, Activation::tanh, Loss::squared_error, T(0), true);
   std::vector<T> X(9, T(1)), Y(3, T(0));
   bn.reserve(3);
@@ -147,8 +147,9 @@ void error_paths() {
   int64_t bad_order[2] = {0, 5};
   Network<T> plain({3, 1}, Activation::relu, Loss::squared_error, T(0));
   Optimizer<T> sgd2(OptimizerConfig{}, plain.n_params());
-  expect_throw([&] { train_epoch<T>(plain, sgd2, X.data(), Y.data(), nullptr, 3, bad_order, 2, opt); },
-               "order range");
+  expect_throw(
+      [&] { train_epoch<T>(plain, sgd2, X.data(), Y.data(), nullptr, 3, bad_order, 2, opt); },
+      "order range");
   // Divergence: a step with a non-finite gradient is refused and changes nothing.
   std::vector<T> bad_x(9, std::numeric_limits<T>::quiet_NaN());
   plain.reserve(3);
@@ -162,8 +163,8 @@ void error_paths() {
 
 int main() {
   std::mt19937 rng(7);
-  const Activation acts[] = {Activation::identity, Activation::relu, Activation::logistic,
-                             Activation::tanh, Activation::leaky_relu, Activation::softplus,
+  const Activation acts[] = {Activation::identity, Activation::relu,       Activation::logistic,
+                             Activation::tanh,     Activation::leaky_relu, Activation::softplus,
                              Activation::gelu};
   const Loss losses[] = {Loss::squared_error, Loss::logistic, Loss::softmax, Loss::poisson};
   const OptimizerKind kinds[] = {OptimizerKind::sgd, OptimizerKind::adam, OptimizerKind::adamw};

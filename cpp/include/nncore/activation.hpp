@@ -7,9 +7,9 @@
 // transcendental recomputed), from pre for leaky_relu/softplus/gelu.
 #pragma once
 
-#include "tensor.hpp"
-
 #include <cmath>
+
+#include "tensor.hpp"
 
 namespace nncore {
 

@@ -4,7 +4,8 @@
 //
 //   train:     μ = mean_rows(inp), σ² = mean_rows((inp − μ)²), inv_std = 1/√(σ² + ε)
 //              xhat = (inp − μ) ⊙ inv_std,   out = γ ⊙ xhat   (β is added with the activation)
-//              running_mean ← (1−m) running_mean + m μ,  running_var ← (1−m) running_var + m σ² B/(B−1)
+//              running_mean ← (1−m) running_mean + m μ,  running_var ← (1−m) running_var + m σ²
+//              B/(B−1)
 //   eval:      out = γ ⊙ (inp − running_mean)/√(running_var + ε)
 //   backward:  dγ += Σ_rows dout ⊙ xhat,   dβ += Σ_rows dout
 //              dinp = (γ ⊙ inv_std / B) ⊙ (B dout − Σ_rows dout − xhat ⊙ Σ_rows(dout ⊙ xhat))
@@ -13,10 +14,10 @@
 // so `out` here is γ ⊙ xhat.
 #pragma once
 
-#include "tensor.hpp"
-
 #include <cmath>
 #include <string>
+
+#include "tensor.hpp"
 
 namespace nncore {
 
@@ -28,8 +29,11 @@ void batchnorm_forward_train(MatrixMap<T> out, MatrixMap<T> xhat, RowVectorMap<T
                              RowVectorMap<T> var, RowVectorMap<T> inv_std, ConstMatrixMap<T> inp,
                              ConstRowVectorMap<T> gamma) {
   const Index B = inp.rows();
-  require(B >= 2, "batch normalisation in training mode needs at least 2 rows per batch, got " +
-                      std::to_string(B));
+  require(B >= 2, [&] {
+    return std::string(
+        "batch normalisation in training mode needs at least 2 rows per batch, got " +
+        std::to_string(B));
+  });
   // Statistics of the rows shifted by the first row: exact when a feature is constant over the
   // batch (its variance is then 0 and 1/√(σ²+ε) amplifies any rounding in the mean by ~300),
   // and less cancellation in the variance otherwise.
@@ -78,7 +82,8 @@ void batchnorm_backward(MatrixMap<T> dinp, RowVectorMap<T> dgamma, RowVectorMap<
   dgamma += sum_dout_xhat;
   for (Index i = 0; i < B; ++i)
     dinp.row(i) = (T(B) * dout.row(i) - sum_dout - xhat.row(i).cwiseProduct(sum_dout_xhat))
-                      .cwiseProduct(gamma.cwiseProduct(inv_std)) / T(B);
+                      .cwiseProduct(gamma.cwiseProduct(inv_std)) /
+                  T(B);
 }
 
 }  // namespace nncore

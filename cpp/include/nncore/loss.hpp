@@ -16,11 +16,11 @@
 // into the objective it minimises (1/Σw for the mean, n/Σw for the lecture's sum).
 #pragma once
 
-#include "activation.hpp"
-#include "tensor.hpp"
-
 #include <algorithm>
 #include <cmath>
+
+#include "activation.hpp"
+#include "tensor.hpp"
 
 namespace nncore {
 

@@ -15,15 +15,16 @@
 // step allocates nothing.
 #pragma once
 
+#include <cmath>
+#include <memory>
+#include <string>
+#include <vector>
+
 #include "activation.hpp"
 #include "batchnorm.hpp"
 #include "dense.hpp"
 #include "loss.hpp"
 #include "tensor.hpp"
-
-#include <cmath>
-#include <string>
-#include <vector>
 
 namespace nncore {
 
@@ -35,11 +36,14 @@ class Network {
   Network(std::vector<Index> layer_sizes, Activation hidden, Loss loss, T alpha,
           bool batch_norm = false)
       : sizes_(std::move(layer_sizes)), hidden_(hidden), loss_(loss), batch_norm_(batch_norm) {
-    require(sizes_.size() >= 2,
-            "layer_sizes needs at least 2 entries (inputs and outputs), got " +
-                std::to_string(sizes_.size()));
+    require(sizes_.size() >= 2, [&] {
+      return std::string("layer_sizes needs at least 2 entries (inputs and outputs), got " +
+                         std::to_string(sizes_.size()));
+    });
     for (Index s : sizes_)
-      require(s >= 1, "every layer size must be >= 1, got " + std::to_string(s));
+      require(s >= 1, [&] {
+        return std::string("every layer size must be >= 1, got " + std::to_string(s));
+      });
     require(loss != Loss::softmax || sizes_.back() >= 2,
             "the softmax loss needs at least 2 outputs");
     set_alpha(alpha);
@@ -84,8 +88,9 @@ class Network {
   }
   T alpha() const { return alpha_; }
   void set_alpha(T alpha) {
-    require(std::isfinite(static_cast<double>(alpha)) && alpha >= T(0),
-            "alpha must be a finite number >= 0, got " + std::to_string(alpha));
+    require(std::isfinite(static_cast<double>(alpha)) && alpha >= T(0), [&] {
+      return std::string("alpha must be a finite number >= 0, got " + std::to_string(alpha));
+    });
     alpha_ = alpha;
   }
 
@@ -104,6 +109,14 @@ class Network {
   long long workspace_allocations() const { return workspace_allocations_; }
   // How often each layer computed the gradient of its input; layer 0 must stay at 0.
   const std::vector<long long>& input_grad_counts() const { return input_grad_counts_; }
+
+  // Plain Eigen products instead of the preallocated-buffer GEMM path: the reference the tests
+  // compare the fast path with. Takes effect at the next reserve().
+  void use_reference_products(bool reference) {
+    use_gemm_buffers_ = !reference;
+    for (auto& s : layers_) s.gemm.reset();
+    capacity_ = 0;
+  }
 
   // Grows the workspace to hold `rows` rows. The only place the workspace allocates.
   void reserve(Index rows) {
@@ -131,6 +144,7 @@ class Network {
       }
       s.act = activation_of(t) == Activation::identity ? s.g_input : take(rows * width);
       s.delta = take(rows * width);
+      if (use_gemm_buffers_) s.gemm = std::make_unique<DenseBuffers<T>>(rows, sizes_[t], width);
     }
     batch_x_ = take(rows * n_inputs());
     batch_y_ = take(rows * n_outputs());
@@ -153,14 +167,14 @@ class Network {
     for (Index t = 0; t < n_layers(); ++t) {
       const LayerSlots& s = slots(t);
       MatrixMap<T> pre = work(s.pre, t, B);
-      dense_forward<T>(pre, ConstMatrixMap<T>(inp, B, sizes_[t]), param_matrix(s.weight));
+      dense_forward<T>(pre, ConstMatrixMap<T>(inp, B, sizes_[t]), param_matrix(s.weight),
+                       s.gemm.get());
       if (has_batch_norm(t)) {
         pre.rowwise() += param_row(s.bias);
         MatrixMap<T> z = work(s.z, t, B);
         if (training) {
-          batchnorm_forward_train<T>(z, work(s.xhat, t, B), work_row(s.mean, t),
-                                     work_row(s.var, t), work_row(s.inv_std, t), as_const(pre),
-                                     param_row(s.gamma));
+          batchnorm_forward_train<T>(z, work(s.xhat, t, B), work_row(s.mean, t), work_row(s.var, t),
+                                     work_row(s.inv_std, t), as_const(pre), param_row(s.gamma));
         } else {
           batchnorm_forward_eval<T>(z, as_const(pre), as_const(bn_row(s.running_mean)),
                                     as_const(bn_row(s.running_var)), param_row(s.gamma));
@@ -200,13 +214,13 @@ class Network {
       MatrixMap<T> dW = grad_matrix(s.weight);
       if (t > 0) {
         MatrixMap<T> dinp = work(slots(t - 1).delta, t - 1, B);
-        dense_backward<T>(&dinp, dW, grad_row(s.bias), as_const(work(s.delta, t, B)),
-                          layer_input, param_matrix(s.weight));
+        dense_backward<T>(&dinp, dW, grad_row(s.bias), as_const(work(s.delta, t, B)), layer_input,
+                          param_matrix(s.weight), s.gemm.get());
         ++input_grad_counts_[static_cast<size_t>(t)];
         nonlinear_backward(t - 1, B);
       } else {
-        dense_backward<T>(nullptr, dW, grad_row(s.bias), as_const(work(s.delta, t, B)),
-                          layer_input, param_matrix(s.weight));
+        dense_backward<T>(nullptr, dW, grad_row(s.bias), as_const(work(s.delta, t, B)), layer_input,
+                          param_matrix(s.weight), s.gemm.get());
       }
       if (alpha_ != T(0)) dW += (scale * alpha_) * param_matrix(s.weight);
     }
@@ -268,7 +282,9 @@ class Network {
   // Sets every running mean/variance to the statistics of X (n, d) taken as one batch (the
   // population statistics, e.g. after full-batch training).
   void set_batchnorm_statistics(const T* X, Index n) {
-    require(n >= 2, "batch-norm statistics need at least 2 rows, got " + std::to_string(n));
+    require(n >= 2, [&] {
+      return std::string("batch-norm statistics need at least 2 rows, got " + std::to_string(n));
+    });
     reserve(n);
     forward(X, n, /*training=*/true);
     for (Index t = 0; t < n_layers(); ++t) {
@@ -281,10 +297,11 @@ class Network {
 
  private:
   struct LayerSlots {
-    Index weight = -1, bias = -1, gamma = -1, beta = -1;  // slab entries
-    SlabEntry running_mean, running_var;                    // in bn_state_
-    Index pre = 0, xhat = 0, z = 0, g_input = 0, act = 0, delta = 0;  // workspace (rows × width)
+    Index weight = -1, bias = -1, gamma = -1, beta = -1;               // slab entries
+    SlabEntry running_mean, running_var;                               // in bn_state_
+    Index pre = 0, xhat = 0, z = 0, g_input = 0, act = 0, delta = 0;   // workspace (rows × width)
     Index mean = 0, var = 0, inv_std = 0, scratch1 = 0, scratch2 = 0;  // workspace (width)
+    std::unique_ptr<DenseBuffers<T>> gemm;  // GEMM packing buffers for `capacity` rows
   };
 
   Index add_param(ParamKind kind, Index layer, Index rows, Index cols) {
@@ -329,9 +346,8 @@ class Network {
   // Evaluation streams data through the workspace in blocks big enough for efficient GEMMs;
   // training-mode batch norm needs the whole set as one batch.
   Index eval_chunk(Index n, bool training) {
-    const Index chunk = training && batch_norm_
-                            ? n
-                            : std::max<Index>(capacity_, std::min<Index>(n, 1024));
+    const Index chunk =
+        training && batch_norm_ ? n : std::max<Index>(capacity_, std::min<Index>(n, 1024));
     reserve(chunk);
     return chunk;
   }
@@ -351,6 +367,7 @@ class Network {
   Vector<T> bn_state_;
 
   Index capacity_ = 0;
+  bool use_gemm_buffers_ = true;
   Vector<T> workspace_;
   Index batch_x_ = 0, batch_y_ = 0, batch_w_ = 0;
   long long workspace_allocations_ = 0;

@@ -16,11 +16,11 @@
 // next loss is not finite).
 #pragma once
 
-#include "tensor.hpp"
-
 #include <cmath>
 #include <cstdint>
 #include <string>
+
+#include "tensor.hpp"
 
 namespace nncore {
 
@@ -28,10 +28,10 @@ enum class OptimizerKind { sgd, adam, adamw };
 
 struct OptimizerConfig {
   OptimizerKind kind = OptimizerKind::sgd;
-  double momentum = 0.0;  // sgd: μ in [0, 1]
-  bool nesterov = false;  // sgd: Nesterov's momentum
+  double momentum = 0.0;                              // sgd: μ in [0, 1]
+  bool nesterov = false;                              // sgd: Nesterov's momentum
   double beta1 = 0.9, beta2 = 0.999, epsilon = 1e-8;  // adam, adamw
-  double weight_decay = 0.0;                           // adamw: λ
+  double weight_decay = 0.0;                          // adamw: λ
 };
 
 template <class T>
@@ -40,16 +40,20 @@ class Optimizer {
   Optimizer(const OptimizerConfig& config, Index n_params) : config_(config), n_(n_params) {
     const auto& c = config_;
     require(n_params >= 1, "an optimiser needs at least one parameter");
-    require(std::isfinite(c.momentum) && c.momentum >= 0 && c.momentum <= 1,
-            "momentum must be in [0, 1], got " + std::to_string(c.momentum));
-    require(std::isfinite(c.beta1) && c.beta1 >= 0 && c.beta1 < 1,
-            "beta_1 must be in [0, 1), got " + std::to_string(c.beta1));
-    require(std::isfinite(c.beta2) && c.beta2 >= 0 && c.beta2 < 1,
-            "beta_2 must be in [0, 1), got " + std::to_string(c.beta2));
+    require(std::isfinite(c.momentum) && c.momentum >= 0 && c.momentum <= 1, [&] {
+      return std::string("momentum must be in [0, 1], got " + std::to_string(c.momentum));
+    });
+    require(std::isfinite(c.beta1) && c.beta1 >= 0 && c.beta1 < 1, [&] {
+      return std::string("beta_1 must be in [0, 1), got " + std::to_string(c.beta1));
+    });
+    require(std::isfinite(c.beta2) && c.beta2 >= 0 && c.beta2 < 1, [&] {
+      return std::string("beta_2 must be in [0, 1), got " + std::to_string(c.beta2));
+    });
     require(std::isfinite(c.epsilon) && c.epsilon > 0,
-            "epsilon must be > 0, got " + std::to_string(c.epsilon));
-    require(std::isfinite(c.weight_decay) && c.weight_decay >= 0,
-            "weight_decay must be >= 0, got " + std::to_string(c.weight_decay));
+            [&] { return std::string("epsilon must be > 0, got " + std::to_string(c.epsilon)); });
+    require(std::isfinite(c.weight_decay) && c.weight_decay >= 0, [&] {
+      return std::string("weight_decay must be >= 0, got " + std::to_string(c.weight_decay));
+    });
     if (uses_velocity()) first_ = Vector<T>::Zero(n_params);
     if (is_adam()) {
       first_ = Vector<T>::Zero(n_params);
@@ -68,7 +72,8 @@ class Optimizer {
   Index second_size() const { return second_.size(); }
   int64_t steps() const { return t_; }
   void set_steps(int64_t t) {
-    require(t >= 0, "the step count must be >= 0, got " + std::to_string(t));
+    require(t >= 0,
+            [&] { return std::string("the step count must be >= 0, got " + std::to_string(t)); });
     t_ = t;
   }
   void reset() {
@@ -138,7 +143,8 @@ class Optimizer {
         for (Index i = 0; i < n_; ++i) {
           const T m_next = b1 * m[i] + (T(1) - b1) * g[i];
           const T v_next = b2 * v[i] + (T(1) - b2) * g[i] * g[i];
-          const T next = decay * theta[i] - step_size * m_next / (std::sqrt(v_next) * v_scale + eps);
+          const T next =
+              decay * theta[i] - step_size * m_next / (std::sqrt(v_next) * v_scale + eps);
           if constexpr (Commit) {
             if (backup) backup[i] = theta[i];
             m[i] = m_next;

@@ -13,11 +13,11 @@
 // epoch count starts after the warm-up. e counts completed epochs from 0.
 #pragma once
 
-#include "tensor.hpp"
-
 #include <cmath>
 #include <limits>
 #include <string>
+
+#include "tensor.hpp"
 
 namespace nncore {
 
@@ -26,38 +26,49 @@ enum class ScheduleKind { constant, invscaling, adaptive, step, exponential, cos
 struct ScheduleConfig {
   ScheduleKind kind = ScheduleKind::constant;
   double learning_rate_init = 1e-3;
-  double power_t = 0.5;                 // invscaling
-  Index n_iter_no_change = 10;          // adaptive
-  double tol = 1e-4;                    // adaptive
-  Index step_size = 10;                 // step
-  double gamma = 0.1;                   // step, exponential
-  Index total_epochs = 100;             // cosine
-  double min_learning_rate = 0.0;       // cosine
-  Index warmup_epochs = 0;              // any schedule
+  double power_t = 0.5;            // invscaling
+  Index n_iter_no_change = 10;     // adaptive
+  double tol = 1e-4;               // adaptive
+  Index step_size = 10;            // step
+  double gamma = 0.1;              // step, exponential
+  Index total_epochs = 100;        // cosine
+  double min_learning_rate = 0.0;  // cosine
+  Index warmup_epochs = 0;         // any schedule
 };
 
 class Schedule {
  public:
   explicit Schedule(const ScheduleConfig& config) : c_(config) {
-    require(std::isfinite(c_.learning_rate_init) && c_.learning_rate_init > 0,
-            "learning_rate_init must be a finite number > 0, got " +
-                std::to_string(c_.learning_rate_init));
+    require(std::isfinite(c_.learning_rate_init) && c_.learning_rate_init > 0, [&] {
+      return std::string("learning_rate_init must be a finite number > 0, got " +
+                         std::to_string(c_.learning_rate_init));
+    });
     require(std::isfinite(c_.power_t) && c_.power_t >= 0,
-            "power_t must be >= 0, got " + std::to_string(c_.power_t));
-    require(c_.n_iter_no_change >= 1,
-            "n_iter_no_change must be >= 1, got " + std::to_string(c_.n_iter_no_change));
-    require(std::isfinite(c_.tol) && c_.tol >= 0, "tol must be >= 0, got " + std::to_string(c_.tol));
-    require(c_.step_size >= 1, "step_size must be >= 1, got " + std::to_string(c_.step_size));
-    require(std::isfinite(c_.gamma) && c_.gamma > 0 && c_.gamma <= 1,
-            "gamma must be in (0, 1], got " + std::to_string(c_.gamma));
-    require(c_.total_epochs >= 1,
-            "total_epochs must be >= 1, got " + std::to_string(c_.total_epochs));
+            [&] { return std::string("power_t must be >= 0, got " + std::to_string(c_.power_t)); });
+    require(c_.n_iter_no_change >= 1, [&] {
+      return std::string("n_iter_no_change must be >= 1, got " +
+                         std::to_string(c_.n_iter_no_change));
+    });
+    require(std::isfinite(c_.tol) && c_.tol >= 0,
+            [&] { return std::string("tol must be >= 0, got " + std::to_string(c_.tol)); });
+    require(c_.step_size >= 1, [&] {
+      return std::string("step_size must be >= 1, got " + std::to_string(c_.step_size));
+    });
+    require(std::isfinite(c_.gamma) && c_.gamma > 0 && c_.gamma <= 1, [&] {
+      return std::string("gamma must be in (0, 1], got " + std::to_string(c_.gamma));
+    });
+    require(c_.total_epochs >= 1, [&] {
+      return std::string("total_epochs must be >= 1, got " + std::to_string(c_.total_epochs));
+    });
     require(std::isfinite(c_.min_learning_rate) && c_.min_learning_rate >= 0 &&
                 c_.min_learning_rate <= c_.learning_rate_init,
-            "min_learning_rate must be in [0, learning_rate_init], got " +
-                std::to_string(c_.min_learning_rate));
-    require(c_.warmup_epochs >= 0,
-            "warmup_epochs must be >= 0, got " + std::to_string(c_.warmup_epochs));
+            [&] {
+              return std::string("min_learning_rate must be in [0, learning_rate_init], got " +
+                                 std::to_string(c_.min_learning_rate));
+            });
+    require(c_.warmup_epochs >= 0, [&] {
+      return std::string("warmup_epochs must be >= 0, got " + std::to_string(c_.warmup_epochs));
+    });
     base_ = c_.learning_rate_init;
   }
 
@@ -97,8 +108,8 @@ class Schedule {
       case ScheduleKind::cosine: {
         const double progress =
             std::min(1.0, static_cast<double>(std::max<Index>(e, 0)) / c_.total_epochs);
-        eta = c_.min_learning_rate + 0.5 * (base_ - c_.min_learning_rate) *
-                                         (1.0 + std::cos(M_PI * progress));
+        eta = c_.min_learning_rate +
+              0.5 * (base_ - c_.min_learning_rate) * (1.0 + std::cos(M_PI * progress));
         break;
       }
     }
@@ -112,8 +123,10 @@ class Schedule {
   // Returns true when the adaptive schedule asks to stop (its step size is already <= 1e-6).
   bool epoch_end(double monitored_loss, double samples_seen) {
     ++epoch_;
-    if (monitored_loss > best_loss_ - c_.tol) ++no_improvement_count_;
-    else no_improvement_count_ = 0;
+    if (monitored_loss > best_loss_ - c_.tol)
+      ++no_improvement_count_;
+    else
+      no_improvement_count_ = 0;
     if (monitored_loss < best_loss_) best_loss_ = monitored_loss;
     if (c_.kind == ScheduleKind::invscaling)
       base_ = c_.learning_rate_init / std::pow(samples_seen + 1.0, c_.power_t);

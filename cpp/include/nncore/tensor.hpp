@@ -9,10 +9,10 @@
 #pragma once
 
 #include <Eigen/Core>
-
 #include <cstdint>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 namespace nncore {
@@ -80,8 +80,16 @@ ConstRowVectorMap<T> map_row(const T* slab, const SlabEntry& e) {
 }
 
 // Errors on user input: the bindings turn std::invalid_argument into Python's ValueError.
-inline void require(bool ok, const std::string& message) {
-  if (!ok) throw std::invalid_argument(message);
+// A message that must be built (concatenation, numbers) is passed as a function, so checks
+// that pass — in an epoch or a step — build and allocate nothing.
+template <class Message>
+void require(bool ok, Message&& message) {
+  if (ok) return;
+  if constexpr (std::is_invocable_v<Message>) {
+    throw std::invalid_argument(message());
+  } else {
+    throw std::invalid_argument(std::string(message));
+  }
 }
 
 }  // namespace nncore

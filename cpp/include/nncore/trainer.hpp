@@ -10,9 +10,6 @@
 // scikit-learn's loss_curve_ entry whatever the reduction.
 #pragma once
 
-#include "network.hpp"
-#include "optim.hpp"
-
 #include <chrono>
 #include <cmath>
 #include <cstdint>
@@ -21,6 +18,9 @@
 #include <limits>
 #include <string>
 #include <vector>
+
+#include "network.hpp"
+#include "optim.hpp"
 
 namespace nncore {
 
@@ -39,8 +39,8 @@ class SplitMix64 {
   }
   // Uniform in [0, bound) without modulo bias (rejection on the incomplete last block).
   uint64_t below(uint64_t bound) {
-    const uint64_t limit = std::numeric_limits<uint64_t>::max() -
-                           std::numeric_limits<uint64_t>::max() % bound;
+    const uint64_t limit =
+        std::numeric_limits<uint64_t>::max() - std::numeric_limits<uint64_t>::max() % bound;
     uint64_t r;
     do r = next();
     while (r >= limit);
@@ -64,12 +64,12 @@ inline std::vector<int64_t> seeded_permutation(Index n, uint64_t seed) {
 }
 
 struct EpochResult {
-  double mean_loss = 0.0;  // in mean units, over the steps taken
-  Index steps = 0;         // parameter updates made
+  double mean_loss = 0.0;       // in mean units, over the steps taken
+  Index steps = 0;              // parameter updates made
   double mean_grad_norm = 0.0;  // mean over the steps of ‖∇θ L_M‖₂ (the objective's gradient)
-  bool diverged = false;   // a non-finite loss or update stopped the epoch before that step
-  bool rolled_back = false;  // ... and the parameters went back to before the previous step
-  bool interrupted = false;  // should_stop() asked to stop; the last step was completed
+  bool diverged = false;        // a non-finite loss or update stopped the epoch before that step
+  bool rolled_back = false;     // ... and the parameters went back to before the previous step
+  bool interrupted = false;     // should_stop() asked to stop; the last step was completed
 };
 
 struct EpochOptions {
@@ -92,20 +92,26 @@ template <class T>
 EpochResult train_epoch(Network<T>& net, Optimizer<T>& optimizer, const T* X, const T* Y,
                         const T* w, Index n, const int64_t* order, Index m,
                         const EpochOptions& opt) {
-  require(optimizer.n_params() == net.n_params(),
-          "the optimiser was made for " + std::to_string(optimizer.n_params()) +
-              " parameters, the network has " + std::to_string(net.n_params()));
+  require(optimizer.n_params() == net.n_params(), [&] {
+    return std::string("the optimiser was made for " + std::to_string(optimizer.n_params()) +
+                       " parameters, the network has " + std::to_string(net.n_params()));
+  });
   require(n >= 1, "train_epoch needs at least one row, got n=0");
-  require(opt.batch_size >= 1, "batch_size must be >= 1, got " + std::to_string(opt.batch_size));
-  require(std::isfinite(opt.learning_rate) && opt.learning_rate > 0,
-          "learning_rate must be a finite number > 0, got " + std::to_string(opt.learning_rate));
+  require(opt.batch_size >= 1, [&] {
+    return std::string("batch_size must be >= 1, got " + std::to_string(opt.batch_size));
+  });
+  require(std::isfinite(opt.learning_rate) && opt.learning_rate > 0, [&] {
+    return std::string("learning_rate must be a finite number > 0, got " +
+                       std::to_string(opt.learning_rate));
+  });
   std::vector<int64_t> permutation;
   if (order != nullptr) {
     require(m >= 1, "order must hold at least one row index");
     for (Index i = 0; i < m; ++i)
-      require(order[i] >= 0 && order[i] < n, "order[" + std::to_string(i) + "] = " +
-                                                 std::to_string(order[i]) +
-                                                 " is outside [0, " + std::to_string(n) + ")");
+      require(order[i] >= 0 && order[i] < n, [&] {
+        return std::string("order[" + std::to_string(i) + "] = " + std::to_string(order[i]) +
+                           " is outside [0, " + std::to_string(n) + ")");
+      });
   } else if (opt.shuffle) {
     permutation = seeded_permutation(n, opt.seed);
     order = permutation.data();
@@ -118,10 +124,13 @@ EpochResult train_epoch(Network<T>& net, Optimizer<T>& optimizer, const T* X, co
   const Index batch = std::min(opt.batch_size, m);
   if (!opt.continuing) net.mark_backup(false);
   if (net.batch_norm())
-    require(batch >= 2 && m % batch != 1,
-            "batch normalisation in training mode needs at least 2 rows in every minibatch, but "
-            "batch_size=" + std::to_string(opt.batch_size) + " over " + std::to_string(m) +
-                " rows leaves a minibatch of 1 row; choose another batch_size");
+    require(batch >= 2 && m % batch != 1, [&] {
+      return std::string(
+          "batch normalisation in training mode needs at least 2 rows in every minibatch, but "
+          "batch_size=" +
+          std::to_string(opt.batch_size) + " over " + std::to_string(m) +
+          " rows leaves a minibatch of 1 row; choose another batch_size");
+    });
   net.reserve(batch);
 
   EpochResult result;
@@ -156,8 +165,8 @@ EpochResult train_epoch(Network<T>& net, Optimizer<T>& optimizer, const T* X, co
     }
     // A batch whose weights are all zero carries no information: no step, no loss.
     if (!(weight_sum > 0.0)) continue;
-    const double scale = (opt.reduction == Reduction::mean ? 1.0 : static_cast<double>(n)) /
-                         weight_sum;
+    const double scale =
+        (opt.reduction == Reduction::mean ? 1.0 : static_cast<double>(n)) / weight_sum;
     const double objective = net.forward_backward(xb, yb, wb, B, static_cast<T>(scale));
     if (!std::isfinite(objective)) {
       // The current parameters give a non-finite loss: go back to those before the previous
