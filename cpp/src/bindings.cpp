@@ -324,11 +324,11 @@ void bind_network(py::module_& m, const char* name) {
               throw std::invalid_argument("the optimiser was made for a different network");
             BusyGuard<Self> guard(s);
             BusyGuard<Opt> opt_guard(o);
-            return o.opt.step(s.net.params(), s.net.grads(), learning_rate);
+            return o.opt.step(s.net.params(), s.net.grads(), learning_rate, s.net.params_backup());
           },
           py::arg("optimizer"), py::arg("learning_rate"),
-          "one optimiser update from the current grads; False (nothing changed) if it would make "
-          "a parameter non-finite")
+          "one optimiser update from the current grads; False if it made a parameter non-finite "
+          "(then undone, with the optimiser's state reset)")
       .def(
           "train_epoch",
           [](Self& s, Opt& o, const Array<T>& X, const Array<T>& Y,

@@ -155,7 +155,8 @@ void error_paths() {
   plain.reserve(3);
   plain.forward_backward(bad_x.data(), Y.data(), nullptr, 3, T(1));
   std::vector<T> before(plain.params(), plain.params() + plain.n_params());
-  check(!sgd2.step(plain.params(), plain.grads(), 0.1), "divergent step refused");
+  check(!sgd2.step(plain.params(), plain.grads(), 0.1, plain.params_backup()),
+        "divergent step refused");
   check(std::equal(before.begin(), before.end(), plain.params()), "parameters unchanged");
 }
 

@@ -308,13 +308,14 @@ class Network:
         self._core.sgd_step(check_float(learning_rate, "learning_rate"))
 
     def optimizer_step(self, optimizer: Optimizer, learning_rate: float) -> None:
-        """One update of `optimizer` (SGD, Adam, AdamW) from the current gradients. Raises
-        DivergenceError, changing nothing, if it would make a parameter non-finite."""
+        """One update of `optimizer` (SGD, Adam, AdamW) from the current gradients. If it makes a
+        parameter non-finite, the step is undone, the optimiser's state reset, and
+        DivergenceError raised."""
         core = _check_optimizer(optimizer)._bind(self)
         if not self._core.optimizer_step(core, check_float(learning_rate, "learning_rate")):
             raise DivergenceError(
-                f"the update would make a parameter non-finite (learning_rate={learning_rate:g}); "
-                f"nothing was changed")
+                f"the update made a parameter non-finite (learning_rate={learning_rate:g}); it "
+                f"was undone and the optimiser's state reset")
 
     def set_batchnorm_statistics(self, X) -> None:
         """Set every running mean/variance to the statistics of X taken as one batch — the

@@ -42,9 +42,8 @@ template <class T, int AOrder, int BOrder>
 void gemm_accumulate(T* C, Index ldc, const T* A, Index lda, const T* B, Index ldb, Index rows,
                      Index cols, Index depth, GemmBuffers<T>& buffers) {
   Eigen::internal::general_matrix_matrix_product<Index, T, AOrder, false, T, BOrder, false,
-                                                 Eigen::RowMajor, 1>::run(rows, cols, depth, A,
-                                                                          lda, B, ldb, C, 1, ldc,
-                                                                          T(1),
+                                                 Eigen::RowMajor, 1>::run(rows, cols, depth, A, lda,
+                                                                          B, ldb, C, 1, ldc, T(1),
                                                                           buffers.blocking(),
                                                                           nullptr);
 }
@@ -71,15 +70,14 @@ void dense_forward(MatrixMap<T> pre, ConstMatrixMap<T> inp, ConstMatrixMap<T> W,
     return;
   }
   pre.setZero();
-  gemm_accumulate<T, Eigen::RowMajor, Eigen::RowMajor>(pre.data(), d_out, inp.data(), d_in,
-                                                       W.data(), d_out, B, d_out, d_in,
-                                                       buffers->forward);
+  gemm_accumulate<T, Eigen::RowMajor, Eigen::RowMajor>(
+      pre.data(), d_out, inp.data(), d_in, W.data(), d_out, B, d_out, d_in, buffers->forward);
 }
 
 // Gradients accumulate (+=) into buffers the caller zeroes once per step.
 template <class T>
-void dense_backward(MatrixMap<T>* dinp, MatrixMap<T> dW, RowVectorMap<T> db,
-                    ConstMatrixMap<T> dpre, ConstMatrixMap<T> inp, ConstMatrixMap<T> W,
+void dense_backward(MatrixMap<T>* dinp, MatrixMap<T> dW, RowVectorMap<T> db, ConstMatrixMap<T> dpre,
+                    ConstMatrixMap<T> inp, ConstMatrixMap<T> W,
                     DenseBuffers<T>* buffers = nullptr) {
   const Index B = inp.rows(), d_in = inp.cols(), d_out = W.cols();
   if (buffers != nullptr && uses_gemm(d_in, d_out, B)) {

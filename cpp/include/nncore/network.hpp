@@ -227,8 +227,12 @@ class Network {
     return objective;
   }
 
-  // blueNorm: the 2-norm without overflow or underflow for extreme magnitudes.
-  double grad_norm() const { return static_cast<double>(grads_.blueNorm()); }
+  // ‖g‖₂ of the gradient slab (a vectorised float reduction; the scaled algorithm only when the
+  // squares overflow).
+  double grad_norm() const {
+    const double squares = static_cast<double>(grads_.squaredNorm());
+    return std::isfinite(squares) ? std::sqrt(squares) : static_cast<double>(grads_.stableNorm());
+  }
 
   // Folds the statistics of the last training-mode forward pass (B rows) into the running
   // averages. Separate from the forward pass so a step whose loss is not finite leaves them be.

@@ -10,12 +10,12 @@
 // The two Adam forms differ only in where ε enters (ε vs ε·√(1−β2^t)): adam follows scikit-learn
 // so trajectories compare step for step with it, adamw follows PyTorch, which defines AdamW.
 //
-// A step is taken only if every updated parameter is finite: the update is first evaluated
-// without writing (one read-only pass), then committed; a rejected step changes nothing. The
-// committing pass can also keep θ before the step (the trainer's way back from a step whose
-// next loss is not finite).
+// A step is one pass over the slab that also keeps θ before the step in a backup buffer: if an
+// updated value is not finite the step is undone from it (and the optimiser's state reset), and
+// the trainer uses it to go back from a step whose next loss is not finite.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <string>
@@ -82,19 +82,21 @@ class Optimizer {
     t_ = 0;
   }
 
-  // θ (n_params) updated from g (n_params) with step size η. Returns false, changing nothing, when
-  // the update would make a parameter non-finite. With `backup`, θ before the step is written
-  // there in the same pass.
-  bool step(T* params, const T* grads, double learning_rate, T* backup = nullptr) {
-    if (!update<false>(params, grads, learning_rate, nullptr)) return false;
-    update<true>(params, grads, learning_rate, backup);
+  // θ (n_params) updated from g (n_params) with step size η, in one pass that also keeps θ
+  // before the step in `backup` (n_params). If any updated value is not finite, θ is restored
+  // from `backup`, the optimiser's state is reset (it holds the diverging direction) and false
+  // is returned.
+  bool step(T* params, const T* grads, double learning_rate, T* backup) {
+    const bool finite = update(params, grads, learning_rate, backup);
     if (is_adam()) ++t_;
-    return true;
+    if (!finite) {
+      std::copy(backup, backup + n_, params);
+      reset();
+    }
+    return finite;
   }
 
  private:
-  // Commit = false: evaluate every new value and report whether all are finite, writing nothing.
-  template <bool Commit>
   bool update(T* theta, const T* g, double learning_rate, T* backup) {
     const auto& c = config_;
     const T eta = static_cast<T>(learning_rate);
@@ -103,27 +105,18 @@ class Optimizer {
       case OptimizerKind::sgd:
         if (!uses_velocity()) {
           for (Index i = 0; i < n_; ++i) {
-            const T next = theta[i] - eta * g[i];
-            if constexpr (Commit) {
-              if (backup) backup[i] = theta[i];
-              theta[i] = next;
-            } else {
-              finite &= std::isfinite(next);
-            }
+            backup[i] = theta[i];
+            theta[i] -= eta * g[i];
+            finite &= std::isfinite(theta[i]);
           }
         } else {
           const T mu = static_cast<T>(c.momentum);
           T* v = first_.data();
           for (Index i = 0; i < n_; ++i) {
-            const T v_next = mu * v[i] - eta * g[i];
-            const T next = c.nesterov ? theta[i] + mu * v_next - eta * g[i] : theta[i] + v_next;
-            if constexpr (Commit) {
-              if (backup) backup[i] = theta[i];
-              v[i] = v_next;
-              theta[i] = next;
-            } else {
-              finite &= std::isfinite(next) & std::isfinite(v_next);
-            }
+            backup[i] = theta[i];
+            v[i] = mu * v[i] - eta * g[i];
+            theta[i] += c.nesterov ? mu * v[i] - eta * g[i] : v[i];
+            finite &= std::isfinite(theta[i]) & std::isfinite(v[i]);
           }
         }
         break;
@@ -141,18 +134,11 @@ class Optimizer {
         const T decay = static_cast<T>(decoupled ? 1.0 - learning_rate * c.weight_decay : 1.0);
         T *m = first_.data(), *v = second_.data();
         for (Index i = 0; i < n_; ++i) {
-          const T m_next = b1 * m[i] + (T(1) - b1) * g[i];
-          const T v_next = b2 * v[i] + (T(1) - b2) * g[i] * g[i];
-          const T next =
-              decay * theta[i] - step_size * m_next / (std::sqrt(v_next) * v_scale + eps);
-          if constexpr (Commit) {
-            if (backup) backup[i] = theta[i];
-            m[i] = m_next;
-            v[i] = v_next;
-            theta[i] = next;
-          } else {
-            finite &= std::isfinite(next) & std::isfinite(v_next);
-          }
+          backup[i] = theta[i];
+          m[i] = b1 * m[i] + (T(1) - b1) * g[i];
+          v[i] = b2 * v[i] + (T(1) - b2) * g[i] * g[i];
+          theta[i] = decay * theta[i] - step_size * m[i] / (std::sqrt(v[i]) * v_scale + eps);
+          finite &= std::isfinite(theta[i]) & std::isfinite(v[i]);
         }
         break;
       }

@@ -180,13 +180,15 @@ EpochResult train_epoch(Network<T>& net, Optimizer<T>& optimizer, const T* X, co
       }
       break;
     }
+    grad_norm_sum += net.grad_norm();
     if (!optimizer.step(net.params(), net.grads(), opt.learning_rate, net.params_backup())) {
-      result.diverged = true;  // the update itself would be non-finite: nothing was changed
+      result.diverged = true;  // the update itself was not finite: undone, optimiser reset
+      result.rolled_back = true;
+      net.mark_backup(false);
       break;
     }
     net.mark_backup(true);
     if (net.batch_norm()) net.update_running_statistics(B);
-    grad_norm_sum += net.grad_norm();
     loss_rows += static_cast<double>(B) * objective / weight_sum;
     rows += static_cast<double>(B);
     ++result.steps;
