@@ -237,6 +237,13 @@ void bind_network(py::module_& m, const char* name) {
             return out;
           },
           "(kind, layer, offset, rows, cols) of every tensor in the parameter slab")
+      .def_property(
+          "n_threads", [](Self& s) { return s.net.threads(); },
+          [](Self& s, int threads) {
+            BusyGuard<Self> guard(s);
+            s.net.set_threads(threads);
+          },
+          "threads for the large matrix products")
       .def(
           "use_reference_products",
           [](Self& s, bool reference) {
@@ -424,6 +431,11 @@ PYBIND11_MODULE(_core, m) {
   bind_network<float>(m, "Network32");
   bind_schedule(m);
   m.attr("march") = NNCORE_MARCH;
+#ifdef _OPENMP
+  m.attr("openmp") = true;
+#else
+  m.attr("openmp") = false;
+#endif
   m.attr("eigen_version") = std::to_string(EIGEN_WORLD_VERSION) + "." +
                             std::to_string(EIGEN_MAJOR_VERSION) + "." +
                             std::to_string(EIGEN_MINOR_VERSION);

@@ -16,5 +16,6 @@ __all__ = [
 
 
 def build_info() -> dict:
-    """How the compiled core was built: Eigen version and instruction set."""
-    return {"eigen": _core.eigen_version, "march": _core.march or "portable"}
+    """How the compiled core was built: Eigen version, instruction set, OpenMP threads."""
+    return {"eigen": _core.eigen_version, "march": _core.march or "portable",
+            "openmp": _core.openmp}

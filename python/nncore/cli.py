@@ -96,6 +96,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="fraction of the training rows held out for validation (default 0.15)")
     t.add_argument("--test-size", type=_fraction, default=0.25)
     t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--threads", type=_positive_int, default=None,
+                   help="threads for large matrix products (default: all usable CPUs)")
     t.add_argument("--save", metavar="MODEL.npz", help="write the model and its preprocessing")
     t.add_argument("--plot", metavar="CURVES.png", help="write the training curves as PNG")
     t.add_argument("--progress", action=argparse.BooleanOptionalAction, default=False,
@@ -257,6 +259,7 @@ def _train_command(args) -> int:
                 learning_rate_init=args.learning_rate, learning_rate=args.schedule,
                 batch_size=args.batch_size, max_iter=args.epochs, alpha=args.alpha,
                 batch_norm=args.batch_norm, random_state=args.seed, n_iter_no_change=np.inf,
+                n_threads=args.threads,
                 progress=progress, callbacks=[_Monitor()])
     print(f"nncore: {description}, {task}; {len(train_rows)} train / {len(val_rows)} validation "
           f"/ {len(test_rows)} test rows, {X['train'].shape[1]} inputs")

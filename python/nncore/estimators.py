@@ -10,7 +10,8 @@ Extras, keyword-only, with defaults that keep scikit-learn's behaviour: more act
 ('leaky_relu', 'softplus', 'gelu'), solvers 'momentum' (sgd without Nesterov) and 'adamw' (with
 `weight_decay`), schedules 'step', 'exponential', 'cosine' (`lr_decay`, `lr_step_size`,
 `min_learning_rate`, `warmup_epochs`), `batch_norm`, `init`, `dtype`, `loss_reduction`,
-`callbacks` (see nncore.callbacks), `progress` (a tqdm bar), and the fitted `history_` (one
+`callbacks` (see nncore.callbacks), `progress` (a tqdm bar), `n_threads` (threads for the large
+matrix products; None: all usable CPUs), and the fitted `history_` (one
 record per epoch: loss, val_loss, val_score, learning_rate, grad_norm, param_norm, seconds).
 Differences from
 scikit-learn, each deliberate: step-size schedules apply to every solver (scikit-learn ignores
@@ -112,6 +113,7 @@ class _BaseMLP(BaseEstimator):
         "min_learning_rate": [Interval(Real, 0, None, closed="left")],
         "callbacks": [list, tuple],
         "progress": ["boolean"],
+        "n_threads": [None, Interval(Integral, 1, None, closed="left")],
     }
 
     # ---- fitted parameters: views into the network -----------------------------------------
@@ -170,6 +172,7 @@ class _BaseMLP(BaseEstimator):
         net = self._network
         net.alpha = self.alpha
         net.loss_reduction = self.loss_reduction
+        net.n_threads = self.n_threads
         # The network's own checks, after scikit-learn's: the cast to the network's dtype (e.g.
         # float32) must not overflow, and the targets must suit its loss.
         X = check_X(X, net.dtype)
@@ -198,7 +201,7 @@ class _BaseMLP(BaseEstimator):
         self._network = Network(
             layer_units, self.activation, self._core_loss(), alpha=self.alpha,
             loss_reduction=self.loss_reduction, dtype=dtype, batch_norm=self.batch_norm,
-            init=self.init, random_state=self._random_state)
+            init=self.init, random_state=self._random_state, n_threads=self.n_threads)
         self._optimizer = None
         self._schedule = None
         self._best_state = None
@@ -506,6 +509,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         min_learning_rate=0.0,
         callbacks=(),
         progress=False,
+        n_threads=None,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -541,6 +545,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         self.min_learning_rate = min_learning_rate
         self.callbacks = callbacks
         self.progress = progress
+        self.n_threads = n_threads
 
     loss = "log_loss"  # scikit-learn's classifier exposes its (fixed) loss name
 
@@ -660,6 +665,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         min_learning_rate=0.0,
         callbacks=(),
         progress=False,
+        n_threads=None,
     ):
         self.loss = loss
         self.hidden_layer_sizes = hidden_layer_sizes
@@ -696,6 +702,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         self.min_learning_rate = min_learning_rate
         self.callbacks = callbacks
         self.progress = progress
+        self.n_threads = n_threads
 
     def _validate_input(self, X, y, incremental, reset):
         X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"], multi_output=True,

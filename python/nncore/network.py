@@ -14,6 +14,7 @@ and its raw scores f go to the loss. On a batch M with sample weights w (all one
 
 from __future__ import annotations
 
+import os
 from typing import NamedTuple
 
 import numpy as np
@@ -50,6 +51,14 @@ class EpochStats(NamedTuple):
     loss: float  # mean training loss of the epoch (mean units)
     steps: int  # parameter updates made
     grad_norm: float  # mean over the steps of the minibatch gradient's 2-norm
+
+
+def available_cpus() -> int:
+    """CPUs this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 def _check_bool(value, name: str) -> bool:
@@ -101,6 +110,9 @@ class Network:
         σ of the 'normal' scheme.
     random_state : None, int or numpy RandomState
         Seeds the initial weights.
+    n_threads : int or None, default None
+        Threads for the large matrix products (those of at least ~2M multiply-adds; smaller ones
+        always run on one thread). None: every CPU this process may use.
     """
 
     def __init__(
@@ -116,6 +128,7 @@ class Network:
         init: str = "glorot_uniform",
         init_std: float = 0.01,
         random_state=None,
+        n_threads: int | None = None,
     ):
         try:
             sizes = [check_int(s, "layer_sizes entries") for s in layer_sizes]
@@ -140,6 +153,7 @@ class Network:
         self._core = core_class(sizes, activation, loss, check_float(alpha, "alpha", inclusive=True),
                                 bool(batch_norm))
         self.loss_reduction = loss_reduction
+        self.n_threads = n_threads
         self._sgd = SGD()
         self._make_views()
         self.initialize(random_state, init=init, init_std=init_std)
@@ -204,6 +218,14 @@ class Network:
     @loss_reduction.setter
     def loss_reduction(self, value):
         self._loss_reduction = check_choice(value, "loss_reduction", REDUCTIONS)
+
+    @property
+    def n_threads(self) -> int:
+        return self._core.n_threads
+
+    @n_threads.setter
+    def n_threads(self, value):
+        self._core.n_threads = available_cpus() if value is None else check_int(value, "n_threads")
 
     @property
     def input_grad_counts(self) -> list[int]:
@@ -386,6 +408,7 @@ class Network:
             "loss_reduction": self.loss_reduction,
             "dtype": self.dtype.name,
             "batch_norm": self.batch_norm,
+            "n_threads": self.n_threads,
             "params": self.params.copy(),
             "batchnorm_state": None if self._core.batchnorm_state is None
             else self._core.batchnorm_state.copy(),
@@ -394,7 +417,8 @@ class Network:
     def __setstate__(self, state):
         self.__init__(state["layer_sizes"], state["activation"], state["loss"],
                       alpha=state["alpha"], loss_reduction=state["loss_reduction"],
-                      dtype=state["dtype"], batch_norm=state["batch_norm"])
+                      dtype=state["dtype"], batch_norm=state["batch_norm"],
+                      n_threads=state.get("n_threads"))
         self.params[:] = state["params"]
         if state["batchnorm_state"] is not None:
             self._core.batchnorm_state[:] = state["batchnorm_state"]

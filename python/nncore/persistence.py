@@ -148,7 +148,7 @@ def _rebuild(doc, arrays):
     spec = doc["network"]
     net = Network(spec["layer_sizes"], spec["activation"], spec["loss"], alpha=spec["alpha"],
                   loss_reduction=spec["loss_reduction"], dtype=spec["dtype"],
-                  batch_norm=spec["batch_norm"], init="zeros")
+                  batch_norm=spec["batch_norm"], init="zeros", n_threads=params["n_threads"])
     net.params[:] = _expect(arrays["params"], net.params.shape, "params")
     if net.batch_norm:
         state = net._core.batchnorm_state

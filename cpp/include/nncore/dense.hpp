@@ -14,7 +14,10 @@
 // expressions are used — the reference path the tests compare against.
 #pragma once
 
+#include <algorithm>
 #include <memory>
+#include <utility>
+#include <vector>
 
 #include "tensor.hpp"
 
@@ -53,12 +56,60 @@ inline bool uses_gemm(Index rows, Index cols, Index depth) {
   return rows > 1 && cols > 1 && rows + cols + depth >= EIGEN_GEMM_TO_COEFFBASED_THRESHOLD;
 }
 
+// Products this large (multiply-adds) are split over threads; smaller ones stay on one thread,
+// where a parallel region's fork/join (a few µs) would cost more than it saves.
+constexpr Index kParallelGemmWork = Index(1) << 21;
+
+// Multiply-adds of C (rows, cols) = A (rows, depth) · B: the work a product has to share.
+inline Index gemm_work(Index rows, Index cols, Index depth) { return rows * cols * depth; }
+
+// One product's packing buffers, one set per thread; thread j computes a block of C's columns.
+template <class T>
+struct ParallelGemm {
+  ParallelGemm(Index rows, Index cols, Index depth, int threads) {
+    const int parts = gemm_work(rows, cols, depth) >= kParallelGemmWork ? threads : 1;
+    for (int j = 0; j < parts; ++j) {
+      const auto [c0, c1] = column_block(cols, parts, j);
+      buffers.push_back(std::make_unique<GemmBuffers<T>>(rows, std::max<Index>(c1 - c0, 1), depth));
+    }
+  }
+  // Columns [c0, c1) of part j of `parts`, in multiples of 16 so each part keeps whole SIMD
+  // registers.
+  static std::pair<Index, Index> column_block(Index cols, int parts, int j) {
+    const Index per = ((cols + parts - 1) / parts + 15) / 16 * 16;
+    return {std::min(cols, per * j), std::min(cols, per * (j + 1))};
+  }
+  // C (rows, cols) += A · B, split by columns of C (and of B) over the threads.
+  template <int AOrder, int BOrder>
+  void run(T* C, Index ldc, const T* A, Index lda, const T* B, Index ldb, Index rows, Index cols,
+           Index depth) {
+    const int parts = static_cast<int>(buffers.size());
+    if (parts == 1 || gemm_work(rows, cols, depth) < kParallelGemmWork) {
+      gemm_accumulate<T, AOrder, BOrder>(C, ldc, A, lda, B, ldb, rows, cols, depth, *buffers[0]);
+      return;
+    }
+#pragma omp parallel for num_threads(parts) schedule(static, 1)
+    for (int j = 0; j < parts; ++j) {
+      const auto [c0, c1] = column_block(cols, parts, j);
+      if (c1 <= c0) continue;
+      // Column c of B: row-major B starts at B + c; column-major B (a transposed row-major
+      // matrix) at B + c·ldb.
+      const T* B_cols = BOrder == Eigen::RowMajor ? B + c0 : B + c0 * ldb;
+      gemm_accumulate<T, AOrder, BOrder>(C + c0, ldc, A, lda, B_cols, ldb, rows, c1 - c0, depth,
+                                         *buffers[static_cast<size_t>(j)]);
+    }
+  }
+  std::vector<std::unique_ptr<GemmBuffers<T>>> buffers;
+};
+
 // Packing buffers of one layer's three products, for batches of up to `rows` rows.
 template <class T>
 struct DenseBuffers {
-  DenseBuffers(Index rows, Index d_in, Index d_out)
-      : forward(rows, d_out, d_in), weight_grad(d_in, d_out, rows), input_grad(rows, d_in, d_out) {}
-  GemmBuffers<T> forward, weight_grad, input_grad;
+  DenseBuffers(Index rows, Index d_in, Index d_out, int threads)
+      : forward(rows, d_out, d_in, threads),
+        weight_grad(d_in, d_out, rows, threads),
+        input_grad(rows, d_in, d_out, threads) {}
+  ParallelGemm<T> forward, weight_grad, input_grad;
 };
 
 template <class T>
@@ -70,8 +121,8 @@ void dense_forward(MatrixMap<T> pre, ConstMatrixMap<T> inp, ConstMatrixMap<T> W,
     return;
   }
   pre.setZero();
-  gemm_accumulate<T, Eigen::RowMajor, Eigen::RowMajor>(
-      pre.data(), d_out, inp.data(), d_in, W.data(), d_out, B, d_out, d_in, buffers->forward);
+  buffers->forward.template run<Eigen::RowMajor, Eigen::RowMajor>(
+      pre.data(), d_out, inp.data(), d_in, W.data(), d_out, B, d_out, d_in);
 }
 
 // Gradients accumulate (+=) into buffers the caller zeroes once per step.
@@ -82,9 +133,8 @@ void dense_backward(MatrixMap<T>* dinp, MatrixMap<T> dW, RowVectorMap<T> db, Con
   const Index B = inp.rows(), d_in = inp.cols(), d_out = W.cols();
   if (buffers != nullptr && uses_gemm(d_in, d_out, B)) {
     // inpᵀ: the row-major (B, D_in) block read as column-major (D_in, B)
-    gemm_accumulate<T, Eigen::ColMajor, Eigen::RowMajor>(dW.data(), d_out, inp.data(), d_in,
-                                                         dpre.data(), d_out, d_in, d_out, B,
-                                                         buffers->weight_grad);
+    buffers->weight_grad.template run<Eigen::ColMajor, Eigen::RowMajor>(
+        dW.data(), d_out, inp.data(), d_in, dpre.data(), d_out, d_in, d_out, B);
   } else {
     dW.noalias() += inp.transpose() * dpre;
   }
@@ -93,9 +143,8 @@ void dense_backward(MatrixMap<T>* dinp, MatrixMap<T> dW, RowVectorMap<T> db, Con
   if (buffers != nullptr && uses_gemm(B, d_in, d_out)) {
     dinp->setZero();
     // Wᵀ: the row-major (D_in, D_out) matrix read as column-major (D_out, D_in)
-    gemm_accumulate<T, Eigen::RowMajor, Eigen::ColMajor>(dinp->data(), d_in, dpre.data(), d_out,
-                                                         W.data(), d_out, B, d_in, d_out,
-                                                         buffers->input_grad);
+    buffers->input_grad.template run<Eigen::RowMajor, Eigen::ColMajor>(
+        dinp->data(), d_in, dpre.data(), d_out, W.data(), d_out, B, d_in, d_out);
   } else {
     dinp->noalias() = dpre * W.transpose();
   }

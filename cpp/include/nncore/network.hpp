@@ -110,6 +110,20 @@ class Network {
   // How often each layer computed the gradient of its input; layer 0 must stay at 0.
   const std::vector<long long>& input_grad_counts() const { return input_grad_counts_; }
 
+  // Threads for the large products (dense.hpp decides which are large enough). Takes effect at
+  // the next reserve(); needs the core built with OpenMP, else stays 1.
+  void set_threads(int threads) {
+    require(threads >= 1, [&] { return "n_threads must be >= 1, got " + std::to_string(threads); });
+#ifdef _OPENMP
+    threads_ = threads;
+#else
+    threads_ = 1;
+#endif
+    for (auto& s : layers_) s.gemm.reset();
+    capacity_ = 0;
+  }
+  int threads() const { return threads_; }
+
   // Plain Eigen products instead of the preallocated-buffer GEMM path: the reference the tests
   // compare the fast path with. Takes effect at the next reserve().
   void use_reference_products(bool reference) {
@@ -144,7 +158,8 @@ class Network {
       }
       s.act = activation_of(t) == Activation::identity ? s.g_input : take(rows * width);
       s.delta = take(rows * width);
-      if (use_gemm_buffers_) s.gemm = std::make_unique<DenseBuffers<T>>(rows, sizes_[t], width);
+      if (use_gemm_buffers_)
+        s.gemm = std::make_unique<DenseBuffers<T>>(rows, sizes_[t], width, threads_);
     }
     batch_x_ = take(rows * n_inputs());
     batch_y_ = take(rows * n_outputs());
@@ -372,6 +387,7 @@ class Network {
 
   Index capacity_ = 0;
   bool use_gemm_buffers_ = true;
+  int threads_ = 1;
   Vector<T> workspace_;
   Index batch_x_ = 0, batch_y_ = 0, batch_w_ = 0;
   long long workspace_allocations_ = 0;
