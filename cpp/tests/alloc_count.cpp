@@ -72,8 +72,10 @@ int main() {
   for (const auto& w : workloads) {
     for (OptimizerKind kind : {OptimizerKind::sgd, OptimizerKind::adam}) {
       for (bool batch_norm : {false, true}) {
+        const int threads = batch_norm ? 2 : 1;  // the threaded products too (with OpenMP)
         Network<float> net({w.d, w.h1, w.h2, 1}, Activation::relu, Loss::squared_error, 1e-4f,
                            batch_norm);
+        net.set_threads(threads);
         for (Index i = 0; i < net.n_params(); ++i) net.params()[i] = 0.01f * float(i % 7 - 3);
         OptimizerConfig config;
         config.kind = kind;
@@ -100,9 +102,9 @@ int main() {
         opt.continuing = true;  // and a whole epoch over a given order
         train_epoch<float>(net, optimizer, X.data(), Y.data(), nullptr, n, order.data(), n, opt);
         g_counting = false;
-        std::printf("%s %s%s: %ld allocations\n", w.name,
+        std::printf("%s %s%s, %d thread(s): %ld allocations\n", w.name,
                     kind == OptimizerKind::sgd ? "sgd" : "adam", batch_norm ? " bn" : "",
-                    g_allocations.load());
+                    net.threads(), g_allocations.load());
         total += g_allocations.load();
       }
     }

@@ -55,6 +55,7 @@ template <class T>
 void exercise(Activation act, Loss loss, bool batch_norm, OptimizerKind kind, std::mt19937& rng) {
   const Index n = 37, d = 5, K = 3;
   Network<T> net({d, 7, 4, K}, act, loss, T(0.01), batch_norm);
+  net.set_threads(batch_norm ? 2 : 1);
   auto init = random_vector<T>(rng, static_cast<size_t>(net.n_params()), 0.3);
   std::copy(init.begin(), init.end(), net.params());
   auto X = random_vector<T>(rng, static_cast<size_t>(n * d), 1.0);
