@@ -202,8 +202,11 @@ def worker(args):
     if tool == "ceiling":
         print(json.dumps({"gflops": gemm_ceiling(threads)}))
         return
-    X, _ = data(name, loss)  # the data's own footprint, measured before training starts
+    # Baseline: the data and the tool's imports, before any training state exists.
+    X, _ = data(name, loss)
     del X
+    __import__({"pytorch": "torch", "scikit-learn": "sklearn.neural_network", "numpy": "numpy"}
+               .get(tool, "nncore"))
     baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     runner = {"nncore": epochs_nncore, "numpy": epochs_numpy, "pytorch": epochs_pytorch,
               "nncore-estimator": lambda *a: epochs_estimator("nncore", *a),

@@ -54,7 +54,7 @@ def run(name, repeats):
     X = rng.normal(size=(n, d)).astype(np.float32)
     y = rng.normal(size=(n, 1)).astype(np.float32)
     sizes = [d, *hidden, 1]
-    net = nncore.Network(sizes, "relu", dtype="float32", random_state=0)
+    net = nncore.Network(sizes, "relu", dtype="float32", random_state=0, n_threads=1)
     Ws = [W.copy() for W in net.coefs]
     bs = [b.copy() for b in net.intercepts]
 

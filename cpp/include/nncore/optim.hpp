@@ -18,6 +18,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <limits>
 #include <string>
 
 #include "tensor.hpp"
@@ -100,14 +101,18 @@ class Optimizer {
   bool update(T* theta, const T* g, double learning_rate, T* backup) {
     const auto& c = config_;
     const T eta = static_cast<T>(learning_rate);
-    bool finite = true;
+    // Counts values that are not finite: |x| <= max is false for inf and NaN alike, and an
+    // integer count (unlike a bool flag or std::isfinite) lets the loops vectorise.
+    const T largest = std::numeric_limits<T>::max();
+    auto bad = [largest](T x) { return static_cast<unsigned>(!(std::abs(x) <= largest)); };
+    unsigned not_finite = 0;
     switch (c.kind) {
       case OptimizerKind::sgd:
         if (!uses_velocity()) {
           for (Index i = 0; i < n_; ++i) {
             backup[i] = theta[i];
             theta[i] -= eta * g[i];
-            finite &= std::isfinite(theta[i]);
+            not_finite += bad(theta[i]);
           }
         } else {
           const T mu = static_cast<T>(c.momentum);
@@ -116,7 +121,7 @@ class Optimizer {
             backup[i] = theta[i];
             v[i] = mu * v[i] - eta * g[i];
             theta[i] += c.nesterov ? mu * v[i] - eta * g[i] : v[i];
-            finite &= std::isfinite(theta[i]) & std::isfinite(v[i]);
+            not_finite += bad(theta[i]) + bad(v[i]);
           }
         }
         break;
@@ -138,12 +143,12 @@ class Optimizer {
           m[i] = b1 * m[i] + (T(1) - b1) * g[i];
           v[i] = b2 * v[i] + (T(1) - b2) * g[i] * g[i];
           theta[i] = decay * theta[i] - step_size * m[i] / (std::sqrt(v[i]) * v_scale + eps);
-          finite &= std::isfinite(theta[i]) & std::isfinite(v[i]);
+          not_finite += bad(theta[i]) + bad(v[i]);
         }
         break;
       }
     }
-    return finite;
+    return not_finite == 0;
   }
 
   OptimizerConfig config_;
