@@ -87,8 +87,24 @@ class Optimizer {
   // before the step in `backup` (n_params). If any updated value is not finite, θ is restored
   // from `backup`, the optimiser's state is reset (it holds the diverging direction) and false
   // is returned.
-  bool step(T* params, const T* grads, double learning_rate, T* backup) {
-    const bool finite = update(params, grads, learning_rate, backup);
+  // Slabs of at least kParallelSlab parameters are updated by `threads` threads, each on its own
+  // contiguous part (the pass is memory-bound: smaller slabs stay in one thread's cache).
+  static constexpr Index kParallelSlab = Index(1) << 18;
+
+  bool step(T* params, const T* grads, double learning_rate, T* backup, int threads = 1) {
+    unsigned not_finite = 0;
+    const int parts = n_ >= kParallelSlab ? std::max(threads, 1) : 1;
+    if (parts == 1) {
+      not_finite = update(params, grads, learning_rate, backup, 0, n_);
+    } else {
+#pragma omp parallel for num_threads(parts) schedule(static, 1) reduction(+ : not_finite)
+      for (int j = 0; j < parts; ++j) {
+        const Index per = (n_ + parts - 1) / parts;
+        const Index begin = std::min(n_, per * j), end = std::min(n_, per * (j + 1));
+        not_finite += update(params, grads, learning_rate, backup, begin, end);
+      }
+    }
+    const bool finite = not_finite == 0;
     if (is_adam()) ++t_;
     if (!finite) {
       std::copy(backup, backup + n_, params);
@@ -98,7 +114,8 @@ class Optimizer {
   }
 
  private:
-  bool update(T* theta, const T* g, double learning_rate, T* backup) {
+  // Updates entries [begin, end); returns how many updated values are not finite.
+  unsigned update(T* theta, const T* g, double learning_rate, T* backup, Index begin, Index end) {
     const auto& c = config_;
     const T eta = static_cast<T>(learning_rate);
     // Counts values that are not finite: |x| <= max is false for inf and NaN alike, and an
@@ -109,7 +126,7 @@ class Optimizer {
     switch (c.kind) {
       case OptimizerKind::sgd:
         if (!uses_velocity()) {
-          for (Index i = 0; i < n_; ++i) {
+          for (Index i = begin; i < end; ++i) {
             backup[i] = theta[i];
             theta[i] -= eta * g[i];
             not_finite += bad(theta[i]);
@@ -117,7 +134,7 @@ class Optimizer {
         } else {
           const T mu = static_cast<T>(c.momentum);
           T* v = first_.data();
-          for (Index i = 0; i < n_; ++i) {
+          for (Index i = begin; i < end; ++i) {
             backup[i] = theta[i];
             v[i] = mu * v[i] - eta * g[i];
             theta[i] += c.nesterov ? mu * v[i] - eta * g[i] : v[i];
@@ -138,7 +155,7 @@ class Optimizer {
         const T v_scale = static_cast<T>(decoupled ? 1.0 / std::sqrt(bias2) : 1.0);
         const T decay = static_cast<T>(decoupled ? 1.0 - learning_rate * c.weight_decay : 1.0);
         T *m = first_.data(), *v = second_.data();
-        for (Index i = 0; i < n_; ++i) {
+        for (Index i = begin; i < end; ++i) {
           backup[i] = theta[i];
           m[i] = b1 * m[i] + (T(1) - b1) * g[i];
           v[i] = b2 * v[i] + (T(1) - b2) * g[i] * g[i];
@@ -148,7 +165,7 @@ class Optimizer {
         break;
       }
     }
-    return not_finite == 0;
+    return not_finite;
   }
 
   OptimizerConfig config_;

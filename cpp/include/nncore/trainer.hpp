@@ -181,7 +181,8 @@ EpochResult train_epoch(Network<T>& net, Optimizer<T>& optimizer, const T* X, co
       break;
     }
     grad_norm_sum += net.grad_norm();
-    if (!optimizer.step(net.params(), net.grads(), opt.learning_rate, net.params_backup())) {
+    if (!optimizer.step(net.params(), net.grads(), opt.learning_rate, net.params_backup(),
+                        net.threads())) {
       result.diverged = true;  // the update itself was not finite: undone, optimiser reset
       result.rolled_back = true;
       net.mark_backup(false);
