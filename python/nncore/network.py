@@ -272,10 +272,13 @@ class Network:
         w = check_sample_weight(sample_weight, self.dtype, n_samples=X.shape[0])
         return X, Y, w
 
-    def _scale(self, weight_sum: float, n_total) -> float:
+    def _scale(self, X, w, n_total=None) -> float:
+        """The factor from Σ w ℓ (+ penalty) to the objective: 1/Σw for the mean, n/Σw for the
+        sum (n = n_total, default the rows of X)."""
+        weight_sum = float(X.shape[0] if w is None else w.sum(dtype=np.float64))
         if self.loss_reduction == "mean":
             return 1.0 / weight_sum
-        return check_int(n_total, "n_total") / weight_sum
+        return check_int(X.shape[0] if n_total is None else n_total, "n_total") / weight_sum
 
     # ---- computation -------------------------------------------------------------------------
     def forward(self, X, training: bool = False) -> np.ndarray:
@@ -307,10 +310,9 @@ class Network:
         loss_and_grad differentiates (batch norm on the statistics of X); training=False
         evaluates batch norm with its running averages."""
         X, Y, w = self._prepare(X, y, sample_weight)
-        weight_sum = float(X.shape[0] if w is None else w.sum(dtype=np.float64))
         raw = (self._core.weighted_loss_sum(X, Y, w, _check_bool(training, "training"))
                + self._core.penalty())
-        return raw * self._scale(weight_sum, X.shape[0] if n_total is None else n_total)
+        return raw * self._scale(X, w, n_total)
 
     def loss_and_grad(self, X, y, sample_weight=None, *, n_total=None,
                       update_running_stats: bool = False):
@@ -319,8 +321,7 @@ class Network:
         runs in training mode; `update_running_stats` folds this batch into its running averages
         as a training step does."""
         X, Y, w = self._prepare(X, y, sample_weight)
-        weight_sum = float(X.shape[0] if w is None else w.sum(dtype=np.float64))
-        scale = self._scale(weight_sum, X.shape[0] if n_total is None else n_total)
+        scale = self._scale(X, w, n_total)
         raw = self._core.forward_backward(
             X, Y, w, scale, _check_bool(update_running_stats, "update_running_stats"))
         return raw * scale, self.grads

@@ -134,7 +134,7 @@ def _expect(array, shape, what):
 def _rebuild(doc, arrays):
     from .estimators import MLPClassifier, MLPRegressor
     from .network import Network
-    from .optim import Schedule, make_optimizer
+    from .optim import SGD, Adam, AdamW, Schedule
 
     classes = {"MLPClassifier": MLPClassifier, "MLPRegressor": MLPRegressor}
     if doc["class"] not in classes:
@@ -165,16 +165,15 @@ def _rebuild(doc, arrays):
 
     estimator._optimizer = None
     if doc["optimizer"] is not None:
-        optimizer = make_optimizer({"SGD": "sgd", "Adam": "adam", "AdamW": "adamw"}[
-            doc["optimizer"]["class"]], **_optimizer_kwargs(doc["optimizer"]))
+        spec = doc["optimizer"]
+        optimizer_class = {"SGD": SGD, "Adam": Adam, "AdamW": AdamW}[spec["class"]]
+        optimizer = optimizer_class(**spec["args"])  # _core_args() are the constructor's
         optimizer._bind(net)
-        views = optimizer.state
-        for key, view in views.items():
-            if key == "t":
-                continue
-            view[...] = _expect(arrays[f"optimizer_{key}"], view.shape, f"optimizer {key}")
-        if "t" in views:
-            optimizer._core.steps = int(doc["optimizer"]["t"])
+        state = {key: _expect(arrays[f"optimizer_{key}"], view.shape, f"optimizer {key}")
+                 for key, view in optimizer.state.items() if key != "t"}
+        if optimizer_class is not SGD:
+            state["t"] = int(spec["t"])
+        optimizer.set_state(state, net)
         estimator._optimizer = optimizer
     estimator._schedule = None
     if doc["schedule"] is not None:
@@ -197,13 +196,3 @@ def _rebuild(doc, arrays):
         estimator.feature_names_in_ = arrays["feature_names_in"].astype(object)
     return estimator
 
-
-def _optimizer_kwargs(spec):
-    args = dict(spec["args"])
-    kind = spec["class"]
-    if kind == "SGD":
-        return {"momentum": args["momentum"], "nesterov": args["nesterov"]}
-    kwargs = {"beta_1": args["beta_1"], "beta_2": args["beta_2"], "epsilon": args["epsilon"]}
-    if kind == "AdamW":
-        kwargs["weight_decay"] = args["weight_decay"]
-    return kwargs

@@ -88,8 +88,7 @@ def lbfgs(network: Network, X, y, *, max_iter: int = 200, max_fun: int = 15000,
     max_fun = check_int(max_fun, "max_fun")
     tol = check_float(tol, "tol", inclusive=True)
     X, Y, w = network._prepare(X, y, sample_weight)
-    weight_sum = float(X.shape[0] if w is None else w.sum(dtype=np.float64))
-    scale = network._scale(weight_sum, X.shape[0])
+    scale = network._scale(X, w)
     core = network._core
 
     def objective(theta):
