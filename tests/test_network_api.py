@@ -256,3 +256,29 @@ def test_gemm_path_matches_plain_eigen_products(dtype, batch_norm):
     for net in (fast, plain):
         net.train_epoch(X, y, batch_size=50, learning_rate=0.01, seed=3)
     np.testing.assert_allclose(fast.params, plain.params, rtol=rtol * 10, atol=rtol * 10)
+
+
+@pytest.mark.parametrize("n_threads", [1, 2])
+@pytest.mark.parametrize("sizes, batch", [
+    ([300, 530, 13, 2], 61),   # depth over one 256-step slice, columns over one 512-wide block
+    ([37, 45, 33, 1], 25),     # every dimension off the 12-row / 32-column / 16-step grids
+    ([17, 12, 32, 3], 12),     # exactly one tile
+    ([5, 1, 7, 2], 7),         # a one-unit layer
+])
+def test_float32_kernel_matches_plain_eigen_products_on_awkward_shapes(sizes, batch, n_threads):
+    """float32's own GEMM kernel (sgemm.hpp: packed panels, edge tiles, depth slices, column
+    blocks, a column split over threads) against Eigen's plain products, on shapes that hit
+    every edge case; the 2-thread runs split the larger products by columns."""
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(4 * batch + 3, sizes[0]))
+    y = rng.normal(size=(len(X), sizes[-1]))
+    fast = nncore.Network(sizes, "relu", dtype="float32", random_state=0, n_threads=n_threads)
+    plain = fast.copy()
+    plain._core.use_reference_products(True)
+    np.testing.assert_allclose(fast.forward(X), plain.forward(X), rtol=1e-5, atol=1e-5)
+    _, g_fast = fast.loss_and_grad(X[:batch], y[:batch])
+    _, g_plain = plain.loss_and_grad(X[:batch], y[:batch])
+    np.testing.assert_allclose(g_fast, g_plain, rtol=1e-5, atol=1e-5 * np.abs(g_plain).max())
+    for net in (fast, plain):
+        net.train_epoch(X, y, batch_size=batch, learning_rate=0.01, seed=3)
+    np.testing.assert_allclose(fast.params, plain.params, rtol=1e-4, atol=1e-4)

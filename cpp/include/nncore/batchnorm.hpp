@@ -7,7 +7,7 @@
 //              running_mean ← (1−m) running_mean + m μ,  running_var ← (1−m) running_var + m σ²
 //              B/(B−1)
 //   eval:      out = γ ⊙ (inp − running_mean)/√(running_var + ε)
-//   backward:  dγ += Σ_rows dout ⊙ xhat,   dβ += Σ_rows dout
+//   backward:  dγ = Σ_rows dout ⊙ xhat,    dβ = Σ_rows dout
 //              dinp = (γ ⊙ inv_std / B) ⊙ (B dout − Σ_rows dout − xhat ⊙ Σ_rows(dout ⊙ xhat))
 // Shapes: inp, xhat, out, dout, dinp (B, D); γ, β, μ, σ², inv_std, running stats (1, D).
 // β is a parameter of this layer but its add is fused into the activation pass (activation.hpp),
@@ -78,8 +78,8 @@ void batchnorm_backward(MatrixMap<T> dinp, RowVectorMap<T> dgamma, RowVectorMap<
   const Index B = dout.rows();
   sum_dout = dout.colwise().sum();
   sum_dout_xhat = dout.cwiseProduct(xhat).colwise().sum();
-  dbeta += sum_dout;
-  dgamma += sum_dout_xhat;
+  dbeta = sum_dout;
+  dgamma = sum_dout_xhat;
   for (Index i = 0; i < B; ++i)
     dinp.row(i) = (T(B) * dout.row(i) - sum_dout - xhat.row(i).cwiseProduct(sum_dout_xhat))
                       .cwiseProduct(gamma.cwiseProduct(inv_std)) /

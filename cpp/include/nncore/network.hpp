@@ -216,7 +216,7 @@ class Network {
   //   grads = ∂/∂θ  scale · (Σ_i w_i ℓ_i + α/2 Σ_t ‖W_t‖²)
   // and returns the unscaled Σ_i w_i ℓ_i + α/2 Σ_t ‖W_t‖². X, Y, w must hold B <= capacity rows.
   double forward_backward(const T* X, const T* Y, const T* w, Index B, T scale) {
-    grads_.setZero();
+    // Every gradient entry is written (not accumulated) below, so the slab needs no zeroing.
     const Index L = n_layers();
     ConstMatrixMap<T> scores = forward(X, B, /*training=*/true);
     double objective = loss_forward_backward<T>(loss_, work(slots(L - 1).delta, L - 1, B).data(),
