@@ -84,27 +84,38 @@ class Optimizer {
   }
 
   // θ (n_params) updated from g (n_params) with step size η, in one pass that also keeps θ
-  // before the step in `backup` (n_params). If any updated value is not finite, θ is restored
-  // from `backup`, the optimiser's state is reset (it holds the diverging direction) and false
-  // is returned.
+  // before the step in `backup` (n_params) and, when `grad_squares` is given, sums g² into it
+  // (in double; the trainer's gradient norm without a pass of its own). If any updated value is
+  // not finite, θ is restored from `backup`, the optimiser's state is reset (it holds the
+  // diverging direction) and false is returned.
   // Slabs of at least kParallelSlab parameters are updated by `threads` threads, each on its own
   // contiguous part (the pass is memory-bound: smaller slabs stay in one thread's cache).
   static constexpr Index kParallelSlab = Index(1) << 18;
+  static constexpr int kMaxParts = 64;
 
-  bool step(T* params, const T* grads, double learning_rate, T* backup, int threads = 1) {
-    unsigned not_finite = 0;
-    const int parts = n_ >= kParallelSlab ? std::max(threads, 1) : 1;
+  bool step(T* params, const T* grads, double learning_rate, T* backup, int threads = 1,
+            double* grad_squares = nullptr) {
+    const int parts = n_ >= kParallelSlab ? std::clamp(threads, 1, kMaxParts) : 1;
+    // Per-part results, combined in part order so the sum is the same on every run.
+    unsigned not_finite[kMaxParts] = {};
+    double squares[kMaxParts] = {};
     if (parts == 1) {
-      not_finite = update(params, grads, learning_rate, backup, 0, n_);
+      not_finite[0] = update(params, grads, learning_rate, backup, 0, n_, squares[0]);
     } else {
-#pragma omp parallel for num_threads(parts) schedule(static, 1) reduction(+ : not_finite)
+#pragma omp parallel for num_threads(parts) schedule(static, 1)
       for (int j = 0; j < parts; ++j) {
         const Index per = (n_ + parts - 1) / parts;
         const Index begin = std::min(n_, per * j), end = std::min(n_, per * (j + 1));
-        not_finite += update(params, grads, learning_rate, backup, begin, end);
+        not_finite[j] = update(params, grads, learning_rate, backup, begin, end, squares[j]);
       }
     }
-    const bool finite = not_finite == 0;
+    bool finite = true;
+    double sum = 0.0;
+    for (int j = 0; j < parts; ++j) {
+      finite = finite && not_finite[j] == 0;
+      sum += squares[j];
+    }
+    if (grad_squares != nullptr) *grad_squares = sum;
     if (is_adam()) ++t_;
     if (!finite) {
       std::copy(backup, backup + n_, params);
@@ -114,8 +125,10 @@ class Optimizer {
   }
 
  private:
-  // Updates entries [begin, end); returns how many updated values are not finite.
-  unsigned update(T* theta, const T* g, double learning_rate, T* backup, Index begin, Index end) {
+  // Updates entries [begin, end); returns how many updated values are not finite and adds
+  // Σ g² over them to `squares`.
+  unsigned update(T* theta, const T* g, double learning_rate, T* backup, Index begin, Index end,
+                  double& squares) {
     const auto& c = config_;
     const T eta = static_cast<T>(learning_rate);
     // Counts values that are not finite: |x| <= max is false for inf and NaN alike, and an
@@ -123,21 +136,28 @@ class Optimizer {
     const T largest = std::numeric_limits<T>::max();
     auto bad = [largest](T x) { return static_cast<unsigned>(!(std::abs(x) <= largest)); };
     unsigned not_finite = 0;
+    double sq = 0.0;
     switch (c.kind) {
       case OptimizerKind::sgd:
         if (!uses_velocity()) {
+#pragma omp simd reduction(+ : not_finite, sq)
           for (Index i = begin; i < end; ++i) {
+            sq += static_cast<double>(g[i]) * static_cast<double>(g[i]);
             backup[i] = theta[i];
             theta[i] -= eta * g[i];
             not_finite += bad(theta[i]);
           }
         } else {
           const T mu = static_cast<T>(c.momentum);
+          // Nesterov's step is θ += μ v − η g, plain momentum's θ += v: one loop for both.
+          const T mu_theta = c.nesterov ? mu : T(1), eta_theta = c.nesterov ? eta : T(0);
           T* v = first_.data();
+#pragma omp simd reduction(+ : not_finite, sq)
           for (Index i = begin; i < end; ++i) {
+            sq += static_cast<double>(g[i]) * static_cast<double>(g[i]);
             backup[i] = theta[i];
             v[i] = mu * v[i] - eta * g[i];
-            theta[i] += c.nesterov ? mu * v[i] - eta * g[i] : v[i];
+            theta[i] += mu_theta * v[i] - eta_theta * g[i];
             not_finite += bad(theta[i]) + bad(v[i]);
           }
         }
@@ -155,7 +175,9 @@ class Optimizer {
         const T v_scale = static_cast<T>(decoupled ? 1.0 / std::sqrt(bias2) : 1.0);
         const T decay = static_cast<T>(decoupled ? 1.0 - learning_rate * c.weight_decay : 1.0);
         T *m = first_.data(), *v = second_.data();
+#pragma omp simd reduction(+ : not_finite, sq)
         for (Index i = begin; i < end; ++i) {
+          sq += static_cast<double>(g[i]) * static_cast<double>(g[i]);
           backup[i] = theta[i];
           m[i] = b1 * m[i] + (T(1) - b1) * g[i];
           v[i] = b2 * v[i] + (T(1) - b2) * g[i] * g[i];
@@ -165,6 +187,7 @@ class Optimizer {
         break;
       }
     }
+    squares += sq;
     return not_finite;
   }
 

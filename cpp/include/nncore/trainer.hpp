@@ -180,14 +180,16 @@ EpochResult train_epoch(Network<T>& net, Optimizer<T>& optimizer, const T* X, co
       }
       break;
     }
-    grad_norm_sum += net.grad_norm();
+    // ‖g‖² comes out of the optimiser's pass over the slab; the scaled norm only on overflow.
+    double grad_squares = 0.0;
     if (!optimizer.step(net.params(), net.grads(), opt.learning_rate, net.params_backup(),
-                        net.threads())) {
+                        net.threads(), &grad_squares)) {
       result.diverged = true;  // the update itself was not finite: undone, optimiser reset
       result.rolled_back = true;
       net.mark_backup(false);
       break;
     }
+    grad_norm_sum += std::isfinite(grad_squares) ? std::sqrt(grad_squares) : net.grad_norm();
     net.mark_backup(true);
     if (net.batch_norm()) net.update_running_statistics(B);
     loss_rows += static_cast<double>(B) * objective / weight_sum;
