@@ -43,8 +43,14 @@ constexpr int kCols = kVectors * kLanes;
 constexpr Index kDepth = 256;  // depth slice: an A panel is kRows × 256 floats (12 KB on AVX-512)
 constexpr Index kColsBlock = 512;  // B block: 256 × 512 floats (512 KB), in L2
 
-// GCC/Clang vector types; alignment 4 so loads and stores need no particular alignment.
-typedef float Vec __attribute__((vector_size(kLanes * sizeof(float)), aligned(sizeof(float))));
+// GCC/Clang vector types: Vec in registers; memory goes through VecUnaligned (alignment 4,
+// may_alias), which compiles to plain unaligned vector loads and stores. (std::memcpy into a
+// Vec compiles to bounces through the stack for 32-byte vectors with GCC 12.)
+typedef float Vec __attribute__((vector_size(kLanes * sizeof(float))));
+typedef float VecUnaligned
+    __attribute__((vector_size(kLanes * sizeof(float)), aligned(sizeof(float)), may_alias));
+inline Vec load(const float* p) { return *reinterpret_cast<const VecUnaligned*>(p); }
+inline void store(float* p, Vec v) { *reinterpret_cast<VecUnaligned*>(p) = v; }
 
 // Packing space for products up to (rows, cols, depth).
 class Buffers {
@@ -87,7 +93,7 @@ inline void micro_kernel(Index depth, const float* a, const float* b, float* c, 
     __builtin_prefetch(b + 16 * kCols + kLanes);
     Vec bv[kVectors];
 #pragma GCC unroll 4
-    for (int v = 0; v < kVectors; ++v) std::memcpy(&bv[v], b + v * kLanes, sizeof(Vec));
+    for (int v = 0; v < kVectors; ++v) bv[v] = load(b + v * kLanes);
 #pragma GCC unroll 16
     for (int r = 0; r < Rows; ++r) {
       const float ar = a[r];
@@ -103,19 +109,12 @@ inline void micro_kernel(Index depth, const float* a, const float* b, float* c, 
 #pragma GCC unroll 4
       for (int v = 0; v < kVectors; ++v) {
         float* out = c + r * ldc + v * kLanes;
-        Vec value = acc[r][v];
-        if (accumulate) {
-          Vec old;
-          std::memcpy(&old, out, sizeof(Vec));
-          value += old;
-        }
-        std::memcpy(out, &value, sizeof(Vec));
+        store(out, accumulate ? acc[r][v] + load(out) : acc[r][v]);
       }
   } else {
     float tile[Rows * kCols];
     for (int r = 0; r < Rows; ++r)
-      for (int v = 0; v < kVectors; ++v)
-        std::memcpy(tile + r * kCols + v * kLanes, &acc[r][v], sizeof(Vec));
+      for (int v = 0; v < kVectors; ++v) store(tile + r * kCols + v * kLanes, acc[r][v]);
     for (int r = 0; r < Rows; ++r)
       for (int j = 0; j < cols; ++j)
         c[r * ldc + j] = accumulate ? c[r * ldc + j] + tile[r * kCols + j] : tile[r * kCols + j];
