@@ -139,6 +139,7 @@ def test_repr_and_build_info():
     assert "gelu" in repr(net) and "poisson" in repr(net) and "float32" in repr(net)
     info = nncore.build_info()
     assert info["eigen"].startswith("3.4")
+    assert info["float_kernel"] in ("nncore-avx512", "nncore-avx2", "eigen")
 
 
 def test_gil_is_released_during_an_epoch():

@@ -436,6 +436,11 @@ PYBIND11_MODULE(_core, m) {
 #else
   m.attr("openmp") = false;
 #endif
+#ifdef NNCORE_SGEMM
+  m.attr("float_kernel") = nncore::sgemm::kLanes == 16 ? "nncore-avx512" : "nncore-avx2";
+#else
+  m.attr("float_kernel") = "eigen";
+#endif
   m.attr("eigen_version") = std::to_string(EIGEN_WORLD_VERSION) + "." +
                             std::to_string(EIGEN_MAJOR_VERSION) + "." +
                             std::to_string(EIGEN_MINOR_VERSION);

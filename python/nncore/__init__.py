@@ -16,6 +16,7 @@ __all__ = [
 
 
 def build_info() -> dict:
-    """How the compiled core was built: Eigen version, instruction set, OpenMP threads."""
+    """How the compiled core was built: Eigen version, instruction set, OpenMP threads, and the
+    float32 matrix-multiply kernel ("nncore-avx512", "nncore-avx2", or "eigen" without AVX2)."""
     return {"eigen": _core.eigen_version, "march": _core.march or "portable",
-            "openmp": _core.openmp}
+            "openmp": _core.openmp, "float_kernel": _core.float_kernel}

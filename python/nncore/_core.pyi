@@ -7,6 +7,7 @@ import numpy.typing as npt
 
 march: str
 eigen_version: str
+float_kernel: str
 openmp: bool
 
 def seeded_permutation(n: int, seed: int) -> list[int]: ...

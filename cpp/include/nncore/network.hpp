@@ -196,7 +196,11 @@ class Network {
         }
         bias_activation_forward<T>(work(s.act, t, B), z, param_row(s.beta), activation_of(t));
       } else {
-        bias_activation_forward<T>(work(s.act, t, B), pre, param_row(s.bias), activation_of(t));
+        MatrixMap<T> act = work(s.act, t, B);
+        parallel_rows(B, sizes_[t + 1], threads_, [&](Index r0, Index r1) {
+          bias_activation_forward<T>(row_block(act, r0, r1), row_block(pre, r0, r1),
+                                     param_row(s.bias), activation_of(t));
+        });
       }
       inp = work(s.act, t, B).data();
     }
@@ -333,8 +337,12 @@ class Network {
   void nonlinear_backward(Index t, Index B) {
     const LayerSlots& s = slots(t);
     MatrixMap<T> delta = work(s.delta, t, B);
-    activation_backward<T>(delta, as_const(work(s.g_input, t, B)), as_const(work(s.act, t, B)),
-                           activation_of(t));
+    const ConstMatrixMap<T> g_input = as_const(work(s.g_input, t, B)),
+                            act = as_const(work(s.act, t, B));
+    parallel_rows(B, sizes_[t + 1], threads_, [&](Index r0, Index r1) {
+      activation_backward<T>(row_block(delta, r0, r1), row_block(g_input, r0, r1),
+                             row_block(act, r0, r1), activation_of(t));
+    });
     if (has_batch_norm(t))
       batchnorm_backward<T>(delta, grad_row(s.gamma), grad_row(s.beta), work_row(s.scratch1, t),
                             work_row(s.scratch2, t), as_const(delta), as_const(work(s.xhat, t, B)),

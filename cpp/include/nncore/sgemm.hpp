@@ -208,31 +208,39 @@ void pack_a(float* out, const float* A, Index lda, Index M, Index k0, Index dept
 // Columns [j0, j0 + N) of B (depth slice [k0, k0 + depth)) into panels [k][kCols].
 template <int BOrder>
 void pack_b(float* out, const float* B, Index ldb, Index j0, Index N, Index k0, Index depth) {
+  if constexpr (BOrder == Eigen::RowMajor) {
+    // Step k of a panel is a contiguous copy. In blocks of 16 steps over every panel, so each
+    // stored row is read once, in order (panel by panel, the reads would walk rows ldb apart).
+    const Index full = N / kCols * kCols;
+    for (Index kb = 0; kb < depth; kb += 16) {
+      const Index kend = std::min(depth, kb + 16);
+      for (Index jj = 0; jj < full; jj += kCols)
+        for (Index k = kb; k < kend; ++k)
+          for (int v = 0; v < kVectors; ++v)
+            store(out + jj * depth + k * kCols + v * kLanes,
+                  load(B + (k0 + k) * ldb + j0 + jj + v * kLanes));
+      if (full < N)
+        for (Index k = kb; k < kend; ++k)
+          for (Index j = 0; j < kCols; ++j)
+            out[full * depth + k * kCols + j] =
+                full + j < N ? B[(k0 + k) * ldb + j0 + full + j] : 0.0f;
+    }
+    return;
+  }
   for (Index jj = 0; jj < N; jj += kCols) {
     float* panel = out + jj * depth;
     const int cols = static_cast<int>(std::min<Index>(kCols, N - jj));
     if (cols < kCols) std::fill(panel, panel + depth * kCols, 0.0f);
-    if constexpr (BOrder == Eigen::RowMajor) {
-      if (cols == kCols) {
-        for (Index k = 0; k < depth; ++k)
-          std::memcpy(panel + k * kCols, B + (k0 + k) * ldb + j0 + jj, sizeof(float) * kCols);
-      } else {
-        for (Index k = 0; k < depth; ++k)
-          std::memcpy(panel + k * kCols, B + (k0 + k) * ldb + j0 + jj,
-                      sizeof(float) * static_cast<size_t>(cols));
-      }
-    } else {
-      Index k = 0;
+    Index k = 0;
 #if defined(__AVX512F__)
-      for (; k + 16 <= depth; k += 16)
-        for (int j = 0; j < cols; j += 16)
-          transpose16(B + (j0 + jj + j) * ldb + k0 + k, ldb, std::min(16, cols - j),
-                      panel + k * kCols + j, kCols, 0xFFFF);
+    for (; k + 16 <= depth; k += 16)
+      for (int j = 0; j < cols; j += 16)
+        transpose16(B + (j0 + jj + j) * ldb + k0 + k, ldb, std::min(16, cols - j),
+                    panel + k * kCols + j, kCols, 0xFFFF);
 #endif
-      for (int j = 0; j < cols; ++j) {
-        const float* src = B + (j0 + jj + j) * ldb + k0;
-        for (Index kk = k; kk < depth; ++kk) panel[kk * kCols + j] = src[kk];
-      }
+    for (int j = 0; j < cols; ++j) {
+      const float* src = B + (j0 + jj + j) * ldb + k0;
+      for (Index kk = k; kk < depth; ++kk) panel[kk * kCols + j] = src[kk];
     }
   }
 }

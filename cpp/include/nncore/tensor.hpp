@@ -9,6 +9,7 @@
 #pragma once
 
 #include <Eigen/Core>
+#include <algorithm>
 #include <cstdint>
 #include <stdexcept>
 #include <string>
@@ -77,6 +78,37 @@ RowVectorMap<T> map_row(T* slab, const SlabEntry& e) {
 template <class T>
 ConstRowVectorMap<T> map_row(const T* slab, const SlabEntry& e) {
   return ConstRowVectorMap<T>(slab + e.offset, e.size());
+}
+
+// Elementwise passes over a (rows, width) block worth splitting over threads: below this many
+// elements a parallel region's fork/join costs more than it saves.
+constexpr Index kParallelElements = Index(1) << 17;
+
+// f(begin, end) over the rows [0, rows), in `threads` contiguous parts when rows × width is
+// large enough, else in one call on this thread. f must not throw.
+template <class F>
+void parallel_rows(Index rows, Index width, int threads, F&& f) {
+  const int parts =
+      threads > 1 && rows * width >= kParallelElements && rows >= threads ? threads : 1;
+  if (parts == 1) {
+    f(Index(0), rows);
+    return;
+  }
+#pragma omp parallel for num_threads(parts) schedule(static, 1)
+  for (int j = 0; j < parts; ++j) {
+    const Index per = (rows + parts - 1) / parts;
+    f(std::min(rows, per * j), std::min(rows, per * (j + 1)));
+  }
+}
+
+// Rows [begin, end) of a row-major map, as a map.
+template <class T>
+MatrixMap<T> row_block(MatrixMap<T> m, Index begin, Index end) {
+  return MatrixMap<T>(m.data() + begin * m.cols(), end - begin, m.cols());
+}
+template <class T>
+ConstMatrixMap<T> row_block(const ConstMatrixMap<T>& m, Index begin, Index end) {
+  return ConstMatrixMap<T>(m.data() + begin * m.cols(), end - begin, m.cols());
 }
 
 // Errors on user input: the bindings turn std::invalid_argument into Python's ValueError.

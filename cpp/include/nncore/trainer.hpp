@@ -148,12 +148,14 @@ EpochResult train_epoch(Network<T>& net, Optimizer<T>& optimizer, const T* X, co
     const T *xb = X + start * d, *yb = Y + start * K, *wb = w != nullptr ? w + start : nullptr;
     if (order != nullptr) {
       T *gx = net.batch_x(), *gy = net.batch_y(), *gw = net.batch_w();
-      for (Index r = 0; r < B; ++r) {
-        const Index src = static_cast<Index>(order[start + r]);
-        std::memcpy(gx + r * d, X + src * d, sizeof(T) * static_cast<size_t>(d));
-        std::memcpy(gy + r * K, Y + src * K, sizeof(T) * static_cast<size_t>(K));
-        if (w != nullptr) gw[r] = w[src];
-      }
+      parallel_rows(B, d, net.threads(), [&](Index r0, Index r1) {
+        for (Index r = r0; r < r1; ++r) {
+          const Index src = static_cast<Index>(order[start + r]);
+          std::memcpy(gx + r * d, X + src * d, sizeof(T) * static_cast<size_t>(d));
+          std::memcpy(gy + r * K, Y + src * K, sizeof(T) * static_cast<size_t>(K));
+          if (w != nullptr) gw[r] = w[src];
+        }
+      });
       xb = gx;
       yb = gy;
       wb = w != nullptr ? gw : nullptr;
