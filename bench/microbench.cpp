@@ -1,5 +1,7 @@
 // Microbenchmarks of the core's pieces for the four performance workloads (float32), each next
-// to the raw Eigen GEMM of the same shape, so a regression shows where it is.
+// to the raw Eigen GEMM of the same shapes (dense_forward = X·W; dense_backward = Xᵀ·G + G·Wᵀ
+// + a column sum), so a regression shows where it is. Eigen here runs its own float kernel,
+// the core nncore's (sgemm.hpp) where built with AVX2+FMA.
 //
 //   cmake -S . -B build/bench -DNNCORE_BENCH=ON && cmake --build build/bench --target microbench
 //   build/bench/microbench [threads]
@@ -62,6 +64,7 @@ int main(int argc, char** argv) {
     report("eigen  X·W (B,d)x(d,h)", median_us([&] { P.noalias() = X.topRows(B) * W1; }, reps));
     report("eigen  Xᵀ·G (d,B)x(B,h)",
            median_us([&] { dW.noalias() = X.topRows(B).transpose() * G; }, reps));
+    report("eigen  G·Wᵀ (B,h)x(h,d)", median_us([&] { dA.noalias() = G * W1.transpose(); }, reps));
     DenseBuffers<float> buffers(B, d, h, threads);
     Matrix<float> Xb = X.topRows(B);
     MatrixMap<float> Pm(P.data(), B, h), dWm(dW.data(), d, h), dAm(dA.data(), B, d);
@@ -69,26 +72,34 @@ int main(int argc, char** argv) {
     RowVector<float> b = RowVector<float>::Zero(h), db(h);
     RowVectorMap<float> dbm(db.data(), h);
     report("dense_forward", median_us([&] { dense_forward<float>(Pm, Xm, Wm, &buffers); }, reps));
-    report("dense_backward (with dinp)", median_us([&] {
-             dense_backward<float>(&dAm, dWm, dbm, Gm, Xm, Wm, &buffers);
-           }, reps));
+    report("dense_backward (with dinp)",
+           median_us([&] { dense_backward<float>(&dAm, dWm, dbm, Gm, Xm, Wm, &buffers); }, reps));
     for (Activation g : {Activation::relu, Activation::tanh, Activation::gelu}) {
-      const char* names[] = {"identity", "relu", "logistic", "tanh", "leaky_relu", "softplus",
-                             "gelu"};
+      const char* names[] = {"identity",   "relu",     "logistic", "tanh",
+                             "leaky_relu", "softplus", "gelu"};
       MatrixMap<float> Am(A.data(), B, h);
-      report(std::string("bias+activation ") + names[static_cast<int>(g)], median_us([&] {
-               bias_activation_forward<float>(Am, Pm, ConstRowVectorMap<float>(b.data(), h), g);
-             }, reps));
+      report(std::string("bias+activation ") + names[static_cast<int>(g)],
+             median_us(
+                 [&] {
+                   bias_activation_forward<float>(Am, Pm, ConstRowVectorMap<float>(b.data(), h), g);
+                 },
+                 reps));
     }
     Matrix<float> scores = Matrix<float>::Random(B, 1), dscores(B, 1);
-    report("loss squared_error fwd+bwd", median_us([&] {
-             loss_forward_backward<float>(Loss::squared_error, dscores.data(), scores.data(),
-                                          Y.data(), nullptr, B, 1, 1.0f / B);
-           }, reps));
-    report("loss logistic fwd+bwd", median_us([&] {
-             loss_forward_backward<float>(Loss::logistic, dscores.data(), scores.data(),
-                                          Y.data(), nullptr, B, 1, 1.0f / B);
-           }, reps));
+    report("loss squared_error fwd+bwd",
+           median_us(
+               [&] {
+                 loss_forward_backward<float>(Loss::squared_error, dscores.data(), scores.data(),
+                                              Y.data(), nullptr, B, 1, 1.0f / B);
+               },
+               reps));
+    report("loss logistic fwd+bwd", median_us(
+                                        [&] {
+                                          loss_forward_backward<float>(
+                                              Loss::logistic, dscores.data(), scores.data(),
+                                              Y.data(), nullptr, B, 1, 1.0f / B);
+                                        },
+                                        reps));
 
     Network<float> net({d, h, h, 1}, Activation::relu, Loss::squared_error, 1e-4f);
     net.set_threads(threads);
@@ -100,20 +111,28 @@ int main(int argc, char** argv) {
       config.momentum = 0.9;
       Optimizer<float> optimizer(config, net.n_params());
       const std::string opt = kind == OptimizerKind::sgd ? "momentum" : "adam";
-      report("update " + opt, median_us([&] {
-               optimizer.step(net.params(), net.grads(), 1e-6, net.params_backup(), threads);
-             }, reps));
-      report("full step " + opt, median_us([&] {
-               net.forward_backward(X.data(), Y.data(), nullptr, B, 1.0f / B);
-               optimizer.step(net.params(), net.grads(), 1e-6, net.params_backup(), threads);
-             }, reps));
+      report("update " + opt, median_us(
+                                  [&] {
+                                    optimizer.step(net.params(), net.grads(), 1e-6,
+                                                   net.params_backup(), threads);
+                                  },
+                                  reps));
+      report("full step " + opt,
+             median_us(
+                 [&] {
+                   net.forward_backward(X.data(), Y.data(), nullptr, B, 1.0f / B);
+                   optimizer.step(net.params(), net.grads(), 1e-6, net.params_backup(), threads);
+                 },
+                 reps));
       EpochOptions eo;
       eo.batch_size = B;
       eo.learning_rate = 1e-6;
-      report("epoch " + opt, median_us([&] {
-               train_epoch<float>(net, optimizer, X.data(), Y.data(), nullptr, w.n, nullptr, 0,
-                                  eo);
-             }, 5));
+      report("epoch " + opt, median_us(
+                                 [&] {
+                                   train_epoch<float>(net, optimizer, X.data(), Y.data(), nullptr,
+                                                      w.n, nullptr, 0, eo);
+                                 },
+                                 5));
     }
   }
   return 0;
