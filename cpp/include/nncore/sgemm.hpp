@@ -169,80 +169,66 @@ inline void transpose16(const float* src, Index lds, int rows, float* dst, Index
 }
 #endif
 
+// Packs `count` lines of an operand, starting at line `first`, over the depth slice
+// [k0, k0 + depth) into panels of Width lines: panel p (lines p..p+Width-1) is stored step by
+// step, [k][Width], padded with zeros past the last line. A's panels are its rows (Width kRows),
+// B's its columns (Width kCols). Where line i at step k lives in the stored matrix S:
+//   LinesAlongRows:  S[(k0 + k)·ld + first + i]   (A column-major, B row-major: one copy per step)
+//   otherwise:       S[(first + i)·ld + k0 + k]   (A row-major, B column-major: a transpose)
+template <int Width, bool LinesAlongRows>
+void pack_panels(float* out, const float* S, Index ld, Index first, Index count, Index k0,
+                 Index depth) {
+  const Index full = count / Width * Width;
+  if constexpr (LinesAlongRows) {
+    // In blocks of 16 steps over every panel, so each stored row is read once, in order, from
+    // L1 (panel by panel, the reads would walk rows ld apart, which for ld = 1024 all share one
+    // L1 set).
+    for (Index kb = 0; kb < depth; kb += 16) {
+      const Index kend = std::min(depth, kb + 16);
+      for (Index p = 0; p < full; p += Width)
+        for (Index k = kb; k < kend; ++k)
+          std::memcpy(out + p * depth + k * Width, S + (k0 + k) * ld + first + p,
+                      sizeof(float) * Width);
+      if (full < count)
+        for (Index k = kb; k < kend; ++k)
+          for (Index i = 0; i < Width; ++i)
+            out[full * depth + k * Width + i] =
+                full + i < count ? S[(k0 + k) * ld + first + full + i] : 0.0f;
+    }
+  } else {
+    for (Index p = 0; p < count; p += Width) {
+      float* panel = out + p * depth;
+      const int lines = static_cast<int>(std::min<Index>(Width, count - p));
+      if (lines < Width) std::fill(panel, panel + depth * Width, 0.0f);
+      Index k = 0;
+#if defined(__AVX512F__)
+      // 16 × 16 blocks transposed in registers; a panel of 12 takes 12 lanes of each.
+      for (; k + 16 <= depth; k += 16)
+        for (int j = 0; j < lines; j += 16) {
+          const int width = std::min(16, Width - j);
+          transpose16(S + (first + p + j) * ld + k0 + k, ld, std::min(width, lines - j),
+                      panel + k * Width + j, Width,
+                      static_cast<__mmask16>(width == 16 ? 0xFFFFu : (1u << width) - 1));
+        }
+#endif
+      for (int i = 0; i < lines; ++i) {
+        const float* src = S + (first + p + i) * ld + k0;
+        for (Index kk = k; kk < depth; ++kk) panel[kk * Width + i] = src[kk];
+      }
+    }
+  }
+}
+
 // Rows [0, M) of A (depth slice [k0, k0 + depth)) into panels [k][kRows].
 template <int AOrder>
 void pack_a(float* out, const float* A, Index lda, Index M, Index k0, Index depth) {
-  if constexpr (AOrder == Eigen::ColMajor) {
-    // Step k of a panel's rows is contiguous in the stored (K, M) matrix: a copy per step. In
-    // blocks of 16 steps over every panel, so the stored rows are read from L1 (one panel at a
-    // time would walk rows lda apart, which for lda = 1024 all share one L1 set).
-    const Index full = M / kRows * kRows;
-    for (Index kb = 0; kb < depth; kb += 16) {
-      const Index kend = std::min(depth, kb + 16);
-      for (Index i0 = 0; i0 < full; i0 += kRows)
-        for (Index k = kb; k < kend; ++k)
-          std::memcpy(out + i0 * depth + k * kRows, A + (k0 + k) * lda + i0, sizeof(float) * kRows);
-      if (full < M)
-        for (Index k = kb; k < kend; ++k)
-          for (Index r = 0; r < kRows; ++r)
-            out[full * depth + k * kRows + r] = full + r < M ? A[(k0 + k) * lda + full + r] : 0.0f;
-    }
-    return;
-  }
-  for (Index i0 = 0; i0 < M; i0 += kRows) {
-    float* panel = out + i0 * depth;
-    const int rows = static_cast<int>(std::min<Index>(kRows, M - i0));
-    if (rows < kRows) std::fill(panel, panel + depth * kRows, 0.0f);
-    Index k = 0;
-#if defined(__AVX512F__)
-    for (; k + 16 <= depth; k += 16)
-      transpose16(A + i0 * lda + k0 + k, lda, rows, panel + k * kRows, kRows, (1u << kRows) - 1);
-#endif
-    for (int r = 0; r < rows; ++r) {
-      const float* src = A + (i0 + r) * lda + k0;
-      for (Index kk = k; kk < depth; ++kk) panel[kk * kRows + r] = src[kk];
-    }
-  }
+  pack_panels<kRows, AOrder == Eigen::ColMajor>(out, A, lda, 0, M, k0, depth);
 }
 
 // Columns [j0, j0 + N) of B (depth slice [k0, k0 + depth)) into panels [k][kCols].
 template <int BOrder>
 void pack_b(float* out, const float* B, Index ldb, Index j0, Index N, Index k0, Index depth) {
-  if constexpr (BOrder == Eigen::RowMajor) {
-    // Step k of a panel is a contiguous copy. In blocks of 16 steps over every panel, so each
-    // stored row is read once, in order (panel by panel, the reads would walk rows ldb apart).
-    const Index full = N / kCols * kCols;
-    for (Index kb = 0; kb < depth; kb += 16) {
-      const Index kend = std::min(depth, kb + 16);
-      for (Index jj = 0; jj < full; jj += kCols)
-        for (Index k = kb; k < kend; ++k)
-          for (int v = 0; v < kVectors; ++v)
-            store(out + jj * depth + k * kCols + v * kLanes,
-                  load(B + (k0 + k) * ldb + j0 + jj + v * kLanes));
-      if (full < N)
-        for (Index k = kb; k < kend; ++k)
-          for (Index j = 0; j < kCols; ++j)
-            out[full * depth + k * kCols + j] =
-                full + j < N ? B[(k0 + k) * ldb + j0 + full + j] : 0.0f;
-    }
-    return;
-  }
-  for (Index jj = 0; jj < N; jj += kCols) {
-    float* panel = out + jj * depth;
-    const int cols = static_cast<int>(std::min<Index>(kCols, N - jj));
-    if (cols < kCols) std::fill(panel, panel + depth * kCols, 0.0f);
-    Index k = 0;
-#if defined(__AVX512F__)
-    for (; k + 16 <= depth; k += 16)
-      for (int j = 0; j < cols; j += 16)
-        transpose16(B + (j0 + jj + j) * ldb + k0 + k, ldb, std::min(16, cols - j),
-                    panel + k * kCols + j, kCols, 0xFFFF);
-#endif
-    for (int j = 0; j < cols; ++j) {
-      const float* src = B + (j0 + jj + j) * ldb + k0;
-      for (Index kk = k; kk < depth; ++kk) panel[kk * kCols + j] = src[kk];
-    }
-  }
+  pack_panels<kCols, BOrder == Eigen::RowMajor>(out, B, ldb, j0, N, k0, depth);
 }
 
 // C (M, N) row-major with leading dimension ldc: = A · B, or += A · B when `accumulate`.
