@@ -78,6 +78,14 @@ def _assign_layers(views, values, name):
 
 
 class _BaseMLP(BaseEstimator):
+    def _store_hyperparameters(self, arguments):
+        """Each constructor argument as the attribute of the same name, unvalidated (scikit-learn's
+        convention: __init__ only stores, fit validates). The subclasses keep explicit
+        signatures, which get_params reads."""
+        for name, value in arguments.items():
+            if name != "self":
+                setattr(self, name, value)
+
     _parameter_constraints: dict = {
         "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
         "activation": [StrOptions(set(ACTIVATIONS))],
@@ -511,41 +519,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         progress=False,
         n_threads=None,
     ):
-        self.hidden_layer_sizes = hidden_layer_sizes
-        self.activation = activation
-        self.solver = solver
-        self.alpha = alpha
-        self.batch_size = batch_size
-        self.learning_rate = learning_rate
-        self.learning_rate_init = learning_rate_init
-        self.power_t = power_t
-        self.max_iter = max_iter
-        self.shuffle = shuffle
-        self.random_state = random_state
-        self.tol = tol
-        self.verbose = verbose
-        self.warm_start = warm_start
-        self.momentum = momentum
-        self.nesterovs_momentum = nesterovs_momentum
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.beta_1 = beta_1
-        self.beta_2 = beta_2
-        self.epsilon = epsilon
-        self.n_iter_no_change = n_iter_no_change
-        self.max_fun = max_fun
-        self.weight_decay = weight_decay
-        self.batch_norm = batch_norm
-        self.init = init
-        self.dtype = dtype
-        self.loss_reduction = loss_reduction
-        self.lr_decay = lr_decay
-        self.lr_step_size = lr_step_size
-        self.warmup_epochs = warmup_epochs
-        self.min_learning_rate = min_learning_rate
-        self.callbacks = callbacks
-        self.progress = progress
-        self.n_threads = n_threads
+        self._store_hyperparameters(locals())
 
     loss = "log_loss"  # scikit-learn's classifier exposes its (fixed) loss name
 
@@ -667,42 +641,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         progress=False,
         n_threads=None,
     ):
-        self.loss = loss
-        self.hidden_layer_sizes = hidden_layer_sizes
-        self.activation = activation
-        self.solver = solver
-        self.alpha = alpha
-        self.batch_size = batch_size
-        self.learning_rate = learning_rate
-        self.learning_rate_init = learning_rate_init
-        self.power_t = power_t
-        self.max_iter = max_iter
-        self.shuffle = shuffle
-        self.random_state = random_state
-        self.tol = tol
-        self.verbose = verbose
-        self.warm_start = warm_start
-        self.momentum = momentum
-        self.nesterovs_momentum = nesterovs_momentum
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.beta_1 = beta_1
-        self.beta_2 = beta_2
-        self.epsilon = epsilon
-        self.n_iter_no_change = n_iter_no_change
-        self.max_fun = max_fun
-        self.weight_decay = weight_decay
-        self.batch_norm = batch_norm
-        self.init = init
-        self.dtype = dtype
-        self.loss_reduction = loss_reduction
-        self.lr_decay = lr_decay
-        self.lr_step_size = lr_step_size
-        self.warmup_epochs = warmup_epochs
-        self.min_learning_rate = min_learning_rate
-        self.callbacks = callbacks
-        self.progress = progress
-        self.n_threads = n_threads
+        self._store_hyperparameters(locals())
 
     def _validate_input(self, X, y, incremental, reset):
         X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"], multi_output=True,
