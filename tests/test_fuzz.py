@@ -71,7 +71,12 @@ def test_core_stays_finite_and_never_crashes(p, dtype, batch_size, learning_rate
                          random_state=p["seed"] % 1000)
     X = laid_out(p["X"], p["layout"])
     w = np.linspace(0.5, 1.5, p["n"]) if p["weights"] else None
-    assert np.isfinite(net.forward(X)).all()
+    scores = net.forward(X)
+    assert np.isfinite(scores).all()
+    if p["loss"] == "poisson":
+        # its curvature is exp(f) itself: with inputs of 5 an initial f of 13 makes even the step
+        # above overshoot to exp(3e4). Scale the step to the curvature at the start.
+        learning_rate /= max(1.0, float(np.exp(np.max(scores))))
     batch_norm_needs_rows = p["batch_norm"] and p["n"] < 2
     if batch_norm_needs_rows:
         with pytest.raises(ValueError, match="at least 2 rows"):
