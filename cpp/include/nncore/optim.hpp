@@ -99,16 +99,9 @@ class Optimizer {
     // Per-part results, combined in part order so the sum is the same on every run.
     unsigned not_finite[kMaxParts] = {};
     double squares[kMaxParts] = {};
-    if (parts == 1) {
-      not_finite[0] = update(params, grads, learning_rate, backup, 0, n_, squares[0]);
-    } else {
-#pragma omp parallel for num_threads(parts) schedule(static, 1)
-      for (int j = 0; j < parts; ++j) {
-        const Index per = (n_ + parts - 1) / parts;
-        const Index begin = std::min(n_, per * j), end = std::min(n_, per * (j + 1));
-        not_finite[j] = update(params, grads, learning_rate, backup, begin, end, squares[j]);
-      }
-    }
+    for_each_part(n_, parts, [&](int j, Index begin, Index end) {
+      not_finite[j] = update(params, grads, learning_rate, backup, begin, end, squares[j]);
+    });
     bool finite = true;
     double sum = 0.0;
     for (int j = 0; j < parts; ++j) {

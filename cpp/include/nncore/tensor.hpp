@@ -80,6 +80,21 @@ ConstRowVectorMap<T> map_row(const T* slab, const SlabEntry& e) {
   return ConstRowVectorMap<T>(slab + e.offset, e.size());
 }
 
+// f(j, begin, end) for each part j of [0, n) cut into `parts` contiguous pieces, the parts on
+// their own OpenMP threads when parts > 1. f must not throw.
+template <class F>
+void for_each_part(Index n, int parts, F&& f) {
+  if (parts <= 1) {
+    f(0, Index(0), n);
+    return;
+  }
+#pragma omp parallel for num_threads(parts) schedule(static, 1)
+  for (int j = 0; j < parts; ++j) {
+    const Index per = (n + parts - 1) / parts;
+    f(j, std::min(n, per * j), std::min(n, per * (j + 1)));
+  }
+}
+
 // Elementwise passes over a (rows, width) block worth splitting over threads: below this many
 // elements a parallel region's fork/join costs more than it saves.
 constexpr Index kParallelElements = Index(1) << 17;
@@ -90,15 +105,7 @@ template <class F>
 void parallel_rows(Index rows, Index width, int threads, F&& f) {
   const int parts =
       threads > 1 && rows * width >= kParallelElements && rows >= threads ? threads : 1;
-  if (parts == 1) {
-    f(Index(0), rows);
-    return;
-  }
-#pragma omp parallel for num_threads(parts) schedule(static, 1)
-  for (int j = 0; j < parts; ++j) {
-    const Index per = (rows + parts - 1) / parts;
-    f(std::min(rows, per * j), std::min(rows, per * (j + 1)));
-  }
+  for_each_part(rows, parts, [&](int, Index begin, Index end) { f(begin, end); });
 }
 
 // Rows [begin, end) of a row-major map, as a map.
