@@ -1,4 +1,5 @@
-"""The NumPy reference MLP: the maths of DESIGN.md §2 written plainly in float64.
+"""The NumPy reference MLP: the maths of nncore's core (README, "Design notes") written plainly in
+float64.
 
 Everything here is deliberately simple (Python loops over layers, textbook formulas) so it can be
 read against the lecture; the C++ core must agree with it to tight tolerances.
@@ -239,7 +240,7 @@ def train_epoch(Ws, bs, X, Y, act, loss, order, batch_size, learning_rate, alpha
     return Ws, bs, total / rows
 
 
-# ---- optimisers: one step each, as DESIGN.md §2 writes them ------------------------------------
+# ---- optimisers: one step each, in scikit-learn's (and, for AdamW, PyTorch's) formulas ---------
 def momentum_step(theta, velocity, g, learning_rate, momentum, nesterov):
     """scikit-learn's SGD: v ← μv − ηg; θ ← θ + v (Nesterov: θ ← θ + μv − ηg)."""
     velocity = momentum * velocity - learning_rate * g

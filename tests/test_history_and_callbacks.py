@@ -34,7 +34,7 @@ def test_history_records_every_epoch():
     assert [r["loss"] for r in clf.history_] == clf.loss_curve_
     assert first["val_loss"] is None and first["val_score"] is None  # no validation split
     assert last["learning_rate"] == 0.05 and last["grad_norm"] > 0 and last["seconds"] > 0
-    assert last["param_norm"] == pytest.approx(np.linalg.norm(clf._network.params))
+    assert last["param_norm"] == pytest.approx(np.linalg.norm(clf.network_.params))
     pd = pytest.importorskip("pandas")
     frame = pd.DataFrame(clf.history_)
     assert list(frame["epoch"]) == list(range(1, 9))
@@ -75,7 +75,7 @@ def test_early_stopping_callback_on_validation_loss_restores_best_weights():
     assert stopper.best_epoch == best + 1
     assert clf.n_iter_ == best + 1 + 3  # stopped after `patience` epochs without improvement
     # the restored weights are the best epoch's: their norm is the one recorded then
-    assert np.linalg.norm(clf._network.params) == pytest.approx(
+    assert np.linalg.norm(clf.network_.params) == pytest.approx(
         clf.history_[best]["param_norm"], rel=1e-12)
 
 

@@ -66,7 +66,9 @@ def test_feature_names_and_metadata_round_trip(tmp_path):
     loaded, meta = nncore.load(tmp_path / "m.npz", with_metadata=True)
     np.testing.assert_array_equal(loaded.feature_names_in_, est.feature_names_in_)
     assert meta == {"note": "iris", "scale": [1.0, 2.0]}
-    assert isinstance(pd.DataFrame(loaded.history_), pd.DataFrame)
+    history = pd.DataFrame(loaded.history_)
+    assert list(history.columns) == list(nncore.callbacks.RECORD_FIELDS)
+    pd.testing.assert_frame_equal(history, pd.DataFrame(est.history_))
 
 
 def test_loading_needs_no_pickle(tmp_path):
@@ -147,3 +149,29 @@ def test_unfitted_estimator_cannot_be_saved(tmp_path):
 
     with pytest.raises(NotFittedError):
         nncore.MLPRegressor().save(tmp_path / "m.npz")
+
+
+def test_files_written_before_the_one_loop_refactor_still_load():
+    """tests/data holds models saved in file format 1 by nncore as of commit 44d4253 (a
+    batch-normalised Adam classifier with string classes and early stopping; an SGD regressor
+    with invscaling and metadata), with what they predicted then and the parameters one more
+    partial_fit epoch gave."""
+    from pathlib import Path
+
+    data = Path(__file__).parent / "data"
+    expected = np.load(data / "format1_expected.npz")
+    X, _ = load_iris(return_X_y=True)
+    clf = nncore.load(data / "format1_classifier.npz")
+    np.testing.assert_array_equal(clf.predict_proba(X[::10]), expected["clf_proba"])
+    np.testing.assert_array_equal(clf.predict(X[::10]), expected["clf_pred"])
+    np.testing.assert_array_equal(clf.loss_curve_, expected["clf_loss_curve"])
+    assert clf.network_.batch_norm and clf.early_stopping
+
+    Xd, yd = load_diabetes(return_X_y=True)
+    reg, meta = nncore.load(data / "format1_regressor.npz", with_metadata=True)
+    assert meta == {"note": "saved before the one-loop refactor"}
+    np.testing.assert_array_equal(reg.predict(Xd[:80:8]), expected["reg_pred"])
+    assert reg.t_ == int(expected["reg_t"])
+    reg.partial_fit(Xd[:80], yd[:80] / 100)  # optimiser and schedule state came along
+    params = np.concatenate([c.ravel() for c in reg.coefs_ + reg.intercepts_])
+    np.testing.assert_array_equal(params, np.load(data / "format1_expected_next.npz")["reg_params"])

@@ -66,6 +66,14 @@ E parse(const std::vector<std::pair<std::string, E>>& table, const std::string& 
   throw std::invalid_argument(what + " must be one of " + allowed + ", got '" + name + "'");
 }
 
+// The names of a table, in order: what Python builds its choices and checks from.
+template <class E>
+py::tuple names(const std::vector<std::pair<std::string, E>>& table) {
+  py::tuple out(table.size());
+  for (size_t i = 0; i < table.size(); ++i) out[i] = table[i].first;
+  return out;
+}
+
 template <class E>
 std::string name_of(const std::vector<std::pair<std::string, E>>& table, E value) {
   for (const auto& [key, v] : table)
@@ -318,13 +326,6 @@ void bind_network(py::module_& m, const char* name) {
           },
           py::arg("X").noconvert())
       .def(
-          "sgd_step",
-          [](Self& s, double learning_rate) {
-            BusyGuard<Self> guard(s);
-            s.net.sgd_step(static_cast<T>(learning_rate));
-          },
-          py::arg("learning_rate"))
-      .def(
           "optimizer_step",
           [](Self& s, Opt& o, double learning_rate) {
             if (o.opt.n_params() != s.net.n_params())
@@ -430,6 +431,12 @@ PYBIND11_MODULE(_core, m) {
   bind_network<double>(m, "Network64");
   bind_network<float>(m, "Network32");
   bind_schedule(m);
+  m.attr("activations") = names(kActivations);
+  m.attr("losses") = names(kLosses);
+  m.attr("optimizers") = names(kOptimizers);
+  m.attr("schedules") = names(kSchedules);
+  m.attr("reductions") = names(kReductions);
+  m.attr("param_kinds") = names(kParamKinds);
   m.attr("march") = NNCORE_MARCH;
 #ifdef _OPENMP
   m.attr("openmp") = true;

@@ -1,6 +1,6 @@
 // Counts heap allocations inside training steps. glibc lets a program replace malloc and
 // friends; these forward to glibc's own and count every call made between start() and stop().
-// Built and run by tests/test_allocations.py (one command line, no CMake).
+// Built and run by .ci/sanitize (one g++ command line, no CMake).
 #include <atomic>
 #include <cstddef>
 #include <cstdio>

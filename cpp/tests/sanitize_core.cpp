@@ -1,5 +1,5 @@
 // Exercises every path of the core without Python, for AddressSanitizer, UndefinedBehaviorSanitizer
-// and LeakSanitizer (.ci/run builds it with -fsanitize=address,undefined). Exits non-zero on a
+// and LeakSanitizer (.ci/sanitize builds it with -fsanitize=address,undefined). Exits non-zero on a
 // failed check; the sanitizers abort on any report.
 #include <algorithm>
 #include <cmath>

@@ -1,17 +1,18 @@
 """nncore: fast, exact multilayer perceptrons on a C++17/Eigen core."""
 
 from . import _core, callbacks
+from ._version import __version__
 from .estimators import MLPClassifier, MLPRegressor
-from .network import ACTIVATIONS, INITS, LOSSES, DivergenceError, Network
+from .network import ACTIVATIONS, INITS, LOSSES, DivergenceError, Network, PreparedData
 from .optim import SCHEDULES, SGD, Adam, AdamW, Optimizer, Schedule, make_optimizer
 from .persistence import load
-from .training import LBFGSResult, lbfgs, train
+from .training import LBFGSResult, lbfgs, run_epochs, train
 
-__version__ = "0.1.0"
 __all__ = [
     "ACTIVATIONS", "INITS", "LOSSES", "SCHEDULES", "Adam", "AdamW", "DivergenceError",
-    "LBFGSResult", "MLPClassifier", "MLPRegressor", "Network", "Optimizer", "SGD", "Schedule", "build_info", "lbfgs", "load",
-    "make_optimizer", "train",
+    "LBFGSResult", "MLPClassifier", "MLPRegressor", "Network", "Optimizer", "PreparedData", "SGD",
+    "Schedule", "__version__", "build_info", "lbfgs", "load", "make_optimizer", "run_epochs",
+    "train",
 ]
 
 

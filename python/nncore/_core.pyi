@@ -9,6 +9,13 @@ march: str
 eigen_version: str
 float_kernel: str
 openmp: bool
+# The core's name tables, in its enum order; Python builds its choices and checks from them.
+activations: tuple[str, ...]
+losses: tuple[str, ...]
+optimizers: tuple[str, ...]
+schedules: tuple[str, ...]
+reductions: tuple[str, ...]
+param_kinds: tuple[str, ...]
 
 def seeded_permutation(n: int, seed: int) -> list[int]: ...
 
@@ -126,7 +133,6 @@ class _Network:
         scale: float,
         update_running_stats: bool = False,
     ) -> float: ...
-    def sgd_step(self, learning_rate: float) -> None: ...
     def train_epoch(
         self,
         optimizer: _Optimizer,

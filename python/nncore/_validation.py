@@ -1,9 +1,11 @@
-"""Input checks that run before any C++ does: each bad input becomes a ValueError or TypeError whose
-message names the argument, what was expected and what was received."""
+"""Input checks that run before any C++ does, and the one table of hyperparameter ranges: each bad
+input becomes a ValueError or TypeError whose message names the argument, what was expected and
+what was received."""
 
 from __future__ import annotations
 
 import numbers
+from typing import NamedTuple
 
 import numpy as np
 
@@ -45,6 +47,75 @@ def check_float(value, name: str, *, minimum: float = 0.0, inclusive: bool = Fal
     if not np.isfinite(value) or value < minimum or (value == minimum and not inclusive):
         raise ValueError(f"{name} must be a finite number {bound}, got {value!r}")
     return value
+
+
+class Bound(NamedTuple):
+    """The allowed range of one hyperparameter: numbers of `kind` (numbers.Integral or
+    numbers.Real) from `low` to `high` (None: unbounded), `closed` as scikit-learn's Interval
+    says it ('left', 'right', 'both', 'neither')."""
+
+    kind: type
+    low: float
+    high: float | None
+    closed: str
+
+    def check(self, value, name: str):
+        """value as an int or float inside the range, or TypeError/ValueError naming `name`."""
+        low_closed = self.closed in ("left", "both")
+        if self.kind is numbers.Integral:
+            value = check_int(value, name, minimum=int(self.low) + (0 if low_closed else 1))
+        else:
+            value = check_float(value, name, minimum=self.low, inclusive=low_closed)
+        if self.high is not None:
+            high_closed = self.closed in ("right", "both")
+            if value > self.high or (value == self.high and not high_closed):
+                raise ValueError(f"{name} must be in {self.describe()}, got {value!r}")
+        return value
+
+    def describe(self) -> str:
+        left = "[" if self.closed in ("left", "both") else "("
+        right = "]" if self.closed in ("right", "both") else ")"
+        return f"{left}{self.low:g}, {'inf' if self.high is None else f'{self.high:g}'}{right}"
+
+    def interval(self):
+        """The same range as scikit-learn's parameter-validation Interval."""
+        from sklearn.utils._param_validation import Interval
+
+        return Interval(self.kind, self.low, self.high, closed=self.closed)
+
+
+_Int, _Real = numbers.Integral, numbers.Real
+# Every hyperparameter range, in one place: Network, the optimisers, the schedules and the
+# estimators all check against this table (the estimators under scikit-learn's names, see
+# estimators.py). The core keeps its own checks only where a bad value would break its maths.
+BOUNDS = {
+    "alpha": Bound(_Real, 0, None, "left"),
+    "learning_rate": Bound(_Real, 0, None, "neither"),  # η, scikit-learn's learning_rate_init
+    "momentum": Bound(_Real, 0, 1, "both"),
+    "beta_1": Bound(_Real, 0, 1, "left"),
+    "beta_2": Bound(_Real, 0, 1, "left"),
+    "epsilon": Bound(_Real, 0, None, "neither"),
+    "weight_decay": Bound(_Real, 0, None, "left"),
+    "power_t": Bound(_Real, 0, None, "left"),
+    "tol": Bound(_Real, 0, None, "left"),
+    "n_iter_no_change": Bound(_Int, 1, None, "left"),
+    "gamma": Bound(_Real, 0, 1, "right"),  # step/exponential decay factor (lr_decay)
+    "step_size": Bound(_Int, 1, None, "left"),  # epochs per step (lr_step_size)
+    "total_epochs": Bound(_Int, 1, None, "left"),  # cosine's horizon (max_iter)
+    "min_learning_rate": Bound(_Real, 0, None, "left"),
+    "warmup_epochs": Bound(_Int, 0, None, "left"),
+    "epochs": Bound(_Int, 1, None, "left"),
+    "batch_size": Bound(_Int, 1, None, "left"),
+    "max_fun": Bound(_Int, 1, None, "left"),
+    "validation_fraction": Bound(_Real, 0, 1, "left"),
+    "n_threads": Bound(_Int, 1, None, "left"),
+    "init_std": Bound(_Real, 0, None, "neither"),
+}
+
+
+def check_param(value, name: str, *, bound: str | None = None):
+    """value checked against BOUNDS[bound or name]; messages name `name`."""
+    return BOUNDS[bound or name].check(value, name)
 
 
 def _as_numeric(a, name: str) -> np.ndarray:

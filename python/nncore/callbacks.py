@@ -15,9 +15,7 @@ import math
 import os
 
 from ._validation import check_float, check_int
-
-RECORD_FIELDS = ("epoch", "loss", "val_loss", "val_score", "learning_rate", "grad_norm",
-                 "param_norm", "seconds")
+from .training import RECORD_FIELDS
 
 
 class Callback:
@@ -80,18 +78,18 @@ class EarlyStopping(_Plateau):
     def on_train_begin(self, estimator):
         super().on_train_begin(estimator)
         self.best_epoch = None
-        self._best_state = None
+        self.best_state = None
 
     def __call__(self, estimator, record):
         if self._improved(record):
             self.best_epoch = record["epoch"]
             if self.restore_best_weights:
-                self._best_state = estimator._snapshot()
+                self.best_state = estimator.network_.state()
         return self.wait >= self.patience
 
     def on_train_end(self, estimator):
-        if self.restore_best_weights and self._best_state is not None:
-            estimator._restore(self._best_state)
+        if self.restore_best_weights and self.best_state is not None:
+            estimator.network_.load_state(self.best_state)
 
 
 class ReduceLROnPlateau(_Plateau):
@@ -110,7 +108,7 @@ class ReduceLROnPlateau(_Plateau):
     def __call__(self, estimator, record):
         self._improved(record)
         if self.wait >= self.patience:
-            schedule = estimator._schedule
+            schedule = estimator.schedule_
             target = max(schedule.base_learning_rate * self.factor, self.min_learning_rate)
             if target > 0:
                 schedule.set_base_learning_rate(target)

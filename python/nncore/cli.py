@@ -248,8 +248,9 @@ def _train_command(args) -> int:
 
         def __call__(self, estimator, record):
             if len(val_rows):
-                record["val_loss"], record["val_score"] = _validation_metrics(
-                    estimator, X["validation"], fit_target(Y["validation"]), classification)
+                y_val = fit_target(Y["validation"])
+                record["val_loss"] = estimator.mean_loss(X["validation"], y_val)
+                record["val_score"] = estimator.score(X["validation"], y_val)
             if not progress:
                 val = ("" if record["val_score"] is None else
                        f"  val_loss {record['val_loss']:.6f}  val_score {record['val_score']:.4f}")
@@ -292,16 +293,6 @@ def _train_command(args) -> int:
             training_summary(model).savefig(args.plot, dpi=110)
             print(f"wrote {args.plot}")
     return 0
-
-
-def _validation_metrics(model, X, y, classification):
-    """(mean loss without the L2 term, score) in the units of the training loss."""
-    from sklearn.metrics import log_loss
-
-    if classification:
-        return log_loss(y, model.predict_proba(X), labels=model.classes_), model.score(X, y)
-    pred = model.predict(X)
-    return 0.5 * float(np.mean((pred - y) ** 2)), model.score(X, y)
 
 
 def _metrics_table(model, X, Y, classification, y_scale) -> str:

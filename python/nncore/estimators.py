@@ -22,7 +22,6 @@ times that loss's); a diverging fit stops with an error and keeps its last finit
 
 from __future__ import annotations
 
-import time
 import warnings
 from numbers import Integral, Real
 
@@ -39,10 +38,11 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import _check_partial_fit_first_call, type_of_target, unique_labels
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
-from ._validation import check_sample_weight, check_targets, check_X
-from .network import ACTIVATIONS, INITS, DivergenceError, Network
-from .optim import SCHEDULES, Schedule, make_optimizer
-from .training import lbfgs
+from . import persistence
+from ._validation import BOUNDS
+from .network import ACTIVATIONS, INITS, REDUCTIONS, DivergenceError, Network, PreparedData
+from .optim import SCHEDULES, SGD, Adam, AdamW, Schedule, make_optimizer
+from .training import Validation, lbfgs, run_epochs
 
 _STOCHASTIC_SOLVERS = ("sgd", "adam", "adamw", "momentum")
 _NO_LIMIT = 2**62  # n_iter_no_change=np.inf: the count never gets there
@@ -60,14 +60,6 @@ class _LayerList(list):
         target[...] = value
 
 
-def _norm(v) -> float:
-    """‖v‖₂ without overflow for huge entries."""
-    scale = float(np.max(np.abs(v))) if v.size else 0.0
-    if scale == 0.0 or not np.isfinite(scale):
-        return scale
-    return scale * float(np.linalg.norm(v / scale))
-
-
 def _assign_layers(views, values, name):
     values = list(values)
     if len(values) != len(views):
@@ -75,6 +67,31 @@ def _assign_layers(views, values, name):
     layers = _LayerList(views)
     for i, value in enumerate(values):
         layers[i] = value
+
+
+# Fitted attributes a model file carries (the network, optimiser and schedule go separately).
+_FITTED = ("n_iter_", "t_", "n_outputs_", "n_layers_", "out_activation_", "loss_",
+           "best_loss_", "best_validation_score_", "loss_curve_", "validation_scores_",
+           "history_", "_no_improvement_count", "n_features_in_")
+
+
+def _optimizer_from_document(spec, arrays, network):
+    optimizer_class = {"SGD": SGD, "Adam": Adam, "AdamW": AdamW}[spec["class"]]
+    optimizer = optimizer_class(**spec["args"])
+    optimizer.bind(network)
+    state = {}
+    for key, view in optimizer.state.items():
+        if key == "t":
+            continue
+        value = np.asarray(arrays[f"optimizer_{key}"])
+        if value.shape != view.shape or not np.isfinite(value).all():
+            raise ValueError(f"optimizer {key} has shape {value.shape} or non-finite values; "
+                             f"the architecture needs {view.shape}, finite")
+        state[key] = value
+    if optimizer_class is not SGD:
+        state["t"] = int(spec["t"])
+    optimizer.set_state(state, network)
+    return optimizer
 
 
 class _BaseMLP(BaseEstimator):
@@ -86,42 +103,34 @@ class _BaseMLP(BaseEstimator):
             if name != "self":
                 setattr(self, name, value)
 
+    # Ranges from the one table (nncore._validation.BOUNDS), under scikit-learn's names.
     _parameter_constraints: dict = {
         "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
         "activation": [StrOptions(set(ACTIVATIONS))],
         "solver": [StrOptions({"lbfgs", *_STOCHASTIC_SOLVERS})],
-        "alpha": [Interval(Real, 0, None, closed="left")],
-        "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
+        "batch_size": [StrOptions({"auto"}), BOUNDS["batch_size"].interval()],
         "learning_rate": [StrOptions(set(SCHEDULES))],
-        "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
-        "power_t": [Interval(Real, 0, None, closed="left")],
-        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "learning_rate_init": [BOUNDS["learning_rate"].interval()],
+        "max_iter": [BOUNDS["epochs"].interval()],
         "shuffle": ["boolean"],
         "random_state": ["random_state"],
-        "tol": [Interval(Real, 0, None, closed="left")],
         "verbose": ["verbose"],
         "warm_start": ["boolean"],
-        "momentum": [Interval(Real, 0, 1, closed="both")],
         "nesterovs_momentum": ["boolean"],
         "early_stopping": ["boolean"],
-        "validation_fraction": [Interval(Real, 0, 1, closed="left")],
-        "beta_1": [Interval(Real, 0, 1, closed="left")],
-        "beta_2": [Interval(Real, 0, 1, closed="left")],
-        "epsilon": [Interval(Real, 0, None, closed="neither")],
-        "n_iter_no_change": [Interval(Integral, 1, None, closed="left"), Options(Real, {np.inf})],
-        "max_fun": [Interval(Integral, 1, None, closed="left")],
-        "weight_decay": [Interval(Real, 0, None, closed="left")],
+        "n_iter_no_change": [BOUNDS["n_iter_no_change"].interval(), Options(Real, {np.inf})],
+        **{name: [BOUNDS[name].interval()] for name in (
+            "alpha", "power_t", "tol", "momentum", "validation_fraction", "beta_1", "beta_2",
+            "epsilon", "max_fun", "weight_decay", "min_learning_rate", "warmup_epochs")},
+        "lr_decay": [BOUNDS["gamma"].interval()],
+        "lr_step_size": [BOUNDS["step_size"].interval()],
         "batch_norm": ["boolean"],
         "init": [StrOptions(set(INITS))],
         "dtype": [None, StrOptions({"float32", "float64"})],
-        "loss_reduction": [StrOptions({"mean", "sum"})],
-        "lr_decay": [Interval(Real, 0, 1, closed="right")],
-        "lr_step_size": [Interval(Integral, 1, None, closed="left")],
-        "warmup_epochs": [Interval(Integral, 0, None, closed="left")],
-        "min_learning_rate": [Interval(Real, 0, None, closed="left")],
+        "loss_reduction": [StrOptions(set(REDUCTIONS))],
         "callbacks": [list, tuple],
         "progress": ["boolean"],
-        "n_threads": [None, Interval(Integral, 1, None, closed="left")],
+        "n_threads": [None, BOUNDS["n_threads"].interval()],
     }
 
     # ---- fitted parameters: views into the network -----------------------------------------
@@ -146,6 +155,30 @@ class _BaseMLP(BaseEstimator):
         if network is None:
             raise AttributeError(f"This {type(self).__name__} instance is not fitted yet")
         return network
+
+    @property
+    def network_(self) -> Network:
+        """The fitted `nncore.Network` (read-only attribute; the network itself is live: its
+        parameters are the model's). For the object API: curvature, state(), loss_and_grad."""
+        return self._fitted_network()
+
+    @property
+    def schedule_(self) -> Schedule:
+        """The step-size `Schedule` of a stochastic solver, as training left it (callbacks may
+        change its base step size between epochs)."""
+        schedule = self.__dict__.get("_schedule")
+        if schedule is None:
+            raise AttributeError(f"This {type(self).__name__} has no step-size schedule (not "
+                                 f"fitted, or solver='lbfgs')")
+        return schedule
+
+    def mean_loss(self, X, y, sample_weight=None) -> float:
+        """The mean loss on (X, y) without the L2 term — the units of `loss_curve_` and of
+        history_'s val_loss (batch norm on its running averages)."""
+        check_is_fitted(self)
+        X = self._check_X_for_prediction(X)
+        y = self._encoded_targets(y)
+        return self._network.mean_loss(X, y.reshape(X.shape[0], -1), sample_weight)
 
     # ---- fitting ---------------------------------------------------------------------------
     def _core_loss(self) -> str:
@@ -183,15 +216,11 @@ class _BaseMLP(BaseEstimator):
         net.n_threads = self.n_threads
         # The network's own checks, after scikit-learn's: the cast to the network's dtype (e.g.
         # float32) must not overflow, and the targets must suit its loss.
-        X = check_X(X, net.dtype)
-        Y = check_targets(y, net.dtype, n_samples=X.shape[0], n_outputs=y.shape[1],
-                          loss=net.loss_name)
-        sample_weight = check_sample_weight(sample_weight, net.dtype, n_samples=X.shape[0])
-
+        data = net.prepare(X, y, sample_weight)
         if self.solver in _STOCHASTIC_SOLVERS:
-            self._fit_stochastic(X, Y, sample_weight, incremental)
+            self._fit_stochastic(data, incremental)
         else:
-            self._fit_lbfgs(X, Y, sample_weight)
+            self._fit_lbfgs(data)
         return self
 
     def _initialize(self, y, layer_units, dtype):
@@ -226,6 +255,67 @@ class _BaseMLP(BaseEstimator):
                 self.validation_scores_ = None
                 self.best_validation_score_ = None
 
+    def _fit_stochastic(self, data, incremental):
+        """Epochs of a stochastic solver through the one epoch driver (training.run_epochs);
+        what stays here is scikit-learn's: the records, the best weights, the stopping rules and
+        the warnings."""
+        if self.early_stopping and incremental:
+            raise ValueError("partial_fit does not support early_stopping=True")
+        callbacks = self._checked_callbacks()
+        if not incremental or self._optimizer is None:
+            self._optimizer = make_optimizer(
+                self.solver, momentum=self.momentum, nesterov=self.nesterovs_momentum,
+                beta_1=self.beta_1, beta_2=self.beta_2, epsilon=self.epsilon,
+                weight_decay=self.weight_decay)
+            self._schedule = self._new_schedule()
+        validation = None
+        if self.early_stopping or any(getattr(c, "needs_validation", False) for c in callbacks):
+            data, validation = self._validation_split(data)
+        epochs = run_epochs(
+            self._network, data, self._optimizer, self._schedule,
+            batch_size=self._clipped_batch_size(data.n_samples),
+            max_epochs=1 if incremental else self.max_iter, random_state=self._random_state,
+            shuffle=self.shuffle, validation=validation, monitor=self._monitored,
+            samples_seen=self.t_, first_epoch=len(self.history_) + 1)
+
+        bar = self._progress_bar(incremental)
+        for callback in callbacks:
+            getattr(callback, "on_train_begin", lambda est: None)(self)
+        self.n_iter_ = 0
+        try:
+            for record in epochs:
+                self._record_epoch(record, data.n_samples, bar)
+                if self._stop_after(record, callbacks):
+                    break
+            else:
+                if not incremental:
+                    warnings.warn(
+                        "Stochastic Optimizer: Maximum iterations (%d) reached and the "
+                        "optimization hasn't converged yet." % self.max_iter,
+                        ConvergenceWarning)
+        except DivergenceError as exc:
+            # The optimiser's state is gone: the next fit or partial_fit starts a fresh optimiser
+            # and schedule with the hyperparameters set then.
+            self._optimizer = None
+            raise DivergenceError(
+                f"{type(self).__name__} diverged in epoch {self.n_iter_ + 1}: {exc}") from None
+        except KeyboardInterrupt:
+            warnings.warn("Training interrupted by user.")
+        finally:
+            if bar is not None:
+                bar.close()
+        if self.early_stopping and self._best_state is not None:
+            self._network.load_state(self._best_state)
+        for callback in callbacks:
+            getattr(callback, "on_train_end", lambda est: None)(self)
+
+    def _checked_callbacks(self) -> list:
+        callbacks = list(self.callbacks)
+        for callback in callbacks:
+            if not callable(callback):
+                raise TypeError(f"callbacks must be callables, got {callback!r}")
+        return callbacks
+
     def _new_schedule(self) -> Schedule:
         n_iter_no_change = (_NO_LIMIT if self.n_iter_no_change == np.inf
                             else int(self.n_iter_no_change))
@@ -236,131 +326,65 @@ class _BaseMLP(BaseEstimator):
                             warmup_epochs=self.warmup_epochs)
         # The no-improvement bookkeeping outlives a warm-started fit, as in scikit-learn.
         best = (-self.best_validation_score_ if self.early_stopping else self.best_loss_)
-        schedule._core.set_state(0, self.learning_rate_init, self._no_improvement_count,
-                                 np.inf if best is None else float(best))
+        schedule.restore(no_improvement_count=self._no_improvement_count,
+                         best_loss=np.inf if best is None else float(best))
         return schedule
 
-    def _fit_stochastic(self, X, Y, sample_weight, incremental):
-        net = self._network
-        if not incremental or self._optimizer is None:
-            self._optimizer = make_optimizer(
-                self.solver, momentum=self.momentum, nesterov=self.nesterovs_momentum,
-                beta_1=self.beta_1, beta_2=self.beta_2, epsilon=self.epsilon,
-                weight_decay=self.weight_decay)
-            self._schedule = self._new_schedule()
-        if self.early_stopping and incremental:
-            raise ValueError("partial_fit does not support early_stopping=True")
-        callbacks = list(self.callbacks)
-        for callback in callbacks:
-            if not callable(callback):
-                raise TypeError(f"callbacks must be callables, got {callback!r}")
-
-        validation = None
-        if self.early_stopping or any(getattr(c, "needs_validation", False) for c in callbacks):
-            X, Y, sample_weight, validation = self._validation_split(X, Y, sample_weight)
-
-        n_samples = X.shape[0]
-        sample_idx = np.arange(n_samples, dtype=int)
+    def _clipped_batch_size(self, n_samples) -> int:
         if self.batch_size == "auto":
-            batch_size = min(200, n_samples)
-        else:
-            if self.batch_size > n_samples:
-                warnings.warn("Got `batch_size` less than 1 or larger than sample size. It is "
-                              "going to be clipped")
-            batch_size = int(np.clip(self.batch_size, 1, n_samples))
+            return min(200, n_samples)
+        if self.batch_size > n_samples:
+            warnings.warn("Got `batch_size` less than 1 or larger than sample size. It is going "
+                          "to be clipped")
+        return int(np.clip(self.batch_size, 1, n_samples))
 
+    def _monitored(self, record) -> float:
+        """What the schedule and the stopping rule watch: the training loss, or minus the
+        validation score under early stopping."""
+        return -record["val_score"] if self.early_stopping else record["loss"]
+
+    def _record_epoch(self, record, n_samples, bar) -> None:
+        """scikit-learn's per-epoch attributes, the best weights so far, history_, the bar."""
+        self.n_iter_ += 1
+        self.t_ += n_samples
+        self.loss_ = record["loss"]
+        self.loss_curve_.append(record["loss"])
+        if self.verbose:
+            print("Iteration %d, loss = %.8f" % (self.n_iter_, record["loss"]))
         schedule = self._schedule
-        bar = self._progress_bar(incremental)
+        self._no_improvement_count = schedule.no_improvement_count
+        if self.early_stopping:
+            self.validation_scores_.append(record["val_score"])
+            if self.verbose:
+                print("Validation score: %f" % record["val_score"])
+            if schedule.best_loss < -self.best_validation_score_:
+                self.best_validation_score_ = -schedule.best_loss
+                self._best_state = self._network.state()
+        else:
+            self.best_loss_ = schedule.best_loss
+        self.history_.append(record)
+        if bar is not None:
+            bar.set_postfix({k: f"{record[k]:.4g}" for k in ("loss", "val_score")
+                             if record[k] is not None})
+            bar.update(1)
+
+    def _stop_after(self, record, callbacks) -> bool:
+        """True when a callback asks to stop, or by scikit-learn's rules: no improvement by tol
+        for more than n_iter_no_change epochs, or an adaptive step size that cannot shrink."""
+        stop_requested = False
         for callback in callbacks:
-            getattr(callback, "on_train_begin", lambda est: None)(self)
-        try:
-            self.n_iter_ = 0
-            for _ in range(self.max_iter):
-                started = time.perf_counter()
-                order = None
-                if self.shuffle:
-                    # The permutation scikit-learn draws (its utils.shuffle runs this same
-                    # RandomState.shuffle on an index array), handed to the C++ epoch.
-                    self._random_state.shuffle(sample_idx)
-                    order = sample_idx
-                learning_rate = schedule.learning_rate
-                try:
-                    stats = net._train_epoch_prepared(
-                        X, Y, sample_weight, learning_rate=learning_rate,
-                        batch_size=batch_size, shuffle=False, seed=None, order=order,
-                        optimizer=self._optimizer, continuing=self.n_iter_ > 0)
-                except DivergenceError as exc:
-                    # The optimiser's state is gone: the next fit or partial_fit starts a fresh
-                    # optimiser and schedule with the hyperparameters set then.
-                    self._optimizer = None
-                    raise DivergenceError(
-                        f"{type(self).__name__} diverged in epoch {self.n_iter_ + 1}: {exc}"
-                    ) from None
-                self.n_iter_ += 1
-                self.loss_ = stats.loss
-                self.t_ += n_samples
-                self.loss_curve_.append(stats.loss)
-                if self.verbose:
-                    print("Iteration %d, loss = %.8f" % (self.n_iter_, stats.loss))
-
-                record = {"epoch": len(self.history_) + 1, "loss": stats.loss,
-                          "val_loss": None, "val_score": None, "learning_rate": learning_rate,
-                          "grad_norm": stats.grad_norm,
-                          "param_norm": _norm(net.params)}
-                if validation is not None:
-                    record["val_loss"], record["val_score"] = self._evaluate(validation)
-                if self.early_stopping:
-                    self.validation_scores_.append(record["val_score"])
-                    if self.verbose:
-                        print("Validation score: %f" % record["val_score"])
-                    monitored = -record["val_score"]
-                else:
-                    monitored = stats.loss
-                best_before = schedule.best_loss
-                gave_up = schedule.epoch_end(monitored, self.t_)
-                self._no_improvement_count = schedule.no_improvement_count
-                if self.early_stopping:
-                    if schedule.best_loss < best_before:
-                        self.best_validation_score_ = -schedule.best_loss
-                        self._best_state = self._snapshot()
-                else:
-                    self.best_loss_ = schedule.best_loss
-                record["seconds"] = time.perf_counter() - started
-                self.history_.append(record)
-                if bar is not None:
-                    bar.set_postfix({k: f"{record[k]:.4g}" for k in ("loss", "val_score")
-                                     if record[k] is not None})
-                    bar.update(1)
-
-                stop_requested = False
-                for callback in callbacks:
-                    stop_requested |= bool(callback(self, record))
-                if stop_requested:
-                    break
-                if gave_up or (schedule.kind != "adaptive"
-                               and schedule.no_improvement_count > self.n_iter_no_change):
-                    if self.verbose:
-                        what = "Validation score" if self.early_stopping else "Training loss"
-                        print(f"{what} did not improve more than tol={self.tol:f} for "
-                              f"{self.n_iter_no_change} consecutive epochs. Stopping.")
-                    break
-                if incremental:
-                    break
-                if self.n_iter_ == self.max_iter:
-                    warnings.warn(
-                        "Stochastic Optimizer: Maximum iterations (%d) reached and the "
-                        "optimization hasn't converged yet." % self.max_iter,
-                        ConvergenceWarning)
-        except KeyboardInterrupt:
-            warnings.warn("Training interrupted by user.")
-        finally:
-            if bar is not None:
-                bar.close()
-
-        if self.early_stopping and getattr(self, "_best_state", None) is not None:
-            self._restore(self._best_state)
-        for callback in callbacks:
-            getattr(callback, "on_train_end", lambda est: None)(self)
+            stop_requested |= bool(callback(self, record))
+        if stop_requested:
+            return True
+        schedule = self._schedule
+        if schedule.gave_up or (schedule.kind != "adaptive"
+                                and schedule.no_improvement_count > self.n_iter_no_change):
+            if self.verbose:
+                what = "Validation score" if self.early_stopping else "Training loss"
+                print(f"{what} did not improve more than tol={self.tol:f} for "
+                      f"{self.n_iter_no_change} consecutive epochs. Stopping.")
+            return True
+        return False
 
     def _progress_bar(self, incremental):
         if not self.progress or incremental:
@@ -369,50 +393,32 @@ class _BaseMLP(BaseEstimator):
 
         return tqdm(total=self.max_iter, desc=type(self).__name__, unit="epoch")
 
-    def _evaluate(self, validation):
-        """(mean loss without the L2 term, score) on the held-out split."""
-        X_val, Y_val, y_val, w_val = validation
-        net = self._network
-        weight_sum = X_val.shape[0] if w_val is None else float(np.sum(w_val))
-        loss = net._core.weighted_loss_sum(X_val, Y_val, w_val, False) / weight_sum
-        return loss, self._score(X_val, y_val, w_val)
-
-    def _snapshot(self):
-        """Parameters and batch-norm statistics, copied."""
-        state = self._network._core.batchnorm_state
-        return self._network.params.copy(), None if state is None else state.copy()
-
-    def _restore(self, snapshot):
-        params, state = snapshot
-        self._network.params[:] = params
-        if state is not None:
-            self._network._core.batchnorm_state[:] = state
-
-    def _validation_split(self, X, Y, sample_weight):
+    def _validation_split(self, data):
+        """(training data, Validation) split as scikit-learn splits for early stopping."""
         classifier = is_classifier(self)
+        X, Y, sample_weight = data
         stratify = None
         if classifier and self._label_binarizer.y_type_ in ("binary", "multiclass"):
             stratify = Y.argmax(axis=1) if Y.shape[1] > 1 else Y[:, 0]
         arrays = [X, Y] if sample_weight is None else [X, Y, sample_weight]
         parts = train_test_split(*arrays, random_state=self._random_state,
                                  test_size=self.validation_fraction, stratify=stratify)
-        X_train, X_val, Y_train, Y_val = parts[:4]
-        w_train, w_val = (parts[4], parts[5]) if sample_weight is not None else (None, None)
+        contiguous = [np.ascontiguousarray(part) for part in parts]
+        X_train, X_val, Y_train, Y_val = contiguous[:4]
+        w_train, w_val = (contiguous[4], contiguous[5]) if sample_weight is not None else (None, None)
         if X_val.shape[0] < 2:
             raise ValueError("The validation set is too small. Increase 'validation_fraction' "
                              "or the size of your dataset.")
         y_val = self._label_binarizer.inverse_transform(Y_val) if classifier else Y_val
         if not classifier and y_val.shape[1] == 1:
             y_val = y_val[:, 0]
-        contiguous = np.ascontiguousarray
-        return (contiguous(X_train), contiguous(Y_train),
-                None if w_train is None else contiguous(w_train),
-                (contiguous(X_val), contiguous(Y_val), y_val,
-                 None if w_val is None else contiguous(w_val)))
+        validation = Validation(PreparedData(X_val, Y_val, w_val),
+                                lambda: self._score(X_val, y_val, w_val))
+        return PreparedData(X_train, Y_train, w_train), validation
 
-    def _fit_lbfgs(self, X, Y, sample_weight):
-        result = lbfgs(self._network, X, Y, max_iter=self.max_iter, max_fun=self.max_fun,
-                       tol=self.tol, sample_weight=sample_weight)
+    def _fit_lbfgs(self, data):
+        result = lbfgs(self._network, data, max_iter=self.max_iter, max_fun=self.max_fun,
+                       tol=self.tol)
         self.n_iter_ = min(result.n_iter, self.max_iter)
         self.loss_ = result.loss
         if result.status != 0:
@@ -424,13 +430,17 @@ class _BaseMLP(BaseEstimator):
             warnings.warn(message, ConvergenceWarning)
 
     # ---- prediction --------------------------------------------------------------------------
+    def _check_X_for_prediction(self, X) -> np.ndarray:
+        X = validate_data(self, X, accept_sparse=["csr", "csc"], dtype=(np.float64, np.float32),
+                          reset=False)
+        return X.toarray() if sp.issparse(X) else X
+
     def _forward(self, X, check_input=True) -> np.ndarray:
         """Outputs on the response scale (after the output activation), shape (n, n_outputs)."""
         net = self._fitted_network()
         if check_input:
-            X = validate_data(self, X, accept_sparse=["csr", "csc"],
-                              dtype=(np.float64, np.float32), reset=False)
-        if sp.issparse(X):
+            X = self._check_X_for_prediction(X)
+        elif sp.issparse(X):
             X = X.toarray()
         return net.predict(np.ascontiguousarray(X, dtype=net.dtype))
 
@@ -457,9 +467,102 @@ class _BaseMLP(BaseEstimator):
 
     def save(self, path, *, metadata=None):
         """Write the fitted model to a portable .npz file (see nncore.load)."""
-        from .persistence import save
+        persistence.save(self, path, metadata=metadata)
 
-        save(self, path, metadata=metadata)
+    # ---- the model as a plain document (what persistence writes) -------------------------------
+    def to_document(self) -> tuple[dict, dict]:
+        """(document, arrays): everything a fitted estimator is, as JSON-ready data and named
+        numeric or string arrays — hyperparameters, fitted attributes, the network's
+        architecture and state, the optimiser's and the schedule's settings and state, classes
+        and feature names. `from_document` rebuilds an estimator that predicts bit for bit as
+        this one and continues training where it stopped."""
+        check_is_fitted(self)
+        net = self._network
+        state = net.state()
+        arrays = {"params": state["params"]}
+        if state["batchnorm_state"] is not None:
+            arrays["batchnorm_state"] = state["batchnorm_state"]
+        doc = {
+            "class": type(self).__name__,
+            "params": self._hyperparameters_document(),
+            "fitted": {k: getattr(self, k) for k in _FITTED if hasattr(self, k)},
+            "network": {"layer_sizes": net.layer_sizes, "activation": net.activation,
+                        "loss": net.loss_name, "alpha": net.alpha,
+                        "loss_reduction": net.loss_reduction, "dtype": net.dtype.name,
+                        "batch_norm": net.batch_norm},
+            "optimizer": None,
+            "schedule": None,
+        }
+        optimizer = self.__dict__.get("_optimizer")
+        if optimizer is not None:
+            state = optimizer.state
+            doc["optimizer"] = {"class": type(optimizer).__name__, "args": optimizer.config(),
+                                "t": int(state.get("t", 0))}
+            for key in ("velocity", "m", "v"):
+                if key in state:
+                    arrays[f"optimizer_{key}"] = state[key]
+        if self.__dict__.get("_schedule") is not None:
+            doc["schedule"] = self._schedule.to_document()
+        if hasattr(self, "classes_"):
+            classes = np.asarray(self.classes_)
+            if classes.dtype.kind == "O":
+                if not all(isinstance(c, str) for c in classes):
+                    raise ValueError("only classes that are all numbers or all strings can be "
+                                     "saved")
+                classes = classes.astype(str)
+            arrays["classes"] = classes
+            doc["label_binarizer"] = {"y_type": self._label_binarizer.y_type_,
+                                      "object_classes": np.asarray(self.classes_).dtype.kind
+                                      == "O"}
+        if hasattr(self, "feature_names_in_"):
+            arrays["feature_names_in"] = np.asarray(self.feature_names_in_, dtype=str)
+        return doc, arrays
+
+    def _hyperparameters_document(self) -> dict:
+        params = self.get_params(deep=False)
+        params["callbacks"] = ()  # code, not data: callbacks are not saved
+        if not (params["random_state"] is None or isinstance(params["random_state"], int)):
+            params["random_state"] = None  # a RandomState object: its seed is not recoverable
+        hidden = params["hidden_layer_sizes"]
+        params["hidden_layer_sizes"] = list(hidden) if hasattr(hidden, "__iter__") else hidden
+        return params
+
+    @classmethod
+    def from_document(cls, doc: dict, arrays: dict):
+        """The estimator `to_document` described; ValueError (or KeyError, TypeError for a
+        damaged document) when the document and its arrays disagree."""
+        params = dict(doc["params"])
+        if isinstance(params.get("hidden_layer_sizes"), list):  # JSON has no tuples
+            params["hidden_layer_sizes"] = tuple(params["hidden_layer_sizes"])
+        params["callbacks"] = ()
+        estimator = cls(**params)
+        estimator._validate_params()
+        spec = doc["network"]
+        net = Network(spec["layer_sizes"], spec["activation"], spec["loss"], alpha=spec["alpha"],
+                      loss_reduction=spec["loss_reduction"], dtype=spec["dtype"],
+                      batch_norm=spec["batch_norm"], init="zeros", n_threads=params["n_threads"])
+        net.load_state({"params": arrays["params"],
+                        "batchnorm_state": arrays["batchnorm_state"] if net.batch_norm else None})
+        estimator._network = net
+        for key, value in doc["fitted"].items():
+            if key not in _FITTED:
+                raise ValueError(f"unexpected fitted attribute {key!r}")
+            setattr(estimator, key, value)
+        if estimator.n_layers_ != len(spec["layer_sizes"]) or \
+                estimator.n_outputs_ != spec["layer_sizes"][-1]:
+            raise ValueError("fitted attributes disagree with the architecture")
+        estimator._best_state = None
+        estimator._optimizer = None
+        if doc["optimizer"] is not None:
+            estimator._optimizer = _optimizer_from_document(doc["optimizer"], arrays, net)
+        estimator._schedule = None
+        if doc["schedule"] is not None:
+            estimator._schedule = Schedule.from_document(doc["schedule"])
+        if "label_binarizer" in doc:
+            estimator._restore_label_binarizer(doc["label_binarizer"], arrays["classes"])
+        if "feature_names_in" in arrays:
+            estimator.feature_names_in_ = arrays["feature_names_in"].astype(object)
+        return estimator
 
     def _check_solver(self):
         if self.solver not in _STOCHASTIC_SOLVERS:
@@ -543,6 +646,24 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                 raise ValueError("`y` has classes not in `self.classes_`. "
                                  f"`self.classes_` has {self.classes_}. 'y' has {classes}.")
         return X, self._label_binarizer.transform(y).astype(X.dtype)
+
+    def _encoded_targets(self, y) -> np.ndarray:
+        """y as the network's targets: label indicators (one column for binary targets)."""
+        y = np.asarray(y)
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+        return self._label_binarizer.transform(y)
+
+    def _restore_label_binarizer(self, spec, classes):
+        if spec["object_classes"]:
+            classes = classes.astype(object)
+        binarizer = LabelBinarizer()
+        if spec["y_type"].startswith("multilabel"):
+            binarizer.fit(np.eye(len(classes), dtype=int))
+        else:
+            binarizer.fit(classes)
+        self._label_binarizer = binarizer
+        self.classes_ = binarizer.classes_
 
     def _predict(self, X, check_input=True):
         y_pred = self._forward(X, check_input=check_input)
@@ -653,6 +774,9 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
             raise ValueError(f"y for the poisson loss must be >= 0, got minimum {np.min(y):g}")
         return X, y
 
+    def _encoded_targets(self, y) -> np.ndarray:
+        return np.asarray(y)
+
     def _predict(self, X, check_input=True):
         y_pred = self._forward(X, check_input=check_input)
         return y_pred.ravel() if y_pred.shape[1] == 1 else y_pred
@@ -669,3 +793,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     def partial_fit(self, X, y, sample_weight=None):
         """One epoch over (X, y)."""
         return self._fit(X, y, sample_weight=sample_weight, incremental=True)
+
+
+persistence.register(MLPClassifier)
+persistence.register(MLPRegressor)

@@ -1,10 +1,11 @@
-"""`Network`: the Python handle of one C++ network.
+"""`Network`: the Python handle of one C++ network — its structure, views of its parameters, its
+computations (forward, loss, gradient, one epoch) and its state.
 
 Parameters and gradients live in two contiguous buffers owned by the C++ core; `params`, `grads`,
 `coefs`, `intercepts`, `coef_grads` and `intercept_grads` are writable numpy views into them, so
 writing into a view changes the network and nothing is ever copied.
 
-Maths (DESIGN.md §2): layer t computes ``P_t = A_{t-1} @ W_t + b_t`` and ``A_t = g(P_t)`` with
+Maths: layer t computes ``P_t = A_{t-1} @ W_t + b_t`` and ``A_t = g(P_t)`` with
 ``W_t`` of shape (fan_in, fan_out), as scikit-learn's ``coefs_[t]``; the output layer is linear
 and its raw scores f go to the loss. On a batch M with sample weights w (all ones by default)::
 
@@ -22,21 +23,22 @@ from scipy.special import expit
 from sklearn.utils import check_random_state
 
 from . import _core
-from .optim import SGD, Optimizer
 from ._validation import (
     check_choice,
     check_dtype,
-    check_float,
     check_int,
     check_order,
+    check_param,
     check_sample_weight,
     check_targets,
     check_X,
 )
+from .optim import SGD, Optimizer, check_optimizer
 
-ACTIVATIONS = ("identity", "relu", "logistic", "tanh", "leaky_relu", "softplus", "gelu")
-LOSSES = ("squared_error", "logistic", "softmax", "poisson")
-REDUCTIONS = ("mean", "sum")
+# The core's name tables; the initialisations are drawn here in Python.
+ACTIVATIONS = tuple(_core.activations)
+LOSSES = tuple(_core.losses)
+REDUCTIONS = tuple(_core.reductions)
 INITS = ("glorot_uniform", "he_normal", "glorot_normal", "normal", "zeros")
 
 
@@ -48,9 +50,25 @@ class DivergenceError(FloatingPointError, ValueError):
 
 
 class EpochStats(NamedTuple):
+    """What one epoch of `Network.run_epoch` reports."""
+
     loss: float  # mean training loss of the epoch (mean units)
     steps: int  # parameter updates made
     grad_norm: float  # mean over the steps of the minibatch gradient's 2-norm
+
+
+class PreparedData(NamedTuple):
+    """Data checked and converted once for one network (`Network.prepare`): X (n, d) and targets
+    Y (n, K) C-contiguous in the network's dtype, sample_weight (n,) or None. Every method that
+    takes (X, y) also takes one of these in place of X, and then checks nothing again."""
+
+    X: np.ndarray
+    Y: np.ndarray
+    sample_weight: np.ndarray | None
+
+    @property
+    def n_samples(self) -> int:
+        return self.X.shape[0]
 
 
 def available_cpus() -> int:
@@ -65,13 +83,6 @@ def _check_bool(value, name: str) -> bool:
     if not isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{name} must be True or False, got {value!r}")
     return bool(value)
-
-
-def _check_optimizer(optimizer) -> Optimizer:
-    if not isinstance(optimizer, Optimizer):
-        raise TypeError(
-            f"optimizer must be an nncore optimiser (SGD, Adam, AdamW), got {optimizer!r}")
-    return optimizer
 
 
 def _seed_from(random_state) -> int:
@@ -150,7 +161,7 @@ class Network:
             raise TypeError(f"batch_norm must be True or False, got {batch_norm!r}")
         self.dtype = np.dtype(check_dtype(dtype))
         core_class = _core.Network64 if self.dtype == np.float64 else _core.Network32
-        self._core = core_class(sizes, activation, loss, check_float(alpha, "alpha", inclusive=True),
+        self._core = core_class(sizes, activation, loss, check_param(alpha, "alpha"),
                                 bool(batch_norm))
         self.loss_reduction = loss_reduction
         self.n_threads = n_threads
@@ -209,7 +220,7 @@ class Network:
 
     @alpha.setter
     def alpha(self, value):
-        self._core.alpha = check_float(value, "alpha", inclusive=True)
+        self._core.alpha = check_param(value, "alpha")
 
     @property
     def loss_reduction(self) -> str:
@@ -225,7 +236,8 @@ class Network:
 
     @n_threads.setter
     def n_threads(self, value):
-        self._core.n_threads = available_cpus() if value is None else check_int(value, "n_threads")
+        self._core.n_threads = (available_cpus() if value is None
+                                else check_param(value, "n_threads"))
 
     @property
     def input_grad_counts(self) -> list[int]:
@@ -243,7 +255,7 @@ class Network:
         """Draw fresh weights by the scheme `init` (see the class docstring); batch-norm scales
         are reset to 1, shifts to 0 and running statistics to mean 0, variance 1."""
         check_choice(init, "init", INITS)
-        init_std = check_float(init_std, "init_std")
+        init_std = check_param(init_std, "init_std")
         rng = check_random_state(random_state)
         factor = 2.0 if self.activation == "logistic" else 6.0
         for W, b in zip(self.coefs, self.intercepts):
@@ -263,18 +275,44 @@ class Network:
             gamma[...], beta[...], mean[...], var[...] = 1.0, 0.0, 0.0, 1.0
         return self
 
+    # ---- state: parameters and batch-norm running statistics ---------------------------------
+    def state(self) -> dict:
+        """A copy of everything training changes in the network: ``{"params": ...,
+        "batchnorm_state": ... or None}`` (running mean and variance of every batch-normalised
+        layer, in layer order). `load_state` puts it back."""
+        running = self._core.batchnorm_state
+        return {"params": self.params.copy(),
+                "batchnorm_state": None if running is None else running.copy()}
+
+    def load_state(self, state: dict) -> None:
+        """Copy a `state()` (of a network of the same architecture) into this network; shapes
+        and finiteness are checked before anything is written."""
+        running = self._core.batchnorm_state
+        checked = [(self.params, _checked_state(state, "params", self.params.shape))]
+        if running is not None:
+            checked.append((running, _checked_state(state, "batchnorm_state", running.shape)))
+        elif state.get("batchnorm_state") is not None:
+            raise ValueError("state has batch-norm statistics, but this network has no batch norm")
+        for target, value in checked:
+            target[...] = value
+
     # ---- data preparation --------------------------------------------------------------------
-    def _prepare(self, X, y, sample_weight):
+    def prepare(self, X, y, sample_weight=None) -> PreparedData:
+        """(X, y, sample_weight) checked and converted for this network once; pass the result in
+        place of X to loss, loss_and_grad, train_epoch or run_epoch to skip the checks."""
+        if isinstance(X, PreparedData):
+            return X
         X = check_X(X, self.dtype, n_features=self.layer_sizes[0])
         Y = check_targets(
             y, self.dtype, n_samples=X.shape[0], n_outputs=self.layer_sizes[-1], loss=self.loss_name
         )
         w = check_sample_weight(sample_weight, self.dtype, n_samples=X.shape[0])
-        return X, Y, w
+        return PreparedData(X, Y, w)
 
-    def _scale(self, X, w, n_total=None) -> float:
+    def objective_scale(self, data: PreparedData, n_total=None) -> float:
         """The factor from Σ w ℓ (+ penalty) to the objective: 1/Σw for the mean, n/Σw for the
-        sum (n = n_total, default the rows of X)."""
+        sum (n = n_total, default the rows of data)."""
+        X, w = data.X, data.sample_weight
         weight_sum = float(X.shape[0] if w is None else w.sum(dtype=np.float64))
         if self.loss_reduction == "mean":
             return 1.0 / weight_sum
@@ -304,38 +342,50 @@ class Network:
             return np.exp(f)
         return f
 
-    def loss(self, X, y, sample_weight=None, *, n_total=None, training: bool = True) -> float:
+    def loss(self, X, y=None, sample_weight=None, *, n_total=None,
+             training: bool = True) -> float:
         """The objective on (X, y): mean or sum form per `loss_reduction` (n_total defaults to the
         number of rows of X). With the default training=True it is exactly the function
         loss_and_grad differentiates (batch norm on the statistics of X); training=False
         evaluates batch norm with its running averages."""
-        X, Y, w = self._prepare(X, y, sample_weight)
-        raw = (self._core.weighted_loss_sum(X, Y, w, _check_bool(training, "training"))
+        data = self.prepare(X, y, sample_weight)
+        raw = (self._core.weighted_loss_sum(data.X, data.Y, data.sample_weight,
+                                            _check_bool(training, "training"))
                + self._core.penalty())
-        return raw * self._scale(X, w, n_total)
+        return raw * self.objective_scale(data, n_total)
 
-    def loss_and_grad(self, X, y, sample_weight=None, *, n_total=None,
+    def mean_loss(self, X, y=None, sample_weight=None) -> float:
+        """The (weighted) mean loss without the L2 term, batch norm on its running averages: a
+        held-out score in the units of the training loss curve."""
+        data = self.prepare(X, y, sample_weight)
+        w = data.sample_weight
+        weight_sum = data.n_samples if w is None else float(np.sum(w))
+        return self._core.weighted_loss_sum(data.X, data.Y, w, False) / weight_sum
+
+    def loss_and_grad(self, X, y=None, sample_weight=None, *, n_total=None,
                       update_running_stats: bool = False):
         """(objective, grads): fills the gradient buffer for (X, y) taken as one batch and returns
         the objective with a view of the gradients (the same array as `self.grads`). Batch norm
         runs in training mode; `update_running_stats` folds this batch into its running averages
         as a training step does."""
-        X, Y, w = self._prepare(X, y, sample_weight)
-        scale = self._scale(X, w, n_total)
+        data = self.prepare(X, y, sample_weight)
+        scale = self.objective_scale(data, n_total)
         raw = self._core.forward_backward(
-            X, Y, w, scale, _check_bool(update_running_stats, "update_running_stats"))
+            data.X, data.Y, data.sample_weight, scale,
+            _check_bool(update_running_stats, "update_running_stats"))
         return raw * scale, self.grads
 
     def sgd_step(self, learning_rate: float) -> None:
-        """θ ← θ − learning_rate · grads, over the whole parameter buffer."""
-        self._core.sgd_step(check_float(learning_rate, "learning_rate"))
+        """θ ← θ − learning_rate · grads, over the whole parameter buffer (plain SGD through the
+        same guarded update as every optimiser: see optimizer_step)."""
+        self.optimizer_step(self._sgd, learning_rate)
 
     def optimizer_step(self, optimizer: Optimizer, learning_rate: float) -> None:
         """One update of `optimizer` (SGD, Adam, AdamW) from the current gradients. If it makes a
         parameter non-finite, the step is undone, the optimiser's state reset, and
         DivergenceError raised."""
-        core = _check_optimizer(optimizer)._bind(self)
-        if not self._core.optimizer_step(core, check_float(learning_rate, "learning_rate")):
+        core = check_optimizer(optimizer).bind(self)
+        if not self._core.optimizer_step(core, check_param(learning_rate, "learning_rate")):
             raise DivergenceError(
                 f"the update made a parameter non-finite (learning_rate={learning_rate:g}); it "
                 f"was undone and the optimiser's state reset")
@@ -351,7 +401,7 @@ class Network:
     def train_epoch(
         self,
         X,
-        y,
+        y=None,
         *,
         learning_rate: float = 1e-3,
         batch_size: int = 200,
@@ -369,24 +419,28 @@ class Network:
         scikit-learn draws it), else in a permutation seeded by `seed` when `shuffle`, else in
         their stored order. Raises DivergenceError, with the parameters of the last finite state
         kept, when the loss or an update becomes non-finite."""
-        X, Y, w = self._prepare(X, y, sample_weight)
-        return self._train_epoch_prepared(
-            X, Y, w, learning_rate=learning_rate, batch_size=batch_size, shuffle=shuffle,
-            seed=seed, order=order, optimizer=optimizer,
+        return self.run_epoch(
+            self.prepare(X, y, sample_weight), learning_rate=learning_rate,
+            batch_size=batch_size, shuffle=shuffle, seed=seed, order=order, optimizer=optimizer,
         ).loss
 
-    def _train_epoch_prepared(self, X, Y, w, *, learning_rate, batch_size, shuffle, seed, order,
-                              optimizer=None, continuing=False):
-        learning_rate = check_float(learning_rate, "learning_rate")
-        batch_size = X.shape[0] if batch_size is None else check_int(batch_size, "batch_size")
+    def run_epoch(self, data: PreparedData, *, learning_rate, batch_size, shuffle=False,
+                  seed=None, order=None, optimizer=None, continuing=False) -> EpochStats:
+        """`train_epoch` on prepared data, reporting `EpochStats`. continuing=True says nothing
+        touched the parameters since this network's previous epoch, so that epoch's last step
+        can still be undone if this epoch's first loss is not finite."""
+        data = self.prepare(data, None)
+        learning_rate = check_param(learning_rate, "learning_rate")
+        batch_size = (data.n_samples if batch_size is None
+                      else check_param(batch_size, "batch_size"))
         shuffle = _check_bool(shuffle, "shuffle")
-        core_optimizer = (self._sgd if optimizer is None else _check_optimizer(optimizer))._bind(self)
+        core_optimizer = (self._sgd if optimizer is None else check_optimizer(optimizer)).bind(self)
         if order is not None:
-            order = check_order(order, n_samples=X.shape[0])
+            order = check_order(order, n_samples=data.n_samples)
         seed = _seed_from(seed) if shuffle and order is None else 0
         mean_loss, steps, diverged, grad_norm, rolled_back = self._core.train_epoch(
-            core_optimizer, X, Y, w, order, batch_size, learning_rate, self.loss_reduction,
-            shuffle, seed, continuing
+            core_optimizer, data.X, data.Y, data.sample_weight, order, batch_size, learning_rate,
+            self.loss_reduction, shuffle, seed, bool(continuing)
         )
         if diverged:
             where = ("it is back at its parameters before the last step (the last state with a "
@@ -410,9 +464,7 @@ class Network:
             "dtype": self.dtype.name,
             "batch_norm": self.batch_norm,
             "n_threads": self.n_threads,
-            "params": self.params.copy(),
-            "batchnorm_state": None if self._core.batchnorm_state is None
-            else self._core.batchnorm_state.copy(),
+            **self.state(),
         }
 
     def __setstate__(self, state):
@@ -420,9 +472,7 @@ class Network:
                       alpha=state["alpha"], loss_reduction=state["loss_reduction"],
                       dtype=state["dtype"], batch_norm=state["batch_norm"],
                       n_threads=state.get("n_threads"))
-        self.params[:] = state["params"]
-        if state["batchnorm_state"] is not None:
-            self._core.batchnorm_state[:] = state["batchnorm_state"]
+        self.load_state(state)
 
     def copy(self) -> "Network":
         """An independent network with the same architecture, settings and parameters."""
@@ -438,3 +488,11 @@ class Network:
             f"{', batch_norm=True' if self.batch_norm else ''})"
         )
 
+
+def _checked_state(state, key, shape):
+    value = np.asarray(state[key])
+    if value.shape != shape:
+        raise ValueError(f"{key} has shape {value.shape}, this network needs {shape}")
+    if not np.isfinite(value).all():
+        raise ValueError(f"{key} holds non-finite values")
+    return value

@@ -1,9 +1,12 @@
-"""Optimisers and step-size schedules of the C++ core (formulas: cpp/include/nncore/optim.hpp and
-schedule.hpp, DESIGN.md §2).
+"""Optimisers and step-size schedules of the C++ core: the Python objects that hold their
+hyperparameters (checked against the one range table) and expose their state.
 
-An optimiser object holds its hyperparameters and, once used with a network, its state in C++
-buffers with the parameter slab's layout; `state` gives writable numpy views of them, so warm
-starts and checkpoints can read and restore it exactly."""
+Formulas, as scikit-learn and PyTorch define them: SGD ``θ ← θ − ηg``; momentum ``v ← μv − ηg;
+θ ← θ + v``; Nesterov ``θ ← θ + μv − ηg``; Adam ``η_t = η √(1−β2^t)/(1−β1^t); θ ← θ − η_t
+m/(√v + ε)``; AdamW adds the decoupled decay ``θ ← θ(1 − ηλ)``. An optimiser object holds its
+hyperparameters and, once used with a network, its state in C++ buffers with the parameter
+slab's layout; `state` gives writable numpy views of them, so warm starts and checkpoints can
+read and restore it exactly."""
 
 from __future__ import annotations
 
@@ -12,9 +15,10 @@ from typing import Any
 import numpy as np
 
 from . import _core
-from ._validation import check_choice, check_float, check_int
+from ._validation import check_choice, check_int, check_param
 
-SCHEDULES = ("constant", "invscaling", "adaptive", "step", "exponential", "cosine")
+SCHEDULES = tuple(_core.schedules)
+SOLVERS = ("sgd", "momentum", "nesterov", "adam", "adamw")  # make_optimizer's names
 
 
 class Optimizer:
@@ -22,18 +26,20 @@ class Optimizer:
 
     _kind = "sgd"
 
-    def _core_args(self) -> dict:
+    def config(self) -> dict:
+        """The constructor arguments: ``type(opt)(**opt.config())`` is a fresh copy."""
         raise NotImplementedError
 
     def __init__(self):
         self._core = None
 
-    def _bind(self, network):
-        """The C++ state for `network`, made on first use; an optimiser serves one network
-        shape and dtype (call reset() after changing networks of the same shape)."""
+    def bind(self, network):
+        """The compiled state serving `network`'s parameter slab, made on first use. An
+        optimiser serves one network shape and dtype (call reset() after moving it to another
+        network of the same shape)."""
         core_class = _core.Optimizer64 if network.dtype == np.float64 else _core.Optimizer32
         if self._core is None:
-            self._core = core_class(self._kind, network.n_params, **self._core_args())
+            self._core = core_class(self._kind, network.n_params, **self.config())
         elif not isinstance(self._core, core_class) or self._core.n_params != network.n_params:
             raise ValueError(
                 f"this {type(self).__name__} holds state for {self._core.n_params} parameters "
@@ -54,7 +60,7 @@ class Optimizer:
 
     def set_state(self, state: dict, network) -> None:
         """Restore a state taken from `state` (arrays are copied into the C++ buffers)."""
-        core = self._bind(network)
+        core = self.bind(network)
         views = self._state_views()
         if set(state) != set(views):
             raise ValueError(f"state must have the keys {sorted(views)}, got {sorted(state)}")
@@ -77,12 +83,12 @@ class Optimizer:
             self._core.reset()
 
     def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self._core_args().items())
+        args = ", ".join(f"{k}={v!r}" for k, v in self.config().items())
         return f"{type(self).__name__}({args})"
 
     def __getstate__(self):
         state = {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in self.state.items()}
-        return {"args": self._core_args(), "state": state,
+        return {"args": self.config(), "state": state,
                 "dtype": None if self._core is None else
                 ("float64" if isinstance(self._core, _core.Optimizer64) else "float32"),
                 "n_params": None if self._core is None else self._core.n_params}
@@ -91,7 +97,7 @@ class Optimizer:
         self.__init__(**saved["args"])
         if saved["dtype"] is not None:
             core_class = _core.Optimizer64 if saved["dtype"] == "float64" else _core.Optimizer32
-            self._core = core_class(self._kind, saved["n_params"], **self._core_args())
+            self._core = core_class(self._kind, saved["n_params"], **self.config())
             views = self._state_views()
             for key, value in saved["state"].items():
                 if key == "t":
@@ -108,14 +114,12 @@ class SGD(Optimizer):
 
     def __init__(self, momentum: float = 0.0, nesterov: bool = False):
         super().__init__()
-        self.momentum = check_float(momentum, "momentum", inclusive=True)
-        if self.momentum > 1:
-            raise ValueError(f"momentum must be in [0, 1], got {momentum!r}")
+        self.momentum = check_param(momentum, "momentum")
         if not isinstance(nesterov, (bool, np.bool_)):
             raise TypeError(f"nesterov must be True or False, got {nesterov!r}")
         self.nesterov = bool(nesterov)
 
-    def _core_args(self):
+    def config(self):
         return {"momentum": self.momentum, "nesterov": self.nesterov}
 
     def _state_views(self):
@@ -129,14 +133,11 @@ class Adam(Optimizer):
 
     def __init__(self, beta_1: float = 0.9, beta_2: float = 0.999, epsilon: float = 1e-8):
         super().__init__()
-        for name, value in (("beta_1", beta_1), ("beta_2", beta_2)):
-            check_float(value, name, inclusive=True)
-            if not value < 1:
-                raise ValueError(f"{name} must be in [0, 1), got {value!r}")
-        self.beta_1, self.beta_2 = float(beta_1), float(beta_2)
-        self.epsilon = check_float(epsilon, "epsilon")
+        self.beta_1 = check_param(beta_1, "beta_1")
+        self.beta_2 = check_param(beta_2, "beta_2")
+        self.epsilon = check_param(epsilon, "epsilon")
 
-    def _core_args(self):
+    def config(self):
         return {"beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon}
 
     def _state_views(self):
@@ -152,17 +153,25 @@ class AdamW(Adam):
     def __init__(self, beta_1: float = 0.9, beta_2: float = 0.999, epsilon: float = 1e-8,
                  weight_decay: float = 0.01):
         super().__init__(beta_1, beta_2, epsilon)
-        self.weight_decay = check_float(weight_decay, "weight_decay", inclusive=True)
+        self.weight_decay = check_param(weight_decay, "weight_decay")
 
-    def _core_args(self):
-        return {**super()._core_args(), "weight_decay": self.weight_decay}
+    def config(self):
+        return {**super().config(), "weight_decay": self.weight_decay}
+
+
+def check_optimizer(optimizer) -> Optimizer:
+    """optimizer itself if it is one of nncore's, else TypeError."""
+    if not isinstance(optimizer, Optimizer):
+        raise TypeError(
+            f"optimizer must be an nncore optimiser (SGD, Adam, AdamW), got {optimizer!r}")
+    return optimizer
 
 
 def make_optimizer(name: str, *, momentum=0.9, nesterov=True, beta_1=0.9, beta_2=0.999,
                    epsilon=1e-8, weight_decay=0.01) -> Optimizer:
     """An optimiser by name: 'sgd' (scikit-learn's: momentum with Nesterov by default),
     'momentum' (sgd with momentum, no Nesterov), 'nesterov', 'adam', 'adamw'."""
-    check_choice(name, "solver", ("sgd", "momentum", "nesterov", "adam", "adamw"))
+    check_choice(name, "solver", SOLVERS)
     if name == "sgd":
         return SGD(momentum, nesterov)
     if name in ("momentum", "nesterov"):
@@ -187,17 +196,22 @@ class Schedule:
         check_choice(kind, "schedule", SCHEDULES)
         self._args: dict[str, Any] = dict(
             kind=kind,
-            learning_rate_init=check_float(learning_rate_init, "learning_rate_init"),
-            power_t=check_float(power_t, "power_t", inclusive=True),
-            n_iter_no_change=check_int(n_iter_no_change, "n_iter_no_change"),
-            tol=check_float(tol, "tol", inclusive=True),
-            step_size=check_int(step_size, "step_size"),
-            gamma=check_float(gamma, "gamma"),
-            total_epochs=check_int(total_epochs, "total_epochs"),
-            min_learning_rate=check_float(min_learning_rate, "min_learning_rate", inclusive=True),
-            warmup_epochs=check_int(warmup_epochs, "warmup_epochs", minimum=0),
+            learning_rate_init=check_param(learning_rate_init, "learning_rate_init",
+                                           bound="learning_rate"),
+            power_t=check_param(power_t, "power_t"),
+            n_iter_no_change=check_param(n_iter_no_change, "n_iter_no_change"),
+            tol=check_param(tol, "tol"),
+            step_size=check_param(step_size, "step_size"),
+            gamma=check_param(gamma, "gamma"),
+            total_epochs=check_param(total_epochs, "total_epochs"),
+            min_learning_rate=check_param(min_learning_rate, "min_learning_rate"),
+            warmup_epochs=check_param(warmup_epochs, "warmup_epochs"),
         )
+        if self._args["min_learning_rate"] > self._args["learning_rate_init"]:
+            raise ValueError(f"min_learning_rate must be in [0, learning_rate_init], got "
+                             f"{min_learning_rate!r} > {learning_rate_init!r}")
         self._core = _core.Schedule(**self._args)
+        self.gave_up = False
 
     kind = property(lambda self: self._core.kind)
     learning_rate = property(lambda self: self._core.learning_rate,
@@ -213,18 +227,39 @@ class Schedule:
 
     def set_base_learning_rate(self, value: float) -> None:
         """Replace η0 from now on (what a learning-rate-on-plateau reducer does)."""
+        self.restore(base_learning_rate=check_param(value, "learning_rate"))
+
+    def restore(self, *, epoch=None, base_learning_rate=None, no_improvement_count=None,
+                best_loss=None) -> None:
+        """Set any of the schedule's counters (the rest stay): what a warm start carries over."""
         c = self._core
-        c.set_state(c.epoch, check_float(value, "learning_rate"), c.no_improvement_count,
-                    c.best_loss)
+        c.set_state(c.epoch if epoch is None else epoch,
+                    c.base_learning_rate if base_learning_rate is None else base_learning_rate,
+                    c.no_improvement_count if no_improvement_count is None
+                    else no_improvement_count,
+                    c.best_loss if best_loss is None else best_loss)
 
     def epoch_end(self, monitored_loss: float, samples_seen: float) -> bool:
-        """Advance one epoch. Returns True when the adaptive schedule asks to stop."""
-        return self._core.epoch_end(float(monitored_loss), float(samples_seen))
+        """Advance one epoch. Returns True (and sets `gave_up`) when the adaptive schedule asks
+        to stop because its step size cannot shrink any further."""
+        stop = self._core.epoch_end(float(monitored_loss), float(samples_seen))
+        self.gave_up = self.gave_up or stop
+        return stop
 
-    def __getstate__(self):
+    def to_document(self) -> dict:
+        """Settings and state as plain data (JSON-ready); `Schedule.from_document` reverses it."""
         c = self._core
         return {"args": self._args,
                 "state": (c.epoch, c.base_learning_rate, c.no_improvement_count, c.best_loss)}
+
+    @classmethod
+    def from_document(cls, document: dict) -> "Schedule":
+        schedule = cls(**document["args"])
+        schedule._core.set_state(*document["state"])
+        return schedule
+
+    def __getstate__(self):
+        return self.to_document()
 
     def __setstate__(self, saved):
         self.__init__(**saved["args"])

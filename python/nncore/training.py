@@ -1,15 +1,114 @@
-"""Training loops over the C++ core: `train` runs whole epochs (minibatch or full-batch, any
-optimiser and schedule); `lbfgs` minimises the full-batch objective with scipy's L-BFGS-B using the
-core's loss and gradient, as scikit-learn's solver='lbfgs' does."""
+"""The one epoch driver every training path uses — `run_epochs` yields one record per epoch — and
+the two training functions of the object API built on it and on the core: `train` (whole epochs,
+any optimiser and schedule) and `lbfgs` (scipy's L-BFGS-B on the full-batch objective, as
+scikit-learn's solver='lbfgs' does).
+
+A record is a dict with the keys of RECORD_FIELDS: epoch (counted from `first_epoch`), loss (the
+epoch's mean training loss), val_loss and val_score (on held-out data, None without), the
+learning rate used, grad_norm (mean over the steps of the minibatch gradient's 2-norm),
+param_norm (‖θ‖₂ after the epoch) and seconds (wall time of the epoch and its evaluation)."""
 
 from __future__ import annotations
+
+import time
+from typing import Callable, Iterator, NamedTuple
 
 import numpy as np
 from sklearn.utils import check_random_state
 
-from ._validation import check_float, check_int
-from .network import DivergenceError, Network, _check_optimizer
-from .optim import Schedule
+from ._validation import check_param
+from .network import DivergenceError, Network, PreparedData
+from .optim import Optimizer, Schedule, check_optimizer
+
+RECORD_FIELDS = ("epoch", "loss", "val_loss", "val_score", "learning_rate", "grad_norm",
+                 "param_norm", "seconds")
+
+
+def new_record(**values) -> dict:
+    """A record with every field of RECORD_FIELDS, None where `values` has none."""
+    unknown = set(values) - set(RECORD_FIELDS)
+    if unknown:
+        raise ValueError(f"unknown record fields {sorted(unknown)}")
+    return {field: values.get(field) for field in RECORD_FIELDS}
+
+
+class Validation(NamedTuple):
+    """Held-out data scored after every epoch: `data` prepared for the network (its mean loss
+    becomes val_loss) and `score`, a function giving val_score."""
+
+    data: PreparedData
+    score: Callable[[], float]
+
+
+def norm(v) -> float:
+    """‖v‖₂ without overflow for huge entries."""
+    scale = float(np.max(np.abs(v))) if v.size else 0.0
+    if scale == 0.0 or not np.isfinite(scale):
+        return scale
+    return scale * float(np.linalg.norm(v / scale))
+
+
+def run_epochs(
+    network: Network,
+    data: PreparedData,
+    optimizer: Optimizer | None,
+    schedule: Schedule,
+    *,
+    batch_size: int | None,
+    max_epochs: int,
+    random_state=None,
+    shuffle: bool = True,
+    draw: str = "scikit-learn",
+    validation: Validation | None = None,
+    monitor: Callable[[dict], float] | None = None,
+    samples_seen: int = 0,
+    first_epoch: int = 1,
+) -> Iterator[dict]:
+    """Train `network` on `data` epoch by epoch, each epoch one call into C++, yielding its record.
+
+    The step size of each epoch is `schedule.learning_rate`; after the epoch the schedule advances
+    with monitor(record) (default: the training loss) and the samples seen so far
+    (samples_seen + n per epoch; invscaling reads it). The driver stops after `max_epochs`, or
+    after the epoch in which an adaptive schedule gives up (`schedule.gave_up`); the caller stops
+    it earlier by leaving the loop. optimizer=None is plain SGD.
+
+    Row order: with shuffle, each epoch draws a permutation from random_state — draw=
+    'scikit-learn' shuffles one index array in place per epoch as scikit-learn's MLP does (same
+    RandomState, same draws, same batches); draw='seed' draws a 64-bit seed for the core's own
+    permutation (cheaper for large n). Without shuffle, rows go in stored order.
+
+    A non-finite loss or update raises DivergenceError (the network keeps its last finite
+    state); Ctrl-C raises KeyboardInterrupt after the step in progress."""
+    if draw not in ("scikit-learn", "seed"):
+        raise ValueError(f"draw must be 'scikit-learn' or 'seed', got {draw!r}")
+    rng = check_random_state(random_state)
+    monitor = monitor or (lambda record: record["loss"])
+    n_samples = data.n_samples
+    sample_idx = np.arange(n_samples, dtype=int)  # shuffled in place, epoch after epoch
+    for index in range(max_epochs):
+        started = time.perf_counter()
+        order = seed = None
+        if shuffle and draw == "scikit-learn":
+            rng.shuffle(sample_idx)  # what scikit-learn's utils.shuffle draws each epoch
+            order = sample_idx
+        elif shuffle:
+            seed = rng
+        learning_rate = schedule.learning_rate
+        stats = network.run_epoch(data, learning_rate=learning_rate, batch_size=batch_size,
+                                  shuffle=seed is not None, seed=seed, order=order,
+                                  optimizer=optimizer, continuing=index > 0)
+        samples_seen += n_samples
+        record = new_record(epoch=first_epoch + index, loss=stats.loss,
+                            learning_rate=learning_rate, grad_norm=stats.grad_norm,
+                            param_norm=norm(network.params))
+        if validation is not None:
+            record["val_loss"] = network.mean_loss(validation.data)
+            record["val_score"] = validation.score()
+        schedule.epoch_end(monitor(record), samples_seen)
+        record["seconds"] = time.perf_counter() - started
+        yield record
+        if schedule.gave_up:
+            return
 
 
 def _check_network(network) -> Network:
@@ -41,28 +140,24 @@ def train(
     is seeded from random_state. callback(epoch, loss), if given, runs after every epoch and may
     return True to stop. Returns the per-epoch mean training losses."""
     _check_network(network)
-    epochs = check_int(epochs, "epochs")
+    epochs = check_param(epochs, "epochs")
     if callback is not None and not callable(callback):
         raise TypeError(f"callback must be callable, got {callback!r}")
-    schedule = learning_rate if isinstance(learning_rate, Schedule) else None
-    if schedule is None:
-        check_float(learning_rate, "learning_rate")
+    if isinstance(learning_rate, Schedule):
+        schedule = learning_rate
+    else:
+        schedule = Schedule("constant", check_param(learning_rate, "learning_rate"))
     if optimizer is not None:
-        _check_optimizer(optimizer)._bind(network)
-    X, Y, w = network._prepare(X, y, sample_weight)
-    rng = check_random_state(random_state)
+        check_optimizer(optimizer).bind(network)
+    data = network.prepare(X, y, sample_weight)
     losses = []
-    for epoch in range(epochs):
-        eta = schedule.learning_rate if schedule is not None else learning_rate
-        losses.append(
-            network._train_epoch_prepared(
-                X, Y, w, learning_rate=eta, batch_size=batch_size, shuffle=shuffle, seed=rng,
-                order=None, optimizer=optimizer, continuing=epoch > 0,
-            ).loss
-        )
-        if schedule is not None and schedule.epoch_end(losses[-1], (epoch + 1) * X.shape[0]):
-            break
-        if callback is not None and callback(epoch, losses[-1]):
+    for record in run_epochs(network, data, optimizer, schedule, batch_size=batch_size,
+                             max_epochs=epochs, random_state=random_state, shuffle=shuffle,
+                             draw="seed", first_epoch=0):
+        losses.append(record["loss"])
+        if schedule.gave_up:
+            break  # an adaptive schedule's last epoch: training ends without the callback
+        if callback is not None and callback(record["epoch"], record["loss"]):
             break
     return losses
 
@@ -74,36 +169,35 @@ class LBFGSResult(dict):
     __getattr__ = dict.__getitem__
 
 
-def lbfgs(network: Network, X, y, *, max_iter: int = 200, max_fun: int = 15000,
+def lbfgs(network: Network, X, y=None, *, max_iter: int = 200, max_fun: int = 15000,
           tol: float = 1e-4, sample_weight=None) -> LBFGSResult:
     """Minimise the full-batch objective with scipy's L-BFGS-B (scikit-learn's solver='lbfgs':
     maxiter=max_iter, maxfun=max_fun, gtol=tol), each evaluation one loss_and_grad of the core.
+    X may be a `PreparedData` (then y and sample_weight are not needed).
 
     The network ends at the best point found; with batch norm, its running statistics are set to
     the full data set's (the batch every evaluation used)."""
     from scipy.optimize import minimize
 
     _check_network(network)
-    max_iter = check_int(max_iter, "max_iter")
-    max_fun = check_int(max_fun, "max_fun")
-    tol = check_float(tol, "tol", inclusive=True)
-    X, Y, w = network._prepare(X, y, sample_weight)
-    scale = network._scale(X, w)
-    core = network._core
+    max_iter = check_param(max_iter, "max_iter", bound="epochs")
+    max_fun = check_param(max_fun, "max_fun")
+    tol = check_param(tol, "tol")
+    data = network.prepare(X, y, sample_weight)
 
     def objective(theta):
         network.params[:] = theta
-        value = core.forward_backward(X, Y, w, scale, False) * scale
+        value, grads = network.loss_and_grad(data)
         if not np.isfinite(value):
             raise DivergenceError("L-BFGS reached a non-finite objective")
-        return value, network.grads.astype(np.float64)
+        return value, grads.astype(np.float64)
 
     start = network.params.astype(np.float64)
     result = minimize(objective, start, method="L-BFGS-B", jac=True,
                       options={"maxiter": max_iter, "maxfun": max_fun, "gtol": tol})
     network.params[:] = result.x
     if network.batch_norm:
-        network.set_batchnorm_statistics(X)
+        network.set_batchnorm_statistics(data.X)
     return LBFGSResult(loss=float(result.fun), n_iter=int(result.nit), n_fun=int(result.nfev),
                        converged=bool(result.success), status=int(result.status),
                        message=str(result.message))

@@ -274,9 +274,6 @@ class Network {
     has_backup_ = false;
   }
 
-  // θ ← θ − η·g: one loop over the whole slab.
-  void sgd_step(T learning_rate) { params_.noalias() -= learning_rate * grads_; }
-
   // ---- evaluation over whole data sets -------------------------------------------------------
   // scores (n, K) for X (n, d). In eval mode the data stream through the workspace in blocks; in
   // training mode batch norm needs every row at once.

@@ -3,7 +3,7 @@
 //   minibatch M: gather its rows into the batch buffers, forward, loss, backward, and the
 //   optimiser's update (optim.hpp). A batch of n rows is full-batch gradient descent.
 //
-// Objective of one step (DESIGN.md §2), with W = Σ_{i∈M} w_i (= |M| without sample weights):
+// Objective of one step (scikit-learn's, so alpha means what it means there), with W = Σ_{i∈M} w_i (= |M| without sample weights):
 //   mean:  L_M = (1/W) (Σ_{i∈M} w_i ℓ_i + α/2 Σ_t ‖W_t‖²)            scikit-learn's objective
 //   sum:   n · L_M, whose gradient is the lecture's (n/|M|) Σ_{i∈M} ∂ℓ_i/∂θ
 // The epoch loss reported is always in mean units, Σ_M |M| L_M / Σ_M |M|, which is

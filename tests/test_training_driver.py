@@ -1,0 +1,144 @@
+"""The one epoch driver (nncore.run_epochs), the network's public state, and the single sources of
+truth: the core's name tables and the one table of hyperparameter ranges."""
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_iris
+
+import nncore
+from nncore import _core
+from nncore._validation import BOUNDS
+from nncore.training import RECORD_FIELDS, Validation
+
+X, y = load_iris(return_X_y=True)
+X = (X - X.mean(axis=0)) / X.std(axis=0)
+
+
+def network(**kwargs):
+    return nncore.Network([4, 8, 3], "tanh", "softmax", random_state=0, **kwargs)
+
+
+def test_run_epochs_yields_one_complete_record_per_epoch():
+    net = network()
+    data = net.prepare(X, y)
+    validation = Validation(net.prepare(X[::3], y[::3]), lambda: 0.5)
+    records = list(nncore.run_epochs(net, data, nncore.Adam(), nncore.Schedule("constant", 0.01),
+                                     batch_size=16, max_epochs=4, random_state=0,
+                                     validation=validation))
+    assert [r["epoch"] for r in records] == [1, 2, 3, 4]
+    assert all(tuple(r) == RECORD_FIELDS for r in records)
+    last = records[-1]
+    assert last["param_norm"] == pytest.approx(np.linalg.norm(net.params))
+    assert last["val_loss"] == pytest.approx(net.mean_loss(X[::3], y[::3]))
+    assert last["val_score"] == 0.5 and last["learning_rate"] == 0.01 and last["seconds"] > 0
+    assert records[0]["loss"] > last["loss"]
+
+
+def test_run_epochs_is_the_loop_train_and_fit_run():
+    """The same data, optimiser, schedule and RandomState through run_epochs give exactly what
+    nncore.train gives, and what an estimator's fit gives."""
+    a, b = network(), network()
+    losses = nncore.train(a, X, y, epochs=5, learning_rate=0.05, batch_size=20, random_state=3)
+    records = nncore.run_epochs(b, b.prepare(X, y), None, nncore.Schedule("constant", 0.05),
+                                batch_size=20, max_epochs=5, random_state=3, draw="seed")
+    assert [r["loss"] for r in records] == losses
+    np.testing.assert_array_equal(a.params, b.params)
+
+    clf = nncore.MLPClassifier((8,), activation="tanh", solver="sgd", max_iter=6,
+                               random_state=1, learning_rate_init=0.05, batch_size=30)
+    with pytest.warns(Warning):  # max_iter reached
+        clf.fit(X, y)
+    rng = np.random.RandomState(1)
+    net = nncore.Network([4, 8, 3], "tanh", "softmax", alpha=1e-4, random_state=rng)
+    schedule = nncore.Schedule("constant", 0.05)
+    curve = [r["loss"] for r in nncore.run_epochs(
+        net, net.prepare(X, y), nncore.SGD(0.9, True), schedule, batch_size=30, max_epochs=6,
+        random_state=rng)]
+    assert curve == clf.loss_curve_
+    np.testing.assert_array_equal(net.params, clf.network_.params)
+
+
+def test_run_epochs_stops_when_an_adaptive_schedule_gives_up():
+    net = network()
+    schedule = nncore.Schedule("adaptive", 2e-6, n_iter_no_change=1, tol=10.0)
+    records = list(nncore.run_epochs(net, net.prepare(X, y), None, schedule, batch_size=50,
+                                     max_epochs=50, random_state=0))
+    assert schedule.gave_up and len(records) < 50
+
+
+def test_network_state_round_trips_and_checks_shapes():
+    net = network(batch_norm=True)
+    nncore.train(net, X, y, epochs=2, batch_size=30, random_state=0)
+    state = net.state()
+    assert not np.shares_memory(state["params"], net.params)
+    other = network(batch_norm=True)
+    other.load_state(state)
+    np.testing.assert_array_equal(other.forward(X), net.forward(X))
+    np.testing.assert_array_equal(other.running_means[0], net.running_means[0])
+    with pytest.raises(ValueError, match="params has shape"):
+        network().load_state({"params": state["params"][:-1], "batchnorm_state": None})
+    with pytest.raises(ValueError, match="no batch norm"):
+        network().load_state({**state, "params": network().params})
+    with pytest.raises(ValueError, match="non-finite"):
+        other.load_state({**state, "params": np.full_like(state["params"], np.nan)})
+    np.testing.assert_array_equal(other.forward(X), net.forward(X))  # a refused state wrote nothing
+
+
+def test_fitted_estimator_exposes_its_network_read_only():
+    clf = nncore.MLPClassifier((5,), solver="lbfgs", max_iter=30, random_state=0)
+    with pytest.raises(AttributeError):
+        clf.network_
+    with pytest.warns(Warning):
+        clf.fit(X, y)
+    assert isinstance(clf.network_, nncore.Network)
+    assert np.shares_memory(clf.network_.coefs[0], clf.coefs_[0])
+    with pytest.raises(AttributeError):
+        clf.network_ = network()
+    with pytest.raises(AttributeError, match="no step-size schedule"):
+        clf.schedule_
+
+
+def test_estimator_mean_loss_is_the_training_loss_unit():
+    reg = nncore.MLPRegressor(hidden_layer_sizes=(6,), alpha=0.0, solver="sgd", max_iter=3,
+                              random_state=0, batch_size=150, shuffle=False)
+    with pytest.warns(Warning):
+        reg.fit(X[:, :3], X[:, 3])
+    half_mse = 0.5 * np.mean((reg.predict(X[:, :3]) - X[:, 3]) ** 2)
+    assert reg.mean_loss(X[:, :3], X[:, 3]) == pytest.approx(half_mse, rel=1e-12)
+
+
+def test_name_tables_come_from_the_core():
+    assert nncore.ACTIVATIONS == _core.activations
+    assert nncore.LOSSES == _core.losses
+    assert nncore.SCHEDULES == _core.schedules
+    assert {"sgd", "adam", "adamw"} == set(_core.optimizers)
+    for kind in _core.param_kinds:
+        assert kind in {k for k, *_ in network(batch_norm=True)._core.layout()}
+
+
+@pytest.mark.parametrize("name,bad", [("gamma", 1.5), ("momentum", 1.01), ("beta_2", 1.0),
+                                      ("step_size", 0), ("warmup_epochs", -1)])
+def test_one_range_table_serves_every_layer(name, bad):
+    """A value outside BOUNDS is refused alike by the Python objects and the estimators (whose
+    constraint table is built from it): Schedule(gamma=1.5) was accepted in Python and only the
+    core refused it."""
+    with pytest.raises(ValueError, match=name):
+        BOUNDS[name].check(bad, name)
+    make = {"gamma": lambda: nncore.Schedule("step", gamma=bad),
+            "momentum": lambda: nncore.SGD(momentum=bad),
+            "beta_2": lambda: nncore.Adam(beta_2=bad),
+            "step_size": lambda: nncore.Schedule("step", step_size=bad),
+            "warmup_epochs": lambda: nncore.Schedule(warmup_epochs=bad)}[name]
+    with pytest.raises(ValueError, match=name):
+        make()
+    estimator_name = {"gamma": "lr_decay", "step_size": "lr_step_size"}.get(name, name)
+    with pytest.raises(ValueError, match=estimator_name):
+        nncore.MLPRegressor(**{estimator_name: bad}).fit(X[:20], y[:20])
+
+
+def test_version_is_written_once():
+    from importlib.metadata import version
+
+    from nncore._version import __version__
+
+    assert nncore.__version__ == __version__ == version("nncore")
