@@ -9,8 +9,9 @@ tiny 8192×16 (32,32) batch 32; small 16384×64 (128,128) batch 64; medium 16384
 batch 256; large 8192×784 (1024,1024) batch 512; each with squared and binary logistic loss,
 each with SGD+momentum 0.9 and with Adam. An epoch is a fresh permutation, every minibatch,
 forward, loss, backward, update. Every tool runs in its own process with its thread count set
-(nncore n_threads, torch.set_num_threads, OPENBLAS/OMP/MKL_NUM_THREADS); the table shows the
-median epoch, GFLOP/s of the work actually needed (6·n·Σ fan_in·fan_out minus the input layer's
+(nncore n_threads, torch.set_num_threads, OPENBLAS/OMP/MKL_NUM_THREADS). nncore runs three ways:
+the object API (Network.train_epoch), the estimator's partial_fit (one epoch per call) and the
+estimator's fit (epochs timed end to end by a callback). The table shows the median epoch, GFLOP/s of the work actually needed (6·n·Σ fan_in·fan_out minus the input layer's
 input gradient, 2·n·d·h1), each peer's time / nncore's, the machine's float32 GEMM ceiling
 (best of NumPy's and Eigen's 1024³ product, same thread count), and nncore's peak RSS above the
 data itself. PyTorch is optional: without it its column says so.
@@ -32,7 +33,7 @@ WORKLOADS = {  # name: (n, d, hidden, batch)
     "medium": (16384, 256, (512, 512), 256),
     "large": (8192, 784, (1024, 1024), 512),
 }
-TOOLS = ("nncore", "nncore-estimator", "pytorch", "scikit-learn", "numpy")
+TOOLS = ("nncore", "nncore-estimator", "nncore-fit", "pytorch", "scikit-learn", "numpy")
 LR = {"sgd": 1e-3, "adam": 1e-4}
 
 
@@ -71,10 +72,7 @@ def epochs_nncore(name, loss, opt, threads, repeats):
         yield time.perf_counter() - start
 
 
-def epochs_estimator(module, name, loss, opt, threads, repeats):
-    import warnings
-
-    X, y = data(name, loss)
+def _estimator(module, name, loss, opt, threads, **kwargs):
     n, d, hidden, batch = WORKLOADS[name]
     if module == "nncore":
         import nncore as lib
@@ -85,8 +83,17 @@ def epochs_estimator(module, name, loss, opt, threads, repeats):
 
         extra = {}
     cls = lib.MLPClassifier if loss == "logistic" else lib.MLPRegressor
-    est = cls(hidden_layer_sizes=hidden, solver=opt, momentum=0.9, nesterovs_momentum=False,
-              batch_size=batch, learning_rate_init=LR[opt], random_state=0, alpha=0.0, **extra)
+    return cls(hidden_layer_sizes=hidden, solver=opt, momentum=0.9, nesterovs_momentum=False,
+               batch_size=batch, learning_rate_init=LR[opt], random_state=0, alpha=0.0,
+               **extra, **kwargs)
+
+
+def epochs_estimator(module, name, loss, opt, threads, repeats):
+    """partial_fit: one epoch per call."""
+    import warnings
+
+    X, y = data(name, loss)
+    est = _estimator(module, name, loss, opt, threads)
     kwargs = {"classes": [0.0, 1.0]} if loss == "logistic" else {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -94,6 +101,22 @@ def epochs_estimator(module, name, loss, opt, threads, repeats):
             start = time.perf_counter()
             est.partial_fit(X, y, **kwargs)
             yield time.perf_counter() - start
+
+
+def epochs_fit(name, loss, opt, threads, repeats):
+    """nncore's fit: the epochs of one call, timed between epoch ends by a callback (so the
+    estimator's per-epoch bookkeeping counts; the first epoch is not timed)."""
+    import warnings
+
+    X, y = data(name, loss)
+    ends = []
+    est = _estimator("nncore", name, loss, opt, threads, max_iter=repeats + 1, tol=0.0,
+                     n_iter_no_change=float("inf"),
+                     callbacks=[lambda est, record: ends.append(time.perf_counter())])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est.fit(X, y)
+    yield from (b - a for a, b in zip(ends[:-1], ends[1:]))
 
 
 def epochs_numpy(name, loss, opt, threads, repeats):
@@ -212,10 +235,13 @@ def worker(args):
     baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     runner = {"nncore": epochs_nncore, "numpy": epochs_numpy, "pytorch": epochs_pytorch,
               "nncore-estimator": lambda *a: epochs_estimator("nncore", *a),
+              "nncore-fit": lambda *a: epochs_fit(*a),
               "scikit-learn": lambda *a: epochs_estimator("sklearn", *a)}[tool]
     times = list(runner(name, loss, opt, threads, repeats))
+    if tool != "nncore-fit":
+        times = times[1:]  # fit's list starts after its first epoch already
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"seconds": statistics.median(times[1:]), "rss_mb": peak / 1024,
+    print(json.dumps({"seconds": statistics.median(times), "rss_mb": peak / 1024,
                       "extra_rss_mb": (peak - baseline) / 1024, "numpy": np.__version__}))
 
 

@@ -203,7 +203,7 @@ def test_extras_batch_norm_adamw_and_schedules_with_adam():
         warnings.simplefilter("ignore", ConvergenceWarning)
         clf.fit(X_tr, y_tr)
     assert clf.score(X_te, y_te) > 0.9
-    assert clf.network_.batch_norm and clf._schedule.learning_rate < 0.05
+    assert clf.network_.batch_norm and clf.schedule_.learning_rate < 0.05
 
 
 @pytest.mark.parametrize("ours,theirs", [(nncore.MLPClassifier, sk.MLPClassifier),

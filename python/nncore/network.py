@@ -429,7 +429,9 @@ class Network:
         """`train_epoch` on prepared data, reporting `EpochStats`. continuing=True says nothing
         touched the parameters since this network's previous epoch, so that epoch's last step
         can still be undone if this epoch's first loss is not finite."""
-        data = self.prepare(data, None)
+        if not isinstance(data, PreparedData):
+            raise TypeError(f"data must be a PreparedData from Network.prepare, got "
+                            f"{type(data).__name__}")
         learning_rate = check_param(learning_rate, "learning_rate")
         batch_size = (data.n_samples if batch_size is None
                       else check_param(batch_size, "batch_size"))

@@ -24,14 +24,6 @@ RECORD_FIELDS = ("epoch", "loss", "val_loss", "val_score", "learning_rate", "gra
                  "param_norm", "seconds")
 
 
-def new_record(**values) -> dict:
-    """A record with every field of RECORD_FIELDS, None where `values` has none."""
-    unknown = set(values) - set(RECORD_FIELDS)
-    if unknown:
-        raise ValueError(f"unknown record fields {sorted(unknown)}")
-    return {field: values.get(field) for field in RECORD_FIELDS}
-
-
 class Validation(NamedTuple):
     """Held-out data scored after every epoch: `data` prepared for the network (its mean loss
     becomes val_loss) and `score`, a function giving val_score."""
@@ -81,7 +73,8 @@ def run_epochs(
     state); Ctrl-C raises KeyboardInterrupt after the step in progress."""
     if draw not in ("scikit-learn", "seed"):
         raise ValueError(f"draw must be 'scikit-learn' or 'seed', got {draw!r}")
-    rng = check_random_state(random_state)
+    rng = (random_state if isinstance(random_state, np.random.RandomState)
+           else check_random_state(random_state))
     monitor = monitor or (lambda record: record["loss"])
     n_samples = data.n_samples
     sample_idx = np.arange(n_samples, dtype=int)  # shuffled in place, epoch after epoch
@@ -98,12 +91,13 @@ def run_epochs(
                                   shuffle=seed is not None, seed=seed, order=order,
                                   optimizer=optimizer, continuing=index > 0)
         samples_seen += n_samples
-        record = new_record(epoch=first_epoch + index, loss=stats.loss,
-                            learning_rate=learning_rate, grad_norm=stats.grad_norm,
-                            param_norm=norm(network.params))
+        val_loss = val_score = None
         if validation is not None:
-            record["val_loss"] = network.mean_loss(validation.data)
-            record["val_score"] = validation.score()
+            val_loss, val_score = network.mean_loss(validation.data), validation.score()
+        record = {"epoch": first_epoch + index, "loss": stats.loss, "val_loss": val_loss,
+                  "val_score": val_score, "learning_rate": learning_rate,
+                  "grad_norm": stats.grad_norm, "param_norm": norm(network.params),
+                  "seconds": None}  # the fields of RECORD_FIELDS, in order
         schedule.epoch_end(monitor(record), samples_seen)
         record["seconds"] = time.perf_counter() - started
         yield record
