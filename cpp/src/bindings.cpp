@@ -13,6 +13,7 @@
 #include <tuple>
 #include <vector>
 
+#include "nncore/hvp.hpp"
 #include "nncore/network.hpp"
 #include "nncore/optim.hpp"
 #include "nncore/schedule.hpp"
@@ -89,6 +90,7 @@ using Array = py::array_t<T, py::array::c_style>;
 template <class T>
 struct PyNetwork {
   nncore::Network<T> net;
+  nncore::HessianVectorProduct<T> hvp;  // its buffers, kept between products
   std::atomic<bool> busy{false};
   static constexpr const char* what = "network";
 };
@@ -196,8 +198,9 @@ void bind_network(py::module_& m, const char* name) {
       .def(py::init([](const std::vector<Index>& layer_sizes, const std::string& activation,
                        const std::string& loss, double alpha, bool batch_norm) {
              return new Self{nncore::Network<T>(
-                 layer_sizes, parse(kActivations, "activation", activation),
-                 parse(kLosses, "loss", loss), static_cast<T>(alpha), batch_norm)};
+                                 layer_sizes, parse(kActivations, "activation", activation),
+                                 parse(kLosses, "loss", loss), static_cast<T>(alpha), batch_norm),
+                             {}};
            }),
            py::arg("layer_sizes"), py::arg("activation"), py::arg("loss"), py::arg("alpha") = 0.0,
            py::arg("batch_norm") = false)
@@ -316,6 +319,36 @@ void bind_network(py::module_& m, const char* name) {
           py::arg("X").noconvert(), py::arg("Y").noconvert(), py::arg("sample_weight").noconvert(),
           py::arg("scale"), py::arg("update_running_stats") = false,
           "fills grads with ∂/∂θ scale·(Σ w ℓ + α/2 Σ‖W‖²) and returns Σ w ℓ + α/2 Σ‖W‖²")
+      .def(
+          "hessian_vector_product",
+          [](Self& s, const Array<T>& X, const Array<T>& Y, const std::optional<Array<T>>& w,
+             double scale, const Array<T>& v, bool with_penalty, bool with_grad) {
+            check_matrix(X, "X", -1, s.net.n_inputs());
+            const Index n = X.shape(0);
+            check_matrix(Y, "Y", n, s.net.n_outputs());
+            const T* wp = optional_weights(w, n);
+            if (v.ndim() != 1 || v.shape(0) != s.net.n_params())
+              throw std::invalid_argument("v must have shape (" +
+                                          std::to_string(s.net.n_params()) + ",)");
+            Array<T> hv({s.net.n_params()});
+            std::optional<Array<T>> grad;
+            if (with_grad) grad.emplace(std::vector<py::ssize_t>{s.net.n_params()});
+            T* hv_ptr = hv.mutable_data();
+            T* grad_ptr = grad ? grad->mutable_data() : nullptr;
+            BusyGuard<Self> guard(s);
+            double objective;
+            {
+              py::gil_scoped_release release;
+              objective = s.hvp.apply(s.net, X.data(), Y.data(), wp, n, static_cast<T>(scale),
+                                      v.data(), hv_ptr, grad_ptr, with_penalty);
+            }
+            return std::make_tuple(objective, hv, grad);
+          },
+          py::arg("X").noconvert(), py::arg("Y").noconvert(), py::arg("sample_weight").noconvert(),
+          py::arg("scale"), py::arg("v").noconvert(), py::arg("with_penalty") = true,
+          py::arg("with_grad") = false,
+          "(Σ w ℓ [+ α/2 Σ‖W‖²], H v, gradient or None) of scale·(Σ w ℓ [+ penalty]) over the "
+          "rows as one batch (batch norm on their statistics); new arrays, the network unchanged")
       .def(
           "set_batchnorm_statistics",
           [](Self& s, const Array<T>& X) {

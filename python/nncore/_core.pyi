@@ -133,6 +133,16 @@ class _Network:
         scale: float,
         update_running_stats: bool = False,
     ) -> float: ...
+    def hessian_vector_product(
+        self,
+        X: npt.NDArray[np.floating],
+        Y: npt.NDArray[np.floating],
+        sample_weight: Optional[npt.NDArray[np.floating]],
+        scale: float,
+        v: npt.NDArray[np.floating],
+        with_penalty: bool = True,
+        with_grad: bool = False,
+    ) -> tuple[float, npt.NDArray[np.floating], Optional[npt.NDArray[np.floating]]]: ...
     def train_epoch(
         self,
         optimizer: _Optimizer,

@@ -175,10 +175,16 @@ class _BaseMLP(BaseEstimator):
     def mean_loss(self, X, y, sample_weight=None) -> float:
         """The mean loss on (X, y) without the L2 term — the units of `loss_curve_` and of
         history_'s val_loss (batch norm on its running averages)."""
+        return self._network.mean_loss(self.prepare(X, y, sample_weight))
+
+    def prepare(self, X, y, sample_weight=None) -> PreparedData:
+        """(X, y, sample_weight) as the fitted network takes them: X checked as for predict,
+        y through the estimator's own encoding (label indicators for a classifier). What
+        nncore.curvature and nncore.landscape measure an estimator on."""
         check_is_fitted(self)
         X = self._check_X_for_prediction(X)
         y = self._encoded_targets(y)
-        return self._network.mean_loss(X, y.reshape(X.shape[0], -1), sample_weight)
+        return self._network.prepare(X, y.reshape(X.shape[0], -1), sample_weight)
 
     # ---- fitting ---------------------------------------------------------------------------
     def _core_loss(self) -> str:

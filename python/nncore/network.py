@@ -239,6 +239,11 @@ class Network:
         self._core.n_threads = (available_cpus() if value is None
                                 else check_param(value, "n_threads"))
 
+    def layout(self) -> list[tuple[str, int, int, int, int]]:
+        """(kind, layer, offset, rows, cols) of every tensor in `params` (and `grads`): kind is
+        'weight', 'bias', 'bn_gamma' or 'bn_beta'."""
+        return [tuple(entry) for entry in self._core.layout()]
+
     @property
     def input_grad_counts(self) -> list[int]:
         """How many times each layer computed the gradient of its input. The first layer's entry
@@ -375,6 +380,31 @@ class Network:
             _check_bool(update_running_stats, "update_running_stats"))
         return raw * scale, self.grads
 
+    def objective_terms(self, X, y=None, sample_weight=None, *, training: bool = True):
+        """(Σ_i w_i ℓ_i, α/2 Σ_t ‖W_t‖²) on (X, y), unscaled: the two parts of the objective, for
+        callers that sum it over chunks of a data set (scale with objective_scale)."""
+        data = self.prepare(X, y, sample_weight)
+        return (self._core.weighted_loss_sum(data.X, data.Y, data.sample_weight,
+                                             _check_bool(training, "training")),
+                self._core.penalty())
+
+    def hessian_vector_product(self, data: PreparedData, v, *, scale: float,
+                               with_penalty: bool = True, with_grad: bool = False):
+        """(unscaled objective, H·v, gradient or None) of scale·(Σ w ℓ [+ α/2 Σ‖W‖²]) on `data`
+        as one batch, by the core's exact R-operator pass (batch norm on the batch's own
+        statistics, differentiated through them). New arrays; the network is not changed.
+        nncore.curvature builds every measure on this."""
+        if not isinstance(data, PreparedData):
+            raise TypeError(f"data must be a PreparedData from Network.prepare, got "
+                            f"{type(data).__name__}")
+        v = np.asarray(v)
+        if v.shape != (self.n_params,):
+            raise ValueError(f"v must have shape ({self.n_params},), got {v.shape}")
+        v = _finite_as_dtype(v, self.dtype, "v")
+        return self._core.hessian_vector_product(
+            data.X, data.Y, data.sample_weight, float(scale), v, bool(with_penalty),
+            bool(with_grad))
+
     def sgd_step(self, learning_rate: float) -> None:
         """θ ← θ − learning_rate · grads, over the whole parameter buffer (plain SGD through the
         same guarded update as every optimiser: see optimizer_step)."""
@@ -498,3 +528,10 @@ def _checked_state(state, key, shape):
     if not np.isfinite(value).all():
         raise ValueError(f"{key} holds non-finite values")
     return value
+
+
+def _finite_as_dtype(v, dtype, name):
+    out = np.ascontiguousarray(v, dtype=dtype)
+    if not np.isfinite(out).all():
+        raise ValueError(f"{name} must be finite (in {np.dtype(dtype).name})")
+    return out

@@ -1,0 +1,404 @@
+"""Curvature of the training objective at a trained network: exact Hessian-vector products and the
+sharpness measures built on them (top eigenvalues, trace, ε-sharpness, spectral density).
+
+Every function takes a model — an `nncore.Network` or a fitted `MLPClassifier`/`MLPRegressor`
+(its `network_`; y goes through the estimator's own label encoding) — and data (X, y,
+sample_weight). What is measured is the objective whose gradient training follows, on the data
+given as one batch:
+
+    J(θ) = scale · (Σ_i w_i ℓ_i(θ) + α/2 Σ_t ‖W_t‖²),   scale = 1/Σw ('mean') or n/Σw ('sum')
+
+with batch norm in training mode (its batch statistics, and so J, depend on θ; running statistics
+are not used or touched). H·v is exact: one forward and one backward pass of the R-operator in
+the core, never a difference of gradients. With `chunk_size`, products, gradients and losses are
+summed over row chunks with the whole set's scale and the L2 term added once — exactly J without
+batch norm; with batch norm each chunk normalises with its own statistics, a ghost-batch
+objective.
+
+Measuring changes nothing: parameters, gradients, batch-norm statistics and optimiser state stay
+bit-identical (perturbed points are evaluated on a private copy of the network). Results are new
+arrays."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+from sklearn.utils import check_random_state
+
+from ._validation import check_int, check_param
+from .network import Network, PreparedData
+
+
+# ---- the objective of one model on one data set ---------------------------------------------
+class Objective:
+    """J(θ) of `model` on (X, y, sample_weight), its gradient and exact H·v, at the network's
+    parameters or at any other θ (evaluated on a copy of the network)."""
+
+    def __init__(self, model, X, y, sample_weight=None, *, chunk_size: int | None = None):
+        self.network = network_of(model)
+        data = model.prepare(X, y, sample_weight)
+        self.n_params = self.network.n_params
+        self.dtype = self.network.dtype
+        self.scale = self.network.objective_scale(data)
+        if chunk_size is not None:
+            chunk_size = check_int(chunk_size, "chunk_size")
+            if self.network.batch_norm and chunk_size < 2:
+                raise ValueError("chunk_size must be >= 2 with batch norm (batch statistics)")
+        n = data.n_samples
+        step = n if chunk_size is None else chunk_size
+        self.chunks = [PreparedData(data.X[i:i + step], data.Y[i:i + step],
+                                    None if data.sample_weight is None
+                                    else data.sample_weight[i:i + step])
+                       for i in range(0, n, step)]
+        if self.network.batch_norm and self.chunks[-1].n_samples < 2:
+            self.chunks[-2:] = [_concatenate(self.chunks[-2:])]  # no chunk of one row
+        self.hvp_count = 0
+        self._scratch = None
+
+    def _at(self, theta) -> Network:
+        """The network with parameters theta: the network itself for None (only read), else the
+        private copy."""
+        return self.network if theta is None else self.network_at(theta)
+
+    def network_at(self, theta) -> Network:
+        """The private copy of the network with parameters theta (the model is never changed)."""
+        if self._scratch is None:
+            self._scratch = self.network.copy()
+        self._scratch.params[:] = theta
+        return self._scratch
+
+    def hvp(self, v, theta=None, *, with_grad=False):
+        """H v (float64), or (H v, ∇J) with with_grad."""
+        net = self._at(theta)
+        hv_total, grad_total = None, None
+        for i, chunk in enumerate(self.chunks):
+            _, hv, grad = net.hessian_vector_product(chunk, v, scale=self.scale,
+                                                     with_penalty=i == 0, with_grad=with_grad)
+            hv_total = hv.astype(np.float64) if hv_total is None else hv_total + hv
+            if with_grad:
+                grad_total = grad.astype(np.float64) if grad_total is None else grad_total + grad
+        self.hvp_count += 1
+        return (hv_total, grad_total) if with_grad else hv_total
+
+    def value(self, theta=None) -> float:
+        """J at theta (default: the network's parameters)."""
+        net = self._at(theta)
+        total = 0.0
+        for chunk in self.chunks:
+            loss_sum, penalty = net.objective_terms(chunk)
+            total += loss_sum
+        return (total + penalty) * self.scale
+
+    def value_and_grad(self, theta=None):
+        """(J, ∇J) at theta (default: the network's parameters), ∇J a new float64 array. Runs on
+        the private copy, so the network's own gradient buffer is not touched."""
+        net = self.network_at(self.network.params if theta is None else theta)
+        alpha = net.alpha
+        value, grad = 0.0, np.zeros(self.n_params)
+        try:
+            for i, chunk in enumerate(self.chunks):
+                net.alpha = alpha if i == 0 else 0.0  # the L2 term once
+                chunk_value, chunk_grad = net.loss_and_grad(chunk)
+                ratio = self.scale / net.objective_scale(chunk)  # to the whole set's scale
+                value += chunk_value * ratio
+                grad += chunk_grad * ratio
+        finally:
+            net.alpha = alpha
+        return value, grad
+
+    def operator(self):
+        """H as a scipy.sparse.linalg.LinearOperator (float64, symmetric)."""
+        from scipy.sparse.linalg import LinearOperator
+
+        return LinearOperator((self.n_params, self.n_params), matvec=self.hvp, rmatvec=self.hvp,
+                              dtype=np.float64)
+
+
+def _concatenate(chunks) -> PreparedData:
+    weights = [c.sample_weight for c in chunks]
+    return PreparedData(np.concatenate([c.X for c in chunks]), np.concatenate([c.Y for c in chunks]),
+                        None if weights[0] is None else np.concatenate(weights))
+
+
+def network_of(model) -> Network:
+    """The Network behind `model`: itself, or a fitted estimator's `network_`."""
+    if isinstance(model, Network):
+        return model
+    network = getattr(model, "network_", None)
+    if not isinstance(network, Network):
+        raise TypeError(f"model must be an nncore.Network or a fitted nncore estimator, got "
+                        f"{type(model).__name__}")
+    return network
+
+
+# ---- products and the Hessian -----------------------------------------------------------------
+def hvp(model, X, y, v, *, sample_weight=None, chunk_size=None) -> np.ndarray:
+    """H·v, exactly, for the objective of `model` on (X, y): a new float64 array."""
+    return Objective(model, X, y, sample_weight, chunk_size=chunk_size).hvp(_vector(model, v))
+
+
+def hessian_operator(model, X, y, *, sample_weight=None, chunk_size=None):
+    """The Hessian as a scipy LinearOperator: scipy.sparse.linalg.eigsh, cg, … work on it."""
+    return Objective(model, X, y, sample_weight, chunk_size=chunk_size).operator()
+
+
+def hessian(model, X, y, *, sample_weight=None) -> np.ndarray:
+    """The full Hessian (n_params × n_params, float64), column by column: for small models."""
+    objective = Objective(model, X, y, sample_weight)
+    n = objective.n_params
+    if n > 5000:
+        raise ValueError(f"hessian() builds all {n}² entries; use hessian_operator for a model "
+                         f"this size")
+    H = np.empty((n, n))
+    e = np.zeros(n)
+    for j in range(n):
+        e[j] = 1.0
+        H[:, j] = objective.hvp(e)
+        e[j] = 0.0
+    return H
+
+
+def gradient(model, X, y, *, sample_weight=None, chunk_size=None):
+    """(J, ∇J) at the model's parameters: is this point a minimum at all?"""
+    return Objective(model, X, y, sample_weight, chunk_size=chunk_size).value_and_grad()
+
+
+def _vector(model, v) -> np.ndarray:
+    n = network_of(model).n_params
+    v = np.asarray(v, dtype=np.float64)
+    if v.shape != (n,):
+        raise ValueError(f"v must have shape ({n},) (the parameter count), got {v.shape}")
+    if not np.isfinite(v).all():
+        raise ValueError("v must be finite")
+    return v
+
+
+# ---- Lanczos ------------------------------------------------------------------------------------
+class _Lanczos:
+    """Lanczos with full reorthogonalisation, resumable: after m steps Q (n, m) is orthonormal,
+    T = tridiag(betas, alphas, betas) = Qᵀ H Q, and `residual` = β_m, the norm of what H q_m
+    leaves outside the basis (a Ritz pair (θ, Q s) then has ‖H Q s − θ Q s‖ = β_m |s_m|). When
+    the Krylov space is exhausted (β ≈ 0) and an rng is given, it goes on from a random vector
+    orthogonal to Q (β = 0 there: T block diagonal, still Qᵀ H Q)."""
+
+    def __init__(self, matvec, start, rng=None):
+        self.matvec, self.rng = matvec, rng
+        self.n = start.size
+        self.Q = np.zeros((self.n, 0))
+        self.alphas, self.betas = [], []
+        self.residual = 0.0
+        self.next = start / np.linalg.norm(start)
+
+    @property
+    def size(self) -> int:
+        return len(self.alphas)
+
+    def extend(self, steps: int) -> None:
+        steps = max(0, min(steps, self.n - self.size))
+        Q = np.zeros((self.n, self.size + steps))
+        Q[:, :self.size] = self.Q
+        for _ in range(steps):
+            if self.next is None:
+                break
+            j = self.size
+            q = self.next
+            Q[:, j] = q
+            w = self.matvec(q)
+            alpha = float(q @ w)
+            w -= alpha * q
+            if j > 0:
+                w -= self.betas[-1] * Q[:, j - 1]
+            basis = Q[:, :j + 1]
+            w -= basis @ (basis.T @ w)  # full reorthogonalisation; twice is enough
+            w -= basis @ (basis.T @ w)
+            self.alphas.append(alpha)
+            beta = float(np.linalg.norm(w))
+            self.residual = beta
+            self.next = w / beta if beta > 1e-10 * max(1.0, abs(alpha)) else None
+            if j + 1 < self.n:
+                if self.next is None and self.rng is not None:
+                    w = self.rng.standard_normal(self.n)
+                    w -= basis @ (basis.T @ w)
+                    w -= basis @ (basis.T @ w)
+                    self.next, beta = w / np.linalg.norm(w), 0.0
+                if self.next is not None:
+                    self.betas.append(beta)
+        self.Q = Q[:, :self.size]
+
+    def ritz(self):
+        """(θ, S): T's eigenvalues (ascending) and eigenvectors."""
+        m = self.size
+        b = self.betas[:m - 1]
+        return np.linalg.eigh(np.diag(self.alphas) + np.diag(b, 1) + np.diag(b, -1))
+
+
+class Eigenpairs(NamedTuple):
+    """What top_eigenvalues reports."""
+
+    eigenvalues: np.ndarray  # (k,), ordered by `which`
+    eigenvectors: np.ndarray  # (n_params, k), unit columns
+    n_iter: int  # Lanczos steps = Hessian-vector products
+    converged: bool  # every Ritz residual ‖H x − λ x‖ ≤ tol · max(1, |λ|)
+    residuals: np.ndarray  # (k,) those residuals
+
+
+_WHICH = ("LM", "LA", "SA")
+
+
+def top_eigenvalues(model, X, y, k: int = 1, *, which: str = "LM", sample_weight=None,
+                    tol: float = 1e-6, max_iter: int = 300, chunk_size=None,
+                    random_state=None) -> Eigenpairs:
+    """The k extreme eigenvalues of the Hessian and their eigenvectors by Lanczos with full
+    reorthogonalisation: which='LM' largest in magnitude, 'LA' algebraically largest, 'SA'
+    algebraically smallest (negative curvature: a non-convex loss has it). The Krylov space
+    grows until every wanted Ritz pair has residual ≤ tol·max(1, |λ|) (checked every few steps,
+    costing nothing: ‖H x − λ x‖ = β_m |s_m|) or max_iter products were spent."""
+    objective = Objective(model, X, y, sample_weight, chunk_size=chunk_size)
+    n = objective.n_params
+    k = check_int(k, "k")
+    if k > n:
+        raise ValueError(f"k must be <= the parameter count {n}, got {k}")
+    if which not in _WHICH:
+        raise ValueError(f"which must be one of {', '.join(map(repr, _WHICH))}, got {which!r}")
+    tol = check_param(tol, "tol")
+    max_iter = check_int(max_iter, "max_iter")
+    rng = check_random_state(random_state)
+    lanczos = _Lanczos(objective.hvp, rng.standard_normal(n), rng)
+    steps = min(n, max(2 * k + 8, 20), max_iter)
+    while True:
+        lanczos.extend(steps - lanczos.size)
+        theta, S = lanczos.ritz()
+        order = {"LM": np.argsort(-np.abs(theta)), "LA": np.argsort(-theta),
+                 "SA": np.argsort(theta)}[which][:k]
+        exhausted = lanczos.size == n or lanczos.next is None  # Ritz pairs are eigenpairs
+        residuals = np.zeros(k) if exhausted else np.abs(lanczos.residual * S[-1, order])
+        converged = bool(np.all(residuals <= tol * np.maximum(1.0, np.abs(theta[order]))))
+        if converged or exhausted or lanczos.size >= max_iter:
+            break
+        steps = min(n, max_iter, int(lanczos.size * 1.5) + 1)
+    vectors = lanczos.Q @ S[:, order]
+    vectors /= np.linalg.norm(vectors, axis=0)
+    return Eigenpairs(theta[order], vectors, objective.hvp_count, converged, residuals)
+
+
+# ---- trace ------------------------------------------------------------------------------------------
+class TraceEstimate(NamedTuple):
+    trace: float  # mean of zᵀHz over the probes
+    std_error: float  # standard deviation of the probes / √n_probes
+    n_probes: int
+    samples: np.ndarray  # each probe's zᵀHz
+
+
+def hessian_trace(model, X, y, *, n_probes: int = 50, sample_weight=None, chunk_size=None,
+                  random_state=None) -> TraceEstimate:
+    """tr H by Hutchinson's estimator with Rademacher probes z (E zᵀHz = tr H), with its
+    standard error."""
+    objective = Objective(model, X, y, sample_weight, chunk_size=chunk_size)
+    n_probes = check_int(n_probes, "n_probes", minimum=2)
+    rng = check_random_state(random_state)
+    samples = np.empty(n_probes)
+    for i in range(n_probes):
+        z = rng.choice((-1.0, 1.0), size=objective.n_params)
+        samples[i] = z @ objective.hvp(z)
+    return TraceEstimate(float(samples.mean()), float(samples.std(ddof=1) / np.sqrt(n_probes)),
+                         n_probes, samples)
+
+
+# ---- ε-sharpness ------------------------------------------------------------------------------------
+class Sharpness(NamedTuple):
+    sharpness: float  # 100 (max_δ J(θ+δ) − J(θ)) / (1 + J(θ))
+    loss: float  # J(θ)
+    max_loss: float  # J(θ + δ*), the largest value found in the box
+    delta: np.ndarray  # δ*, inside |δ_i| ≤ ε(|θ_i| + 1)
+    n_iter: int
+    method: str
+
+
+def eps_sharpness(model, X, y, *, epsilon: float = 1e-3, method: str = "ascent",
+                  max_iter: int | None = None, sample_weight=None, chunk_size=None,
+                  random_state=None) -> Sharpness:
+    """Keskar et al.'s ε-sharpness, 100·(max_{|δ_i| ≤ ε(|θ_i|+1)} J(θ+δ) − J(θ)) / (1 + J(θ)).
+
+    method='ascent' (default, max_iter=100): projected sign-gradient ascent from a random corner
+    of the box at a quarter of its size: δ ← clip(δ + τ_k b ⊙ sign ∇J(θ+δ), −b, b) with
+    b = ε(|θ|+1) and τ_k = 0.5·0.95^k, the best point seen kept (so never below δ = 0).
+    method='l-bfgs-b' (max_iter=10): the paper's procedure, scipy's L-BFGS-B on −J from δ = 0
+    within the box — at a minimum its first gradient is ~0, so it stops far below the maximum."""
+    objective = Objective(model, X, y, sample_weight, chunk_size=chunk_size)
+    epsilon = check_param(epsilon, "epsilon")
+    if method not in ("ascent", "l-bfgs-b"):
+        raise ValueError(f"method must be 'ascent' or 'l-bfgs-b', got {method!r}")
+    max_iter = check_int(100 if method == "ascent" and max_iter is None else
+                         10 if max_iter is None else max_iter, "max_iter")
+    theta = objective.network.params.astype(np.float64)
+    bound = epsilon * (np.abs(theta) + 1.0)
+    base = objective.value()
+    best_value, best_delta = base, np.zeros_like(theta)
+    if method == "ascent":
+        rng = check_random_state(random_state)
+        delta = 0.25 * bound * rng.choice((-1.0, 1.0), size=theta.size)
+        n_iter = 0
+        for k in range(max_iter):
+            value, grad = objective.value_and_grad(theta + delta)
+            n_iter += 1
+            if value > best_value:
+                best_value, best_delta = value, delta.copy()
+            delta = np.clip(delta + 0.5 * 0.95**k * bound * np.sign(grad), -bound, bound)
+        value = objective.value(theta + delta)
+        if value > best_value:
+            best_value, best_delta = value, delta.copy()
+    else:
+        from scipy.optimize import minimize
+
+        def negative(delta):
+            value, grad = objective.value_and_grad(theta + delta)
+            return -value, -grad
+
+        result = minimize(negative, np.zeros_like(theta), jac=True, method="L-BFGS-B",
+                          bounds=list(zip(-bound, bound)), options={"maxiter": max_iter})
+        n_iter = int(result.nit)
+        delta = np.clip(result.x, -bound, bound)
+        value = objective.value(theta + delta)
+        if value > best_value:
+            best_value, best_delta = value, delta
+    return Sharpness(100.0 * (best_value - base) / (1.0 + base), base, best_value, best_delta,
+                     n_iter, method)
+
+
+# ---- spectral density -----------------------------------------------------------------------------
+class SpectralDensity(NamedTuple):
+    grid: np.ndarray  # eigenvalue axis
+    density: np.ndarray  # smoothed density on the grid (integrates to ~1)
+    nodes: np.ndarray  # (n_probes, steps) Ritz values of every probe's Lanczos run
+    weights: np.ndarray  # (n_probes, steps) their quadrature weights (each row sums to 1)
+    sigma: float  # the Gaussian smoothing width used
+
+
+def spectral_density(model, X, y, *, n_probes: int = 1, steps: int = 80, sigma: float | None = None,
+                     n_grid: int = 1000, sample_weight=None, chunk_size=None,
+                     random_state=None) -> SpectralDensity:
+    """The eigenvalue density of H by stochastic Lanczos quadrature (Ghorbani et al. 2019, as
+    PyHessian offers): per Rademacher probe, `steps` Lanczos steps; the Ritz values θ_j with
+    weights (first entry of their eigenvector)² are a quadrature of the spectral measure;
+    averaged over probes and smoothed by Gaussians of width sigma (default: 1% of the spread)."""
+    objective = Objective(model, X, y, sample_weight, chunk_size=chunk_size)
+    n_probes = check_int(n_probes, "n_probes")
+    steps = min(check_int(steps, "steps"), objective.n_params)
+    rng = check_random_state(random_state)
+    nodes = np.zeros((n_probes, steps))
+    weights = np.zeros((n_probes, steps))
+    for p in range(n_probes):
+        z = rng.choice((-1.0, 1.0), size=objective.n_params)
+        lanczos = _Lanczos(objective.hvp, z)
+        lanczos.extend(steps)
+        theta, S = lanczos.ritz()
+        nodes[p, :len(theta)] = theta
+        weights[p, :len(theta)] = S[0] ** 2
+    lo, hi = nodes[weights > 0].min(), nodes[weights > 0].max()
+    spread = max(hi - lo, 1e-12)
+    sigma = 0.01 * spread if sigma is None else check_param(sigma, "sigma", bound="epsilon")
+    grid = np.linspace(lo - 5 * sigma, hi + 5 * sigma, check_int(n_grid, "n_grid", minimum=2))
+    gauss = np.exp(-0.5 * ((grid[:, None] - nodes.ravel()[None, :]) / sigma) ** 2)
+    density = gauss @ weights.ravel() / (n_probes * sigma * np.sqrt(2 * np.pi))
+    return SpectralDensity(grid, density, nodes, weights, sigma)

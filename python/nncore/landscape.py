@@ -1,0 +1,139 @@
+"""Loss-landscape slices: the training objective (and a test loss) along directions in parameter
+space around a trained network — a chosen weight, a random filter-normalised direction, the top
+Hessian eigenvector, or the segment between two solutions — in one or two dimensions.
+
+Directions are flat vectors over the parameter slab (`Network.params`' layout). The training
+curve is the objective J(θ + α d) of nncore.curvature (loss + L2 term, batch norm on the
+statistics of the training rows); the test curve is the mean loss as the model predicts (batch
+norm on its running statistics, no L2 term). The model itself is never changed: points are
+evaluated on a copy. `nncore.plot.landscape` draws the results."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+from sklearn.utils import check_random_state
+
+from ._validation import check_int
+from .curvature import Objective, network_of, top_eigenvalues
+
+
+# ---- directions ---------------------------------------------------------------------------------
+def weight_direction(model, layer: int, row: int, column: int) -> np.ndarray:
+    """The unit vector of one weight: W_layer[row, column] (W of shape (fan_in, fan_out))."""
+    network = network_of(model)
+    weights = [entry for entry in network.layout() if entry[0] == "weight"]
+    layer = check_int(layer, "layer", minimum=0)
+    if layer >= len(weights):
+        raise ValueError(f"layer must be < {len(weights)} (the number of weight matrices), got "
+                         f"{layer}")
+    _, _, offset, rows, cols = weights[layer]
+    if not (0 <= row < rows and 0 <= column < cols):
+        raise ValueError(f"(row, column) must lie within W_{layer}'s shape ({rows}, {cols}), "
+                         f"got ({row}, {column})")
+    d = np.zeros(network.n_params)
+    d[offset + row * cols + column] = 1.0
+    return d
+
+
+def random_direction(model, *, filter_normalized: bool = True, random_state=None) -> np.ndarray:
+    """A Gaussian direction; filter-normalised (Li et al. 2018) by default: each output unit's
+    incoming weights — a column of W in nncore's (fan_in, fan_out) layout, a row in PyTorch's —
+    rescaled to the norm of the same weights of θ. Biases and batch-norm parameters get 0 (the
+    convention of that paper for them), so the plot shows the weights' landscape."""
+    network = network_of(model)
+    rng = check_random_state(random_state)
+    theta = network.params.astype(np.float64)
+    d = np.zeros(network.n_params)
+    for kind, _, offset, rows, cols in network.layout():
+        if kind != "weight":
+            continue
+        block = rng.standard_normal((rows, cols))
+        if filter_normalized:
+            W = theta[offset:offset + rows * cols].reshape(rows, cols)
+            block *= np.linalg.norm(W, axis=0) / np.maximum(np.linalg.norm(block, axis=0), 1e-300)
+        d[offset:offset + rows * cols] = block.ravel()
+    return d
+
+
+def eigen_direction(model, X, y, *, sample_weight=None, random_state=None) -> np.ndarray:
+    """The unit eigenvector of the Hessian's largest-magnitude eigenvalue."""
+    return top_eigenvalues(model, X, y, 1, sample_weight=sample_weight,
+                           random_state=random_state).eigenvectors[:, 0]
+
+
+def between(theta_a, theta_b) -> np.ndarray:
+    """θ_b − θ_a: with origin θ_a, α = 0 is θ_a and α = 1 is θ_b (α < 0 and α > 1 extrapolate)."""
+    a, b = np.asarray(theta_a, dtype=np.float64), np.asarray(theta_b, dtype=np.float64)
+    if a.shape != b.shape:
+        raise ValueError(f"the two solutions differ in shape: {a.shape} vs {b.shape}")
+    return b - a
+
+
+# ---- slices -------------------------------------------------------------------------------------
+class Slice(NamedTuple):
+    """A 1-D slice (alphas (m,), losses (m,)) or a 2-D one (alphas (m,), betas (p,), losses
+    (m, p)); test_losses likewise, or None without test data."""
+
+    alphas: np.ndarray
+    betas: np.ndarray | None
+    train_losses: np.ndarray
+    test_losses: np.ndarray | None
+    origin_loss: float  # J at the origin (α = β = 0)
+
+
+def _setup(model, X, y, sample_weight, X_test, y_test, origin):
+    objective = Objective(model, X, y, sample_weight)
+    origin = (objective.network.params.astype(np.float64) if origin is None
+              else np.asarray(origin, dtype=np.float64))
+    if origin.shape != (objective.n_params,):
+        raise ValueError(f"origin must have shape ({objective.n_params},), got {origin.shape}")
+    test = None
+    if (X_test is None) != (y_test is None):
+        raise ValueError("give both X_test and y_test, or neither")
+    if X_test is not None:
+        test = model.prepare(X_test, y_test)
+    return objective, origin, test
+
+
+def _direction(objective, d, name):
+    d = np.asarray(d, dtype=np.float64)
+    if d.shape != (objective.n_params,):
+        raise ValueError(f"{name} must have shape ({objective.n_params},), got {d.shape}")
+    if not np.isfinite(d).all():
+        raise ValueError(f"{name} must be finite")
+    return d
+
+
+def _evaluate(objective, test, theta):
+    train = objective.value(theta)
+    if test is None:
+        return train, np.nan
+    return train, objective.network_at(theta).mean_loss(test)
+
+
+def slice_1d(model, X, y, direction, alphas=None, *, sample_weight=None, X_test=None,
+             y_test=None, origin=None) -> Slice:
+    """J(origin + α·direction) for each α (default: 21 points in [-1, 1]); origin defaults to
+    the model's parameters. With (X_test, y_test), the test loss along the same line."""
+    objective, origin, test = _setup(model, X, y, sample_weight, X_test, y_test, origin)
+    d = _direction(objective, direction, "direction")
+    alphas = np.linspace(-1, 1, 21) if alphas is None else np.asarray(alphas, dtype=np.float64)
+    values = np.array([_evaluate(objective, test, origin + a * d) for a in alphas])
+    return Slice(alphas, None, values[:, 0], values[:, 1] if test is not None else None,
+                 objective.value(origin))
+
+
+def slice_2d(model, X, y, direction_1, direction_2, alphas=None, betas=None, *,
+             sample_weight=None, X_test=None, y_test=None, origin=None) -> Slice:
+    """J(origin + α·d1 + β·d2) on the grid alphas × betas (default 21 × 21 in [-1, 1]²)."""
+    objective, origin, test = _setup(model, X, y, sample_weight, X_test, y_test, origin)
+    d1 = _direction(objective, direction_1, "direction_1")
+    d2 = _direction(objective, direction_2, "direction_2")
+    alphas = np.linspace(-1, 1, 21) if alphas is None else np.asarray(alphas, dtype=np.float64)
+    betas = np.linspace(-1, 1, 21) if betas is None else np.asarray(betas, dtype=np.float64)
+    values = np.array([[_evaluate(objective, test, origin + a * d1 + b * d2) for b in betas]
+                       for a in alphas])
+    return Slice(alphas, betas, values[..., 0], values[..., 1] if test is not None else None,
+                 objective.value(origin))
