@@ -55,3 +55,21 @@ def test_plots_explain_what_is_missing():
     with pytest.raises(ValueError, match="no validation scores"):
         plot.validation_scores(fitted())
     assert len(plot.training_summary(fitted()).axes) == 2
+
+
+def test_spectral_density_and_landscape_plots():
+    from nncore import curvature, landscape
+
+    est = fitted()
+    density = curvature.spectral_density(est, X, y, steps=20, random_state=0)
+    ax = plot.spectral_density(density)
+    np.testing.assert_allclose(ax.get_lines()[0].get_xdata(), density.grid)
+    d = landscape.random_direction(est, random_state=0)
+    line = landscape.slice_1d(est, X, y, d, np.linspace(-1, 1, 5), X_test=X, y_test=y)
+    ax = plot.landscape(line)
+    assert [l.get_label() for l in ax.get_lines()] == ["training objective", "test loss"]
+    np.testing.assert_allclose(ax.get_lines()[0].get_ydata(), line.train_losses)
+    grid = landscape.slice_2d(est, X, y, d, landscape.random_direction(est, random_state=1),
+                              np.linspace(-1, 1, 4), np.linspace(-1, 1, 3))
+    ax = plot.landscape(grid)
+    assert ax.get_xlabel() == "α" and ax.get_ylabel() == "β"

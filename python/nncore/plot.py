@@ -1,6 +1,6 @@
-"""Training curves of a fitted estimator (matplotlib, an optional extra:
-``pip install "nncore[plot]"``). Each function draws on `ax` (a new figure when None) and
-returns the Axes."""
+"""Plots of what nncore measures (matplotlib, an optional extra: ``pip install "nncore[plot]"``):
+a fitted estimator's training curves, the Hessian's spectral density, loss-landscape slices.
+Each function draws on `ax` (a new figure when None) and returns the Axes."""
 
 from __future__ import annotations
 
@@ -88,3 +88,36 @@ def training_summary(estimator, figure=None):
     learning_rate(estimator, axes[-1])
     figure.suptitle(f"{type(estimator).__name__}: {len(history)} epochs")
     return figure
+
+
+def spectral_density(result, ax=None, *, log: bool = True):
+    """The eigenvalue density from nncore.curvature.spectral_density (log scale: the bulk near
+    zero and the few large outliers are orders of magnitude apart)."""
+    ax = _axes(ax)
+    density = np.maximum(result.density, 1e-12) if log else result.density
+    ax.plot(result.grid, density, color="C0")
+    if log:
+        ax.set_yscale("log")
+    ax.set_xlabel("eigenvalue")
+    ax.set_ylabel("density")
+    return ax
+
+
+def landscape(result, ax=None, *, label: str = "α", levels: int = 20):
+    """A slice from nncore.landscape: a curve of the training (and test) loss for a 1-D slice,
+    contour lines of the training loss for a 2-D one."""
+    ax = _axes(ax)
+    if result.betas is None:
+        ax.plot(result.alphas, result.train_losses, marker=".", label="training objective")
+        if result.test_losses is not None:
+            ax.plot(result.alphas, result.test_losses, marker=".", label="test loss")
+        ax.set_xlabel(label)
+        ax.set_ylabel("loss")
+        ax.legend()
+        return ax
+    contours = ax.contour(result.alphas, result.betas, result.train_losses.T, levels=levels)
+    ax.clabel(contours, fontsize=7)
+    ax.plot([0], [0], marker="*", color="k")
+    ax.set_xlabel("α")
+    ax.set_ylabel("β")
+    return ax

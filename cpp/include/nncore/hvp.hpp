@@ -176,9 +176,9 @@ class HessianVectorProduct {
         s.Rpre.noalias() = Xmap * VW;
       } else {
         const Layer& p = layers_[static_cast<size_t>(t - 1)];
-        s.pre.noalias() = p.act * W;
-        s.Rpre.noalias() = p.act * VW;
-        s.Rpre.noalias() += p.Ract * W;
+        s.pre.noalias() = *p.out * W;
+        s.Rpre.noalias() = *p.out * VW;
+        s.Rpre.noalias() += *p.Rout * W;
       }
       s.pre.rowwise() += row_of(theta, t, ParamKind::bias);
       s.Rpre.rowwise() += row_of(v, t, ParamKind::bias);
@@ -203,23 +203,32 @@ class HessianVectorProduct {
         s.Rz = s.Rxhat.array().rowwise() * gamma.array();
         s.Rz += (s.xhat.array().rowwise() * Vgamma.array()).matrix();
         s.Rz.rowwise() += row_of(v, t, ParamKind::bn_beta);
-      } else {
-        s.z = s.pre;
-        s.Rz = s.Rpre;
       }
+      // Without batch norm z is pre itself; an identity activation's output is z itself.
+      const bool bn = net.has_batch_norm(t);
+      s.zp = bn ? &s.z : &s.pre;
+      s.Rzp = bn ? &s.Rz : &s.Rpre;
       const Activation g = net.activation_of(t);
-      apply_activation(s.act, s.z, g);
-      activation_derivatives(s.gprime, has_curvature(g) ? &s.gsecond : nullptr, s.z, s.act, g);
-      s.Ract = s.gprime.cwiseProduct(s.Rz);
+      if (g == Activation::identity) {
+        s.out = s.zp;
+        s.Rout = s.Rzp;
+        continue;
+      }
+      apply_activation(s.act, *s.zp, g);
+      activation_derivatives(s.gprime, has_curvature(g) ? &s.gsecond : nullptr, *s.zp, s.act, g);
+      s.Ract = s.gprime.cwiseProduct(*s.Rzp);
+      s.out = &s.act;
+      s.Rout = &s.Ract;
     }
 
     // ---- loss: δ and R{δ} on the scores ----
-    const Layer& last = layers_[static_cast<size_t>(L - 1)];
+    const Layer& last = layers_[static_cast<size_t>(L - 1)];  // linear: out is its z
     const Index K = net.n_outputs();
-    double objective = loss_forward_backward<T>(net.loss(), delta_.data(), last.act.data(), Y,
-                                                w, n, K, scale);
-    loss_hessian_vector<T>(net.loss(), Rdelta_.data(), last.act.data(), last.Ract.data(), Y, w,
-                           n, K, scale);
+    int cur = 0;  // delta_[cur], Rdelta_[cur]: this layer's; the other pair: the layer below's
+    double objective = loss_forward_backward<T>(net.loss(), delta_[cur].data(),
+                                                last.out->data(), Y, w, n, K, scale);
+    loss_hessian_vector<T>(net.loss(), Rdelta_[cur].data(), last.out->data(),
+                           last.Rout->data(), Y, w, n, K, scale);
 
     // ---- backward and its tangent ----
     // delta_ / Rdelta_ hold ∂J/∂act_t and R{·} on entry to layer t (the last layer's act is its
@@ -227,11 +236,11 @@ class HessianVectorProduct {
     for (Index t = L - 1; t >= 0; --t) {
       Layer& s = layers_[static_cast<size_t>(t)];
       const Index D = net.layer_sizes()[static_cast<size_t>(t + 1)];
-      MatrixMap<T> dz(delta_.data(), n, D), Rdz(Rdelta_.data(), n, D);
-      if (t < L - 1) {  // through g
+      MatrixMap<T> dz(delta_[cur].data(), n, D), Rdz(Rdelta_[cur].data(), n, D);
+      if (net.activation_of(t) != Activation::identity) {  // through g
         if (has_curvature(net.activation_of(t)))
           Rdz.array() = Rdz.array() * s.gprime.array() +
-                        dz.array() * s.gsecond.array() * s.Rz.array();
+                        dz.array() * s.gsecond.array() * s.Rzp->array();
         else
           Rdz.array() *= s.gprime.array();
         dz.array() *= s.gprime.array();
@@ -272,9 +281,10 @@ class HessianVectorProduct {
         if (grad != nullptr) out_matrix(grad, t, ParamKind::weight).noalias() = Xmap.transpose() * dz;
       } else {
         const Layer& p = layers_[static_cast<size_t>(t - 1)];
-        hvW.noalias() = p.act.transpose() * Rdz;
-        hvW.noalias() += p.Ract.transpose() * dz;
-        if (grad != nullptr) out_matrix(grad, t, ParamKind::weight).noalias() = p.act.transpose() * dz;
+        hvW.noalias() = p.out->transpose() * Rdz;
+        hvW.noalias() += p.Rout->transpose() * dz;
+        if (grad != nullptr)
+          out_matrix(grad, t, ParamKind::weight).noalias() = p.out->transpose() * dz;
       }
       out_row(hv, t, ParamKind::bias) = Rdz.colwise().sum();
       if (grad != nullptr) out_row(grad, t, ParamKind::bias) = dz.colwise().sum();
@@ -285,12 +295,11 @@ class HessianVectorProduct {
       }
       if (t > 0) {  // into the layer below: ∂J/∂act_{t-1} and its tangent
         const Index Din = net.layer_sizes()[static_cast<size_t>(t)];
-        next_.resize(n, Din);
-        next_.noalias() = Rdz * W.transpose();
-        next_.noalias() += dz * matrix_of(v, t, ParamKind::weight).transpose();
-        MatrixMap<T>(Rdelta_.data(), n, Din) = next_;
-        next_.noalias() = dz * W.transpose();
-        MatrixMap<T>(delta_.data(), n, Din) = next_;
+        MatrixMap<T> below(delta_[1 - cur].data(), n, Din), Rbelow(Rdelta_[1 - cur].data(), n, Din);
+        Rbelow.noalias() = Rdz * W.transpose();
+        Rbelow.noalias() += dz * matrix_of(v, t, ParamKind::weight).transpose();
+        below.noalias() = dz * W.transpose();
+        cur = 1 - cur;
       }
     }
     if (with_penalty) objective += net.penalty();
@@ -301,6 +310,10 @@ class HessianVectorProduct {
   struct Layer {
     Matrix<T> pre, Rpre, xhat, Rxhat, z, Rz, act, Ract, gprime, gsecond;
     RowVector<T> inv_std, m, mean_rpre;
+    const Matrix<T>* zp = nullptr;  // z: &z with batch norm, else &pre
+    const Matrix<T>* Rzp = nullptr;
+    const Matrix<T>* out = nullptr;  // the layer's output: &act, or z for identity
+    const Matrix<T>* Rout = nullptr;
   };
 
   static void apply_activation(Matrix<T>& act, const Matrix<T>& z, Activation g) {
@@ -335,14 +348,15 @@ class HessianVectorProduct {
       s.pre.resize(n, D);
       s.Rpre.resize(n, D);
     }
-    delta_.resize(n * widest);
-    Rdelta_.resize(n * widest);
+    for (int i = 0; i < 2; ++i) {
+      delta_[i].resize(n * widest);
+      Rdelta_[i].resize(n * widest);
+    }
   }
 
   std::vector<Layer> layers_;
   std::vector<std::array<Index, 4>> entries_;  // slab entry of (weight, bias, γ, β) per layer
-  Vector<T> delta_, Rdelta_;
-  Matrix<T> next_;
+  Vector<T> delta_[2], Rdelta_[2];  // ping-pong: one layer's pair is read while the next is written
 };
 
 }  // namespace nncore
