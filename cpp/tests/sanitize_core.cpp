@@ -9,6 +9,7 @@
 #include <stdexcept>
 #include <vector>
 
+#include "nncore/hvp.hpp"
 #include "nncore/network.hpp"
 #include "nncore/optim.hpp"
 #include "nncore/schedule.hpp"
@@ -114,6 +115,33 @@ void exercise(Activation act, Loss loss, bool batch_norm, OptimizerKind kind, st
   }
   if (batch_norm) net.set_batchnorm_statistics(X.data(), n);
   check(std::isfinite(net.weighted_loss_sum(X.data(), Y.data(), nullptr, n)), "finite loss");
+
+  // Exact H·v twice, on all rows and on fewer (the buffers are reused and must not be read past
+  // the rows given): the Hessian is symmetric, uᵀ(Hv) = vᵀ(Hu).
+  HessianVectorProduct<T> hvp;
+  auto u = random_vector<T>(rng, static_cast<size_t>(net.n_params()), 1.0);
+  auto v = random_vector<T>(rng, static_cast<size_t>(net.n_params()), 1.0);
+  std::vector<T> hu(u.size()), hv(v.size()), grad(v.size());
+  for (Index rows : {n, n - 9}) {
+    hvp.apply(net, X.data(), Y.data(), w.data(), rows, T(1) / T(rows), u.data(), hu.data(),
+              grad.data(), true);
+    const double value = hvp.apply(net, X.data(), Y.data(), nullptr, rows, T(1) / T(rows),
+                                   v.data(), hv.data(), nullptr, rows == n);
+    check(std::isfinite(value), "finite objective from the H·v pass");
+  }
+  double uhv = 0, vhu = 0, scale = 0;
+  for (size_t i = 0; i < u.size(); ++i) {
+    uhv += double(u[i]) * double(hv[i]);
+    vhu += double(v[i]) * double(hu[i]);
+    scale += std::abs(double(u[i]) * double(hv[i]));
+  }
+  (void)vhu;  // hu above used sample weights and the penalty, hv neither: not comparable
+  hvp.apply(net, X.data(), Y.data(), nullptr, n - 9, T(1) / T(n - 9), u.data(), hu.data(), nullptr,
+            false);
+  vhu = 0;
+  for (size_t i = 0; i < u.size(); ++i) vhu += double(v[i]) * double(hu[i]);
+  check(std::abs(uhv - vhu) <= (sizeof(T) == 4 ? 1e-3 : 1e-9) * std::max(1.0, scale),
+        "symmetric Hessian: u·Hv = v·Hu");
 }
 
 template <class T>
