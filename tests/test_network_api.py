@@ -283,3 +283,26 @@ def test_float32_kernel_matches_plain_eigen_products_on_awkward_shapes(sizes, ba
     for net in (fast, plain):
         net.train_epoch(X, y, batch_size=batch, learning_rate=0.01, seed=3)
     np.testing.assert_allclose(fast.params, plain.params, rtol=1e-4, atol=1e-4)
+
+
+def test_assigning_a_view_attribute_writes_through_or_raises():
+    """`net.params = θ` and `net.coefs = [...]` used to replace the attribute with the plain
+    array while forward kept using the old weights; now they write into the network."""
+    net = nncore.Network([3, 4, 2], random_state=0)
+    X = np.ones((2, 3))
+    net.params = np.zeros(net.n_params)
+    np.testing.assert_array_equal(net.forward(X), 0.0)
+    net.coefs = [np.ones((3, 4)), np.ones((4, 2))]
+    np.testing.assert_array_equal(net.forward(X), 12.0)
+    net.coefs[1] = np.zeros((4, 2))  # item assignment copies into that layer's view too
+    np.testing.assert_array_equal(net.forward(X), 0.0)
+    net.intercepts = [np.ones(4), np.full(2, 3.0)]
+    np.testing.assert_array_equal(net.forward(X), 3.0)
+    assert np.shares_memory(net.params, net._core.params)
+    with pytest.raises(ValueError, match=r"params must have shape \(26,\)"):
+        net.params = np.zeros(3)
+    with pytest.raises(ValueError, match="coefs needs 2 arrays"):
+        net.coefs = [np.ones((3, 4))]
+    with pytest.raises(ValueError, match=r"shape \(4, 2\)"):
+        net.coefs[1] = np.ones((2, 4))
+    np.testing.assert_array_equal(net.forward(X), 3.0)  # refused assignments wrote nothing

@@ -40,7 +40,8 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 
 from . import persistence
 from ._validation import BOUNDS
-from .network import ACTIVATIONS, INITS, REDUCTIONS, DivergenceError, Network, PreparedData
+from .network import (ACTIVATIONS, INITS, REDUCTIONS, DivergenceError, Network, PreparedData,
+                      ViewList)
 from .optim import SCHEDULES, SGD, Adam, AdamW, Schedule, make_optimizer
 from .training import Validation, lbfgs, run_epochs
 
@@ -48,23 +49,11 @@ _STOCHASTIC_SOLVERS = ("sgd", "adam", "adamw", "momentum")
 _NO_LIMIT = 2**62  # n_iter_no_change=np.inf: the count never gets there
 
 
-class _LayerList(list):
-    """coefs_ / intercepts_: a list of views into the network's parameters. Item assignment
-    copies into the network, so `est.coefs_[0] = W` works as with scikit-learn."""
-
-    def __setitem__(self, index, value):
-        target = list.__getitem__(self, index)
-        value = np.asarray(value)
-        if value.shape != target.shape:
-            raise ValueError(f"expected an array of shape {target.shape}, got {value.shape}")
-        target[...] = value
-
-
 def _assign_layers(views, values, name):
     values = list(values)
     if len(values) != len(views):
         raise ValueError(f"{name} needs {len(views)} arrays, got {len(values)}")
-    layers = _LayerList(views)
+    layers = ViewList(views)
     for i, value in enumerate(values):
         layers[i] = value
 
@@ -136,7 +125,7 @@ class _BaseMLP(BaseEstimator):
     # ---- fitted parameters: views into the network -----------------------------------------
     @property
     def coefs_(self):
-        return _LayerList(self._fitted_network().coefs)
+        return ViewList(self._fitted_network().coefs)
 
     @coefs_.setter
     def coefs_(self, values):
@@ -144,7 +133,7 @@ class _BaseMLP(BaseEstimator):
 
     @property
     def intercepts_(self):
-        return _LayerList(self._fitted_network().intercepts)
+        return ViewList(self._fitted_network().intercepts)
 
     @intercepts_.setter
     def intercepts_(self, values):

@@ -71,6 +71,47 @@ class PreparedData(NamedTuple):
         return self.X.shape[0]
 
 
+class ViewList(list):
+    """Per-layer views (coefs, intercepts, ...): assigning an item copies into that view
+    (`net.coefs[0] = W` changes the network), with its shape checked."""
+
+    def __setitem__(self, index, value):
+        target = list.__getitem__(self, index)
+        value = np.asarray(value)
+        if value.shape != target.shape:
+            raise ValueError(f"expected an array of shape {target.shape}, got {value.shape}")
+        target[...] = value
+
+
+class _WriteThrough:
+    """A view attribute of Network. Reading gives the numpy view (or ViewList of views);
+    assigning copies the values into it — `net.params = θ` does what `net.params[:] = θ` does —
+    so the attribute can never be replaced by an array the network does not use."""
+
+    def __set_name__(self, owner, name):
+        self.name, self.slot = name, "_" + name
+
+    def __get__(self, obj, objtype=None):
+        return self if obj is None else obj.__dict__[self.slot]
+
+    def __set__(self, obj, value):
+        if self.slot not in obj.__dict__:  # the views themselves, made once
+            obj.__dict__[self.slot] = ViewList(value) if isinstance(value, list) else value
+            return
+        target = obj.__dict__[self.slot]
+        if isinstance(target, list):
+            values = list(value)
+            if len(values) != len(target):
+                raise ValueError(f"{self.name} needs {len(target)} arrays, got {len(values)}")
+            for i, item in enumerate(values):
+                target[i] = item
+            return
+        value = np.asarray(value)
+        if value.shape != target.shape:
+            raise ValueError(f"{self.name} must have shape {target.shape}, got {value.shape}")
+        target[...] = value
+
+
 def available_cpus() -> int:
     """CPUs this process may run on."""
     try:
@@ -125,6 +166,19 @@ class Network:
         Threads for the large matrix products (those of at least ~2M multiply-adds; smaller ones
         always run on one thread). None: every CPU this process may use.
     """
+
+    params = _WriteThrough()
+    grads = _WriteThrough()
+    coefs = _WriteThrough()
+    intercepts = _WriteThrough()
+    coef_grads = _WriteThrough()
+    intercept_grads = _WriteThrough()
+    bn_gammas = _WriteThrough()
+    bn_betas = _WriteThrough()
+    bn_gamma_grads = _WriteThrough()
+    bn_beta_grads = _WriteThrough()
+    running_means = _WriteThrough()
+    running_vars = _WriteThrough()
 
     def __init__(
         self,
@@ -187,11 +241,12 @@ class Network:
                                              views(self.grads, "bn_beta"))
         state = self._core.batchnorm_state
         widths = self.layer_sizes[1:-1] if self.batch_norm else []
-        self.running_means, self.running_vars, at = [], [], 0
+        means, variances, at = [], [], 0
         for width in widths:
-            self.running_means.append(state[at : at + width])
-            self.running_vars.append(state[at + width : at + 2 * width])
+            means.append(state[at : at + width])
+            variances.append(state[at + width : at + 2 * width])
             at += 2 * width
+        self.running_means, self.running_vars = means, variances
 
     # ---- structure -------------------------------------------------------------------------
     @property
