@@ -3,18 +3,19 @@
     nncore train [--dataset breast_cancer | --csv data.csv --target column] [options]
     nncore predict --model model.npz data.csv [--output predictions.csv]
 
-`train` fits an MLPClassifier or MLPRegressor on a CSV file or one of scikit-learn's bundled data
-sets: numeric columns are standardised (unless --no-standardize), other columns one-hot encoded;
-the data are split into train / validation / test; the loss is printed per epoch and a table of
-train / validation / test metrics at the end. `--save` writes the model and its preprocessing to
-one .npz file that `predict` reads back.
+`train` fits an MLPClassifier or MLPRegressor on a CSV file (read by pandas) or one of
+scikit-learn's bundled data sets: numeric columns are standardised (unless --no-standardize),
+text columns one-hot encoded, missing values an error unless --impute says how to fill them; the
+data are split into train / validation / test; the loss is printed per epoch and a table of
+train / validation / test metrics at the end. `--save` writes the model and its preprocessing
+statistics to one .npz file that `predict` reads back.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
 import math
+import os
 import sys
 import warnings
 
@@ -65,124 +66,144 @@ def _hidden_sizes(text: str) -> tuple:
     return sizes
 
 
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """The description as written, and every option's default (options without one say in
+    their help what happens when they are left out)."""
+
+    def _get_help_string(self, action):
+        if action.default in (None, "") or isinstance(action.default, (bool, tuple)):
+            return action.help  # its help says it in words
+        return super()._get_help_string(action)
+
+
+def _csv_options(parser, defaults_from_model=False):
+    where = " (default: as in training)" if defaults_from_model else ""
+    parser.add_argument("--sep", default=None if defaults_from_model else ",",
+                        help="field separator" + where)
+    parser.add_argument("--decimal", default=None if defaults_from_model else ".",
+                        help="decimal mark, e.g. ','" + where)
+    parser.add_argument("--encoding", default=None if defaults_from_model else "utf-8",
+                        help="text encoding" + where)
+
+
 def _parser() -> argparse.ArgumentParser:
+    from ._version import __version__
     from .network import ACTIVATIONS
     from .optim import SCHEDULES
+    from .tabular import IMPUTE_STRATEGIES
 
     parser = argparse.ArgumentParser(prog="nncore", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+                                     formatter_class=_HelpFormatter)
+    parser.add_argument("--version", action="version", version=f"nncore {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    t = sub.add_parser("train", help="train an MLP on a CSV file or a bundled data set")
+    t = sub.add_parser("train", help="train an MLP on a CSV file or a bundled data set",
+                       formatter_class=_HelpFormatter)
     source = t.add_mutually_exclusive_group()
     source.add_argument("--dataset", choices=_DATASETS, default=None,
-                        help="a scikit-learn bundled data set (default breast_cancer)")
+                        help="a scikit-learn bundled data set (default: breast_cancer)")
     source.add_argument("--csv", help="a CSV file with a header row")
     t.add_argument("--target", help="the target column of --csv (default: the last column)")
+    _csv_options(t)
+    t.add_argument("--impute", choices=IMPUTE_STRATEGIES, default=None,
+                   help="fill missing values of numeric columns so (text columns: most frequent);"
+                        " without it a missing value is an error")
+    t.add_argument("--categorical", default="",
+                   help="comma-separated columns to treat as text even if they hold numbers")
+    t.add_argument("--drop-missing-target", action="store_true",
+                   help="drop rows whose target is empty (else they are an error)")
     t.add_argument("--task", choices=("auto", "classification", "regression"), default="auto",
                    help="auto: classification for text or few integer target values")
-    t.add_argument("--hidden", type=_hidden_sizes, default=(32,), help="e.g. 64,32 (default 32)")
-    t.add_argument("--activation", choices=ACTIVATIONS, default="relu")
+    t.add_argument("--hidden", type=_hidden_sizes, default=(32,),
+                   help="hidden layer sizes, e.g. 64,32 (default: 32)")
+    t.add_argument("--activation", choices=ACTIVATIONS, default="relu",
+                   help="activation of the hidden layers")
     t.add_argument("--solver", choices=("sgd", "momentum", "adam", "adamw", "lbfgs"),
-                   default="adam")
-    t.add_argument("--learning-rate", type=_positive_float, default=1e-3)
-    t.add_argument("--schedule", choices=SCHEDULES, default="constant")
-    t.add_argument("--batch-size", type=_positive_int, default=32)
-    t.add_argument("--epochs", type=_positive_int, default=30)
-    t.add_argument("--alpha", type=float, default=1e-4, help="L2 penalty (default 1e-4)")
+                   default="adam", help="optimiser")
+    t.add_argument("--learning-rate", type=_positive_float, default=1e-3,
+                   help="initial step size")
+    t.add_argument("--schedule", choices=SCHEDULES, default="constant",
+                   help="step-size schedule over the epochs")
+    t.add_argument("--batch-size", type=_positive_int, default=32, help="rows per minibatch")
+    t.add_argument("--epochs", type=_positive_int, default=30,
+                   help="epochs (L-BFGS: iterations)")
+    t.add_argument("--alpha", type=float, default=1e-4, help="L2 penalty")
     t.add_argument("--batch-norm", action="store_true", help="batch-normalise hidden layers")
     t.add_argument("--no-standardize", dest="standardize", action="store_false",
-                   help="keep numeric columns as they are")
+                   help="keep numeric columns as they are (default: standardise them)")
     t.add_argument("--validation", type=_fraction, default=0.15,
-                   help="fraction of the training rows held out for validation (default 0.15)")
-    t.add_argument("--test-size", type=_fraction, default=0.25)
-    t.add_argument("--seed", type=int, default=0)
+                   help="fraction of the training rows held out for validation")
+    t.add_argument("--test-size", type=_fraction, default=0.25,
+                   help="fraction of the rows held out for the test score")
+    t.add_argument("--seed", type=int, default=0,
+                   help="seeds the splits, the initial weights and the batch order")
     t.add_argument("--threads", type=_positive_int, default=None,
                    help="threads for large matrix products (default: all usable CPUs)")
     t.add_argument("--save", metavar="MODEL.npz", help="write the model and its preprocessing")
     t.add_argument("--plot", metavar="CURVES.png", help="write the training curves as PNG")
     t.add_argument("--progress", action=argparse.BooleanOptionalAction, default=False,
-                   help="a tqdm progress bar instead of one line per epoch")
-    p = sub.add_parser("predict", help="predict with a model saved by `nncore train --save`")
+                   help="a tqdm progress bar instead of one line per epoch (default: off)")
+    p = sub.add_parser("predict", help="predict with a model saved by `nncore train --save`",
+                       formatter_class=_HelpFormatter)
     p.add_argument("--model", required=True)
     p.add_argument("data", help="a CSV file with the training columns (the target may be absent)")
     p.add_argument("--output", help="CSV file to write (default: standard output)")
+    _csv_options(p, defaults_from_model=True)
     return parser
 
 
-# ---- tabular data: read, encode ---------------------------------------------------------------
-def _read_csv(path: str):
-    with open(path, newline="") as f:
-        rows = list(csv.reader(f))
-    if len(rows) < 2:
-        raise ValueError(f"{path}: needs a header row and at least one data row")
-    header, body = rows[0], rows[1:]
-    for i, row in enumerate(body, start=2):
-        if len(row) != len(header):
-            raise ValueError(f"{path}, line {i}: {len(row)} fields, the header has {len(header)}")
-    return header, {name: [row[j].strip() for row in body] for j, name in enumerate(header)}
-
-
-def _as_numbers(values):
+# ---- output that survives a closed pipe -------------------------------------------------------
+def _say(*args, file=None) -> None:
+    """print, except that a reader who went away (`| head`) silences further output instead of
+    ending the command: training goes on and --save is still written."""
     try:
-        return np.array([float(v) for v in values])
-    except ValueError:
-        return None
+        print(*args, file=file or sys.stdout, flush=True)
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, (file or sys.stdout).fileno())  # Python's own flush at exit too
 
 
-class Preprocessing:
-    """Standardise numeric columns and one-hot encode the others; JSON round-trips."""
-
-    def __init__(self, spec: dict):
-        self.spec = spec
-
-    @classmethod
-    def fit(cls, columns: dict, standardize: bool):
-        spec = {"features": [], "standardize": standardize}
-        for name, values in columns.items():
-            numbers = _as_numbers(values)
-            if numbers is not None:
-                if not np.isfinite(numbers).all():
-                    raise ValueError(f"column {name!r} has missing or non-finite values")
-                std = float(numbers.std()) or 1.0
-                spec["features"].append({"name": name, "kind": "numeric",
-                                         "mean": float(numbers.mean()) if standardize else 0.0,
-                                         "std": std if standardize else 1.0})
-            else:
-                spec["features"].append({"name": name, "kind": "categorical",
-                                         "categories": sorted(set(values))})
-        return cls(spec)
-
-    def transform(self, columns: dict) -> np.ndarray:
-        blocks = []
-        for feature in self.spec["features"]:
-            name = feature["name"]
-            if name not in columns:
-                raise ValueError(f"the data have no column {name!r}, which the model needs")
-            if feature["kind"] == "numeric":
-                numbers = _as_numbers(columns[name])
-                if numbers is None or not np.isfinite(numbers).all():
-                    raise ValueError(f"column {name!r} must hold numbers only")
-                blocks.append(((numbers - feature["mean"]) / feature["std"])[:, None])
-            else:  # unknown categories encode as all zeros
-                index = {c: k for k, c in enumerate(feature["categories"])}
-                onehot = np.zeros((len(columns[name]), len(index)))
-                for i, value in enumerate(columns[name]):
-                    if value in index:
-                        onehot[i, index[value]] = 1.0
-                blocks.append(onehot)
-        return np.hstack(blocks)
+def _number(value: float) -> str:
+    """A loss for a table: six decimals, or %g for values that are huge (a diverging run)."""
+    return f"{value:.6f}" if abs(value) < 1e6 else f"{value:.6g}"
 
 
+def _check_writable(path, option):
+    """Fail before training, not after, for an output path that cannot be written."""
+    directory = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        raise ValueError(f"{option} {path!r} is a directory")
+    if not os.path.isdir(directory):
+        raise ValueError(f"{option} {path!r}: the folder {directory!r} does not exist")
+    if not os.access(directory, os.W_OK) or (os.path.exists(path)
+                                              and not os.access(path, os.W_OK)):
+        raise ValueError(f"{option} {path!r} is not writable")
+
+
+# ---- data ---------------------------------------------------------------------------------------
 def _load_dataset(args):
-    """(feature columns as lists of strings, target values, task, description)."""
+    """(feature table, target values, task, description, notes)."""
+    import pandas as pd
+
     if args.csv:
-        header, columns = _read_csv(args.csv)
-        target = args.target or header[-1]
-        if target not in columns:
+        from .tabular import numeric_values, read_csv
+
+        frame = read_csv(args.csv, sep=args.sep, decimal=args.decimal, encoding=args.encoding)
+        target = args.target or str(frame.columns[-1])
+        if target not in map(str, frame.columns):
             raise ValueError(f"--target {target!r} is not a column of {args.csv}; columns: "
-                             f"{', '.join(header)}")
-        y_text = columns.pop(target)
-        numbers = _as_numbers(y_text)
+                             f"{', '.join(map(str, frame.columns))}")
+        y_column = frame.pop(target)
+        notes = []
+        missing = y_column.isna().to_numpy()
+        if missing.any():
+            where = ", ".join(str(i) for i in np.flatnonzero(missing)[:5] + 1)
+            if not args.drop_missing_target:
+                raise ValueError(f"target {target!r} is empty in {int(missing.sum())} row(s) "
+                                 f"(row {where}{', …' if missing.sum() > 5 else ''}): fill them "
+                                 f"or pass --drop-missing-target")
+            frame, y_column = frame[~missing].reset_index(drop=True), y_column[~missing]
+            notes.append(f"dropped {int(missing.sum())} row(s) with an empty target")
+        numbers = numeric_values(y_column.reset_index(drop=True), target)
         task = args.task
         if task == "auto":
             few_integers = (numbers is not None and np.all(numbers == np.round(numbers))
@@ -192,43 +213,67 @@ def _load_dataset(args):
             if numbers is None:
                 raise ValueError(f"target {target!r} is not numeric: use --task classification")
             y = numbers
+        elif numbers is not None and np.all(numbers == np.round(numbers)):
+            y = numbers.astype(np.int64)
         else:
-            y = np.array(y_text)
-        return columns, y, task, f"{args.csv} (target {target!r})"
+            y = y_column.map(str).to_numpy()
+        return frame, y, task, f"{args.csv} (target {target!r})", notes
     import sklearn.datasets
 
     name = args.dataset or "breast_cancer"
     bunch = getattr(sklearn.datasets, f"load_{name}")()
     names = [str(n) for n in getattr(bunch, "feature_names", range(bunch.data.shape[1]))]
-    columns = {n: [repr(float(v)) for v in bunch.data[:, j]] for j, n in enumerate(names)}
+    frame = pd.DataFrame(bunch.data, columns=names)
     task = "regression" if name in _REGRESSION_DATASETS else "classification"
-    return columns, bunch.target, task, name
+    return frame, bunch.target, task, name, []
+
+
+def _split(n, y, args, classification):
+    """Row indices (train, validation, test); too few rows is one clear line."""
+    from sklearn.model_selection import train_test_split
+
+    all_rows = np.arange(n)
+
+    def split(rows, size, what):
+        labels = y[rows] if classification else None
+        if classification and np.min(np.unique(labels, return_counts=True)[1]) < 2:
+            labels = None  # a class with one row cannot be stratified: split at random
+        try:
+            return train_test_split(rows, test_size=size, random_state=args.seed, stratify=labels)
+        except ValueError:
+            raise ValueError(f"{len(rows)} rows are too few to hold out {size:g} of them for "
+                             f"{what}: use more rows or a different --{what.split()[0]}"
+                             f"{'-size' if what == 'test' else ''}") from None
+
+    train_rows, test_rows = (split(all_rows, args.test_size, "test") if args.test_size > 0
+                             else (all_rows, all_rows[:0]))
+    val_rows = all_rows[:0]
+    if args.validation > 0:
+        train_rows, val_rows = split(train_rows, args.validation, "validation")
+    if len(train_rows) < 2:
+        raise ValueError(f"only {len(train_rows)} training row(s) left after the splits: use "
+                         f"more rows or smaller --test-size/--validation")
+    return train_rows, val_rows, test_rows
 
 
 # ---- train ------------------------------------------------------------------------------------
 def _train_command(args) -> int:
     from sklearn.exceptions import ConvergenceWarning
-    from sklearn.model_selection import train_test_split
 
     from .estimators import MLPClassifier, MLPRegressor
     from .network import DivergenceError
+    from .tabular import Preprocessing
 
-    columns, y, task, description = _load_dataset(args)
-    n = len(y)
+    for path, option in ((args.save, "--save"), (args.plot, "--plot")):
+        if path:
+            _check_writable(path, option)
+    frame, y, task, description, notes = _load_dataset(args)
     classification = task == "classification"
-    all_rows = np.arange(n)
-    stratify = y if classification else None
-    train_rows, test_rows = train_test_split(all_rows, test_size=args.test_size,
-                                             random_state=args.seed, stratify=stratify) \
-        if args.test_size > 0 else (all_rows, all_rows[:0])
-    val_rows = all_rows[:0]
-    if args.validation > 0:
-        train_rows, val_rows = train_test_split(
-            train_rows, test_size=args.validation, random_state=args.seed,
-            stratify=y[train_rows] if classification else None)
-    subset = lambda rows: {k: [v[i] for i in rows] for k, v in columns.items()}  # noqa: E731
-    preprocessing = Preprocessing.fit(subset(train_rows), args.standardize)
-    X = {name: preprocessing.transform(subset(rows))
+    train_rows, val_rows, test_rows = _split(len(y), y, args, classification)
+    categorical = [c.strip() for c in args.categorical.split(",") if c.strip()]
+    preprocessing = Preprocessing.fit(frame.iloc[train_rows], standardize=args.standardize,
+                                      impute=args.impute, categorical=categorical)
+    X = {name: preprocessing.transform(frame.iloc[rows])
          for name, rows in (("train", train_rows), ("validation", val_rows), ("test", test_rows))}
     Y = {"train": y[train_rows], "validation": y[val_rows], "test": y[test_rows]}
     y_scale = (float(Y["train"].mean()), float(Y["train"].std()) or 1.0) \
@@ -253,8 +298,10 @@ def _train_command(args) -> int:
                 record["val_score"] = estimator.score(X["validation"], y_val)
             if not progress:
                 val = ("" if record["val_score"] is None else
-                       f"  val_loss {record['val_loss']:.6f}  val_score {record['val_score']:.4f}")
-                print(f"epoch {record['epoch']:3d}/{args.epochs}  loss {record['loss']:.6f}{val}")
+                       f"  val_loss {_number(record['val_loss'])}  "
+                       f"val_score {record['val_score']:.4f}")
+                _say(f"epoch {record['epoch']:3d}/{args.epochs}  "
+                     f"loss {_number(record['loss'])}{val}")
 
     model = cls(hidden_layer_sizes=args.hidden, activation=args.activation, solver=args.solver,
                 learning_rate_init=args.learning_rate, learning_rate=args.schedule,
@@ -262,28 +309,35 @@ def _train_command(args) -> int:
                 batch_norm=args.batch_norm, random_state=args.seed, n_iter_no_change=np.inf,
                 n_threads=args.threads,
                 progress=progress, callbacks=[_Monitor()])
-    print(f"nncore: {description}, {task}; {len(train_rows)} train / {len(val_rows)} validation "
-          f"/ {len(test_rows)} test rows, {X['train'].shape[1]} inputs")
-    print(f"model: {cls.__name__}(hidden={','.join(map(str, args.hidden))}, "
-          f"activation={args.activation}, solver={args.solver}, learning_rate={args.learning_rate:g}"
-          f" [{args.schedule}], batch_size={args.batch_size}, epochs={args.epochs}"
-          f"{', batch_norm' if args.batch_norm else ''})")
+    for note in notes:
+        _say(f"note: {note}")
+    _say(f"nncore: {description}, {task}; {len(train_rows)} train / {len(val_rows)} validation "
+         f"/ {len(test_rows)} test rows, {X['train'].shape[1]} inputs")
+    if args.solver != "lbfgs" and args.batch_size > len(train_rows):
+        _say(f"note: --batch-size {args.batch_size} is more than the {len(train_rows)} training "
+             f"rows: each epoch is one batch of {len(train_rows)}")
+    _say(f"model: {cls.__name__}(hidden={','.join(map(str, args.hidden))}, "
+         f"activation={args.activation}, solver={args.solver}, learning_rate={args.learning_rate:g}"
+         f" [{args.schedule}], batch_size={args.batch_size}, epochs={args.epochs}"
+         f"{', batch_norm' if args.batch_norm else ''})")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)  # epochs are the user's choice
+            warnings.filterwarnings("ignore", message="Got `batch_size`")  # said above
             model.fit(X["train"], fit_target(Y["train"]))
     except DivergenceError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        _say(f"nncore train: error: {exc}", file=sys.stderr)
         return 1
 
-    print(_metrics_table(model, X, Y, classification, y_scale))
+    _say(_metrics_table(model, X, Y, classification, y_scale))
     if args.save:
-        model.save(args.save, metadata={"cli": {"preprocessing": preprocessing.spec,
-                                                "task": task, "y_scale": list(y_scale)}})
-        print(f"saved {args.save}")
+        model.save(args.save, metadata={"cli": {
+            "preprocessing": preprocessing.spec, "task": task, "y_scale": list(y_scale),
+            "csv": {"sep": args.sep, "decimal": args.decimal, "encoding": args.encoding}}})
+        _say(f"saved {args.save}")
     if args.plot:
         if not hasattr(model, "history_"):
-            print("note: --plot needs an epoch-based solver; no plot written", file=sys.stderr)
+            _say("note: --plot needs an epoch-based solver; no plot written", file=sys.stderr)
         else:
             import matplotlib
 
@@ -291,7 +345,7 @@ def _train_command(args) -> int:
             from .plot import training_summary
 
             training_summary(model).savefig(args.plot, dpi=110)
-            print(f"wrote {args.plot}")
+            _say(f"wrote {args.plot}")
     return 0
 
 
@@ -318,15 +372,29 @@ def _metrics_table(model, X, Y, classification, y_scale) -> str:
 
 # ---- predict ----------------------------------------------------------------------------------
 def _predict_command(args) -> int:
-    from .persistence import load
+    import csv
 
-    model, metadata = load(args.model, with_metadata=True)
+    from .persistence import load
+    from .tabular import Preprocessing, read_csv
+
+    if args.output:
+        _check_writable(args.output, "--output")
+    try:
+        model, metadata = load(args.model, with_metadata=True)
+    except ValueError as exc:
+        raise ValueError(f"{args.model}: not an nncore model file ({exc})") from None
     if not isinstance(metadata, dict) or "cli" not in metadata:
         raise ValueError(f"{args.model} was not written by `nncore train --save`: it carries no "
                          f"preprocessing; use nncore.load() from Python instead")
     info = metadata["cli"]
-    _, columns = _read_csv(args.data)
-    X = Preprocessing(info["preprocessing"]).transform(columns)
+    trained = {"sep": ",", "decimal": ".", "encoding": "utf-8", **info.get("csv", {})}
+    frame = read_csv(args.data, **{k: getattr(args, k) or trained[k] for k in trained})
+    unseen: dict = {}
+    X = Preprocessing(info["preprocessing"]).transform(frame, unseen=unseen)
+    for column, counts in unseen.items():
+        listed = ", ".join(f"{v!r} ×{c}" for v, c in list(counts.items())[:5])
+        _say(f"note: column {column!r}: {sum(counts.values())} row(s) with categories not seen "
+             f"in training ({listed}), encoded as all zeros", file=sys.stderr)
     n = X.shape[0]
     out = open(args.output, "w", newline="") if args.output else sys.stdout
     try:
@@ -341,11 +409,16 @@ def _predict_command(args) -> int:
             writer.writerow(["prediction"])
             for value in model.predict(X) * scale + mean:
                 writer.writerow([f"{value:.10g}"])
+        out.flush()
+    except BrokenPipeError:  # `| head` has what it wanted
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
     finally:
         if args.output:
             out.close()
     if args.output:
-        print(f"wrote {n} predictions to {args.output}")
+        _say(f"wrote {n} predictions to {args.output}")
     return 0
 
 

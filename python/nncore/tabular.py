@@ -1,0 +1,181 @@
+"""Tables for the command line: a CSV read by pandas and checked column by column, and its
+preprocessing — imputation, standardisation, one-hot encoding — fitted with scikit-learn's
+transformers and kept as a plain statistics document (JSON-ready: means, scales, categories, fill
+values; no pickle) that transforms new rows the same way at train and at predict time.
+
+Nothing is guessed silently: a column with missing values is an error naming the column, the
+count and the first rows, unless an imputation strategy is given; a column that is numeric except
+for a few cells (a decimal comma, a stray word) is reported as such instead of becoming a text
+category; at predict time a missing column is named, a missing value names its row and column,
+and categories never seen in training are counted."""
+
+from __future__ import annotations
+
+import numpy as np
+
+IMPUTE_STRATEGIES = ("mean", "median", "most_frequent")
+_SHOWN = 5  # rows or values quoted in a message
+
+
+def _rows(mask) -> str:
+    """'rows 3, 8, 12, …' for the True entries of mask, counting data rows from 1."""
+    where = np.flatnonzero(np.asarray(mask)) + 1
+    shown = ", ".join(str(i) for i in where[:_SHOWN])
+    return f"row{'s' if len(where) > 1 else ''} {shown}{', …' if len(where) > _SHOWN else ''}"
+
+
+def read_csv(path, *, sep: str = ",", decimal: str = ".", encoding: str = "utf-8"):
+    """The CSV at `path` as a DataFrame (header row; empty cells and NA markers are missing)."""
+    import pandas as pd
+
+    try:
+        frame = pd.read_csv(path, sep=sep, decimal=decimal, encoding=encoding,
+                            skipinitialspace=True)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ValueError(f"{path}: cannot be read as CSV ({first}); check --sep, --decimal "
+                         f"and --encoding") from None
+    if frame.shape[0] == 0:
+        raise ValueError(f"{path}: needs a header row and at least one data row")
+    unnamed = [c for c in frame.columns if str(c).startswith("Unnamed: ")]
+    if unnamed:
+        raise ValueError(f"{path}: the header has {len(unnamed)} empty column name(s) (a row "
+                         f"with more fields than the header, or a trailing separator)")
+    return frame
+
+
+def numeric_values(column, name: str):
+    """A column as float64 if it is numeric, else None; a column numeric in most cells but not
+    all (e.g. '13,5' among numbers) raises ValueError quoting those cells."""
+    import pandas as pd
+
+    if pd.api.types.is_bool_dtype(column) or pd.api.types.is_numeric_dtype(column):
+        return column.astype(np.float64).to_numpy()
+    present = column.notna()
+    parsed = pd.to_numeric(column.where(present), errors="coerce")
+    bad = present & parsed.isna()
+    n_numbers = int((present & parsed.notna()).sum())
+    if n_numbers == 0:
+        return None
+    if bad.any() and n_numbers >= bad.sum():
+        quoted = ", ".join(repr(v) for v in column[bad].unique()[:_SHOWN])
+        raise ValueError(
+            f"column {name!r} is numeric except for {int(bad.sum())} cell(s) ({quoted} in "
+            f"{_rows(bad)}): fix them, use --decimal ',' for decimal commas, or --categorical "
+            f"{name} to treat the column as text")
+    if bad.any():
+        return None  # mostly text: a categorical column
+    return parsed.astype(np.float64).to_numpy()
+
+
+class Preprocessing:
+    """The statistics document of one table's preprocessing and the transform it defines.
+
+    spec = {"standardize": bool, "impute": strategy or None, "features": [feature, ...]} with a
+    numeric feature {"name", "kind": "numeric", "mean", "std", "fill"} (fill None: missing
+    values are an error) and a categorical one {"name", "kind": "categorical", "categories",
+    "fill"}. Documents written before "fill" existed read as fill None."""
+
+    def __init__(self, spec: dict):
+        self.spec = spec
+
+    @property
+    def n_inputs(self) -> int:
+        return sum(1 if f["kind"] == "numeric" else len(f["categories"])
+                   for f in self.spec["features"])
+
+    @classmethod
+    def fit(cls, frame, *, standardize: bool = True, impute: str | None = None,
+            categorical=()) -> "Preprocessing":
+        """Fitted on the rows of `frame` (the training part): scikit-learn's SimpleImputer
+        (numeric columns by `impute`, text columns by most_frequent), StandardScaler and
+        OneHotEncoder's categories, kept as statistics."""
+        from sklearn.impute import SimpleImputer
+        from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+        if impute is not None and impute not in IMPUTE_STRATEGIES:
+            raise ValueError(f"impute must be one of {', '.join(IMPUTE_STRATEGIES)}, got "
+                             f"{impute!r}")
+        unknown = set(categorical) - set(map(str, frame.columns))
+        if unknown:
+            raise ValueError(f"--categorical names no column of the data: "
+                             f"{', '.join(sorted(unknown))}")
+        features = []
+        for name in frame.columns:
+            column = frame[name]
+            missing = column.isna()
+            if missing.all():
+                raise ValueError(f"column {name!r} is empty in every row")
+            numbers = None if str(name) in categorical else numeric_values(column, str(name))
+            if missing.any() and impute is None:
+                raise ValueError(
+                    f"column {name!r} has {int(missing.sum())} missing value(s) ({_rows(missing)}):"
+                    f" fill them, or pass --impute mean|median|most_frequent")
+            if numbers is not None:
+                values = numbers.reshape(-1, 1)
+                fill = None
+                if missing.any():
+                    imputer = SimpleImputer(strategy=impute).fit(values)
+                    fill = float(imputer.statistics_[0])
+                    values = imputer.transform(values)
+                mean, std = 0.0, 1.0
+                if standardize:
+                    scaler = StandardScaler().fit(values)
+                    mean, std = float(scaler.mean_[0]), float(scaler.scale_[0])
+                features.append({"name": str(name), "kind": "numeric", "mean": mean, "std": std,
+                                 "fill": fill})
+            else:
+                # Text as str (numbers in a --categorical column too), missing as NaN.
+                values = column.map(str).where(~missing, np.nan).to_numpy(dtype=object)
+                values = values.reshape(-1, 1)
+                fill = None
+                if missing.any():
+                    imputer = SimpleImputer(strategy="most_frequent").fit(values)
+                    fill = str(imputer.statistics_[0])
+                    values = imputer.transform(values)
+                encoder = OneHotEncoder(handle_unknown="ignore").fit(values.astype(str))
+                features.append({"name": str(name), "kind": "categorical",
+                                 "categories": [str(c) for c in encoder.categories_[0]],
+                                 "fill": fill})
+        return cls({"standardize": bool(standardize), "impute": impute, "features": features})
+
+    def transform(self, frame, *, unseen: dict | None = None) -> np.ndarray:
+        """The model's inputs for the rows of `frame`. Categories not seen in training encode as
+        all zeros; when `unseen` is a dict, it collects {column: {value: count}} of them."""
+        names = set(map(str, frame.columns))
+        absent = [f["name"] for f in self.spec["features"] if f["name"] not in names]
+        if absent:
+            raise ValueError(f"the data have no column {', '.join(map(repr, absent))}, which the "
+                             f"model needs")
+        columns = {str(c): frame[c] for c in frame.columns}
+        blocks = []
+        for feature in self.spec["features"]:
+            name = feature["name"]
+            column = columns[name]
+            missing = column.isna()
+            fill = feature.get("fill")
+            if missing.any() and fill is None:
+                first = int(np.flatnonzero(missing.to_numpy())[0]) + 1
+                raise ValueError(f"column {name!r} has a missing value in row {first} "
+                                 f"({int(missing.sum())} in all); the model was trained without "
+                                 f"imputation for it")
+            if feature["kind"] == "numeric":
+                numbers = numeric_values(column, name)
+                if numbers is None:
+                    raise ValueError(f"column {name!r} must hold numbers, as in training")
+                if missing.any():
+                    numbers = np.where(missing.to_numpy(), fill, numbers)
+                blocks.append(((numbers - feature["mean"]) / feature["std"])[:, None])
+            else:
+                text = [fill if m else str(v) for v, m in zip(column.to_numpy(), missing)]
+                index = {c: k for k, c in enumerate(feature["categories"])}
+                onehot = np.zeros((len(text), len(index)))
+                for i, value in enumerate(text):
+                    k = index.get(value)
+                    if k is not None:
+                        onehot[i, k] = 1.0
+                    elif unseen is not None:
+                        counts = unseen.setdefault(name, {})
+                        counts[value] = counts.get(value, 0) + 1
+                blocks.append(onehot)
+        return np.hstack(blocks) if blocks else np.zeros((frame.shape[0], 0))
