@@ -119,3 +119,146 @@ def test_divergence_is_reported_not_crashed():
                  "--no-progress")
     assert result.returncode == 1
     assert "diverged" in result.stderr
+
+
+# ---- messy files, written by pandas as users' files are -------------------------------------------
+pd = pytest.importorskip("pandas")
+
+
+def wine_frame():
+    from sklearn.datasets import load_wine
+
+    data = load_wine(as_frame=True)
+    frame = data.data.copy()
+    frame["cultivar"] = np.array(["barolo", "grignolino", "barbera"])[data.target]
+    return frame
+
+
+def test_missing_numeric_values_are_an_error_naming_the_column_not_a_category(tmp_path):
+    frame = wine_frame()
+    frame.loc[[3, 10, 20, 30, 40], "alcohol"] = np.nan  # pandas writes NaN as an empty cell
+    path = tmp_path / "wine.csv"
+    frame.to_csv(path, index=False)
+    result = run("train", "--csv", str(path), "--target", "cultivar", "--epochs", "2")
+    assert result.returncode == 2
+    assert "column 'alcohol' has 5 missing value(s)" in result.stderr
+    assert "row" in result.stderr and "--impute" in result.stderr
+    imputed = run("train", "--csv", str(path), "--target", "cultivar", "--epochs", "2",
+                  "--impute", "median")
+    assert imputed.returncode == 0, imputed.stderr
+    assert "13 inputs" in imputed.stdout  # numeric, not one level per distinct number
+
+
+def test_decimal_commas_are_reported_or_read_with_decimal(tmp_path):
+    frame = wine_frame()
+    path = tmp_path / "wine.csv"
+    frame.to_csv(path, index=False, sep=";", decimal=",")
+    wrong = run("train", "--csv", str(path), "--target", "cultivar", "--sep", ";", "--epochs", "2")
+    assert wrong.returncode == 2
+    assert "is numeric except for" in wrong.stderr and "--decimal" in wrong.stderr
+    right = run("train", "--csv", str(path), "--target", "cultivar", "--sep", ";",
+                "--decimal", ",", "--epochs", "2")
+    assert right.returncode == 0, right.stderr
+    assert "13 inputs" in right.stdout
+
+
+def test_empty_target_cells_are_an_error_or_dropped_never_a_class(tmp_path):
+    frame = wine_frame()
+    frame.loc[[5, 6, 7], "cultivar"] = None
+    path = tmp_path / "wine.csv"
+    frame.to_csv(path, index=False)
+    result = run("train", "--csv", str(path), "--target", "cultivar", "--epochs", "2")
+    assert result.returncode == 2
+    assert "target 'cultivar' is empty in 3 row(s)" in result.stderr
+    model = tmp_path / "m.npz"
+    dropped = run("train", "--csv", str(path), "--target", "cultivar", "--epochs", "2",
+                  "--drop-missing-target", "--save", str(model))
+    assert dropped.returncode == 0, dropped.stderr
+    assert "dropped 3 row(s) with an empty target" in dropped.stdout
+    predicted = run("predict", "--model", str(model), str(path))
+    header = predicted.stdout.splitlines()[0].split(",")
+    assert header == ["prediction", "proba_barbera", "proba_barolo", "proba_grignolino"]
+
+
+def test_predict_names_missing_columns_missing_values_and_counts_unseen_categories(tmp_path):
+    data = tmp_path / "data.csv"
+    write_csv(data)
+    model = tmp_path / "model.npz"
+    assert run("train", "--csv", str(data), "--target", "label", "--epochs", "2", "--save",
+               str(model)).returncode == 0
+    frame = pd.read_csv(data).drop(columns="label").head(6)
+    frame.loc[[1, 4], "color"] = "purple"
+    new = tmp_path / "new.csv"
+    frame.to_csv(new, index=False)
+    result = run("predict", "--model", str(model), str(new))
+    assert result.returncode == 0, result.stderr
+    assert "column 'color': 2 row(s) with categories not seen in training" in result.stderr
+    assert len(result.stdout.splitlines()) == 7
+    frame.loc[2, "size"] = np.nan
+    frame.to_csv(new, index=False)
+    result = run("predict", "--model", str(model), str(new))
+    assert result.returncode == 2 and "column 'size' has a missing value in row 3" in result.stderr
+    frame.drop(columns="age").to_csv(new, index=False)
+    result = run("predict", "--model", str(model), str(new))
+    assert result.returncode == 2 and "no column 'age'" in result.stderr
+
+
+def test_too_few_rows_and_bad_output_paths_fail_before_training(tmp_path):
+    frame = wine_frame().head(3)
+    path = tmp_path / "tiny.csv"
+    frame.to_csv(path, index=False)
+    result = run("train", "--csv", str(path), "--target", "cultivar", "--epochs", "2")
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1 and "too few" in result.stderr
+    data = tmp_path / "data.csv"
+    write_csv(data)
+    for option in ("--save", "--plot"):
+        result = run("train", "--csv", str(data), "--target", "label", "--epochs", "2", option,
+                     str(tmp_path / "no-such-folder" / "x"))
+        assert result.returncode == 2 and "does not exist" in result.stderr
+        assert "epoch" not in result.stdout  # nothing trained
+
+
+def test_diverged_run_prints_short_numbers_and_saves_nothing(tmp_path):
+    model = tmp_path / "m.npz"
+    result = run("train", "--epochs", "50", "--solver", "sgd", "--learning-rate", "1e12",
+                 "--save", str(model))
+    assert result.returncode == 1 and "diverged" in result.stderr
+    assert max(len(word) for word in result.stdout.split()) < 40  # %g, no 240-digit losses
+    assert not model.exists()
+
+
+def test_output_piped_into_head_ends_quietly_after_saving(tmp_path):
+    model = tmp_path / "m.npz"
+    command = (f"{sys.executable} -m nncore train --epochs 40 --save {model} | head -n 2")
+    result = subprocess.run(command, shell=True, capture_output=True, text=True, timeout=120)
+    assert "Broken pipe" not in result.stderr and "Traceback" not in result.stderr
+    assert len(result.stdout.splitlines()) == 2
+    assert model.exists()  # training went on and the model was written
+
+
+def test_help_shows_defaults_and_version():
+    result = run("train", "--help")
+    assert "(default: 0.001)" in result.stdout and "(default: 30)" in result.stdout
+    version = run("--version")
+    assert version.returncode == 0 and version.stdout.startswith("nncore ")
+
+
+def test_models_saved_before_pandas_reading_still_predict(tmp_path):
+    """A model file written by the earlier command line (its preprocessing document has no fill
+    values and no CSV options) predicts as before."""
+    import nncore
+
+    data = tmp_path / "data.csv"
+    write_csv(data)
+    model = tmp_path / "model.npz"
+    assert run("train", "--csv", str(data), "--target", "label", "--epochs", "2", "--save",
+               str(model)).returncode == 0
+    est, meta = nncore.load(model, with_metadata=True)
+    for feature in meta["cli"]["preprocessing"]["features"]:
+        feature.pop("fill")
+    del meta["cli"]["csv"], meta["cli"]["preprocessing"]["impute"]
+    old = tmp_path / "old.npz"
+    est.save(old, metadata=meta)
+    new = run("predict", "--model", str(model), str(data)).stdout
+    assert run("predict", "--model", str(old), str(data)).stdout == new

@@ -201,9 +201,9 @@ def _load_dataset(args):
                 raise ValueError(f"target {target!r} is empty in {int(missing.sum())} row(s) "
                                  f"(row {where}{', …' if missing.sum() > 5 else ''}): fill them "
                                  f"or pass --drop-missing-target")
-            frame, y_column = frame[~missing].reset_index(drop=True), y_column[~missing]
+            frame, y_column = frame[~missing], y_column[~missing]  # rows keep their numbers
             notes.append(f"dropped {int(missing.sum())} row(s) with an empty target")
-        numbers = numeric_values(y_column.reset_index(drop=True), target)
+        numbers = numeric_values(y_column, target)
         task = args.task
         if task == "auto":
             few_integers = (numbers is not None and np.all(numbers == np.round(numbers))
@@ -251,8 +251,8 @@ def _split(n, y, args, classification):
     if args.validation > 0:
         train_rows, val_rows = split(train_rows, args.validation, "validation")
     if len(train_rows) < 2:
-        raise ValueError(f"only {len(train_rows)} training row(s) left after the splits: use "
-                         f"more rows or smaller --test-size/--validation")
+        raise ValueError(f"{n} rows are too few: only {len(train_rows)} training row(s) left "
+                         f"after the splits; use more rows or smaller --test-size/--validation")
     return train_rows, val_rows, test_rows
 
 
@@ -262,12 +262,14 @@ def _train_command(args) -> int:
 
     from .estimators import MLPClassifier, MLPRegressor
     from .network import DivergenceError
-    from .tabular import Preprocessing
+    from .tabular import Preprocessing, check_complete
 
     for path, option in ((args.save, "--save"), (args.plot, "--plot")):
         if path:
             _check_writable(path, option)
     frame, y, task, description, notes = _load_dataset(args)
+    if args.impute is None:
+        check_complete(frame)  # over every row, before any split
     classification = task == "classification"
     train_rows, val_rows, test_rows = _split(len(y), y, args, classification)
     categorical = [c.strip() for c in args.categorical.split(",") if c.strip()]

@@ -18,8 +18,9 @@ _SHOWN = 5  # rows or values quoted in a message
 
 
 def _rows(mask) -> str:
-    """'rows 3, 8, 12, …' for the True entries of mask, counting data rows from 1."""
-    where = np.flatnonzero(np.asarray(mask)) + 1
+    """'rows 3, 8, 12, …' for the True entries of a boolean Series over a table's rows: data rows
+    counted from 1 as in the file (the table's index, as read_csv numbers the rows)."""
+    where = np.asarray(mask.index)[np.asarray(mask, dtype=bool)] + 1
     shown = ", ".join(str(i) for i in where[:_SHOWN])
     return f"row{'s' if len(where) > 1 else ''} {shown}{', …' if len(where) > _SHOWN else ''}"
 
@@ -44,9 +45,15 @@ def read_csv(path, *, sep: str = ",", decimal: str = ".", encoding: str = "utf-8
     return frame
 
 
+# A number as people write it in files: signs, digits grouped or not, '.' or ',' as the decimal
+# mark, an exponent. Cells like these in a text column mean a number pandas could not read.
+_NUMBER_LIKE = r"^\s*[-+]?(\d[\d\s.,']*)?\d([.,]\d*)?([eE][-+]?\d+)?\s*%?$"
+
+
 def numeric_values(column, name: str):
-    """A column as float64 if it is numeric, else None; a column numeric in most cells but not
-    all (e.g. '13,5' among numbers) raises ValueError quoting those cells."""
+    """A column as float64 if it is numeric, else None for a text column. A column whose cells
+    are mostly numbers but not all readable (a decimal comma, a stray word among numbers) raises
+    ValueError quoting those cells: it must not quietly become a text category."""
     import pandas as pd
 
     if pd.api.types.is_bool_dtype(column) or pd.api.types.is_numeric_dtype(column):
@@ -54,18 +61,28 @@ def numeric_values(column, name: str):
     present = column.notna()
     parsed = pd.to_numeric(column.where(present), errors="coerce")
     bad = present & parsed.isna()
-    n_numbers = int((present & parsed.notna()).sum())
-    if n_numbers == 0:
-        return None
-    if bad.any() and n_numbers >= bad.sum():
+    if not bad.any():
+        return parsed.astype(np.float64).to_numpy()
+    number_like = present & column.astype(str).str.match(_NUMBER_LIKE)
+    if number_like.sum() * 2 >= present.sum():  # mostly numbers: report the cells, never guess
         quoted = ", ".join(repr(v) for v in column[bad].unique()[:_SHOWN])
+        commas = column[bad].astype(str).str.contains(",").any()
+        hint = "use --decimal ',' for decimal commas, " if commas else ""
         raise ValueError(
             f"column {name!r} is numeric except for {int(bad.sum())} cell(s) ({quoted} in "
-            f"{_rows(bad)}): fix them, use --decimal ',' for decimal commas, or --categorical "
-            f"{name} to treat the column as text")
-    if bad.any():
-        return None  # mostly text: a categorical column
-    return parsed.astype(np.float64).to_numpy()
+            f"{_rows(bad)}): fix them, {hint}or pass --categorical {name} to treat the column "
+            f"as text")
+    return None
+
+
+def check_complete(frame) -> None:
+    """ValueError naming the first column with missing values: its count and first rows."""
+    for name in frame.columns:
+        missing = frame[name].isna()
+        if missing.any():
+            raise ValueError(
+                f"column {name!r} has {int(missing.sum())} missing value(s) ({_rows(missing)}):"
+                f" fill them, or pass --impute mean|median|most_frequent")
 
 
 class Preprocessing:
@@ -108,9 +125,7 @@ class Preprocessing:
                 raise ValueError(f"column {name!r} is empty in every row")
             numbers = None if str(name) in categorical else numeric_values(column, str(name))
             if missing.any() and impute is None:
-                raise ValueError(
-                    f"column {name!r} has {int(missing.sum())} missing value(s) ({_rows(missing)}):"
-                    f" fill them, or pass --impute mean|median|most_frequent")
+                check_complete(frame[[name]])
             if numbers is not None:
                 values = numbers.reshape(-1, 1)
                 fill = None
@@ -155,7 +170,7 @@ class Preprocessing:
             missing = column.isna()
             fill = feature.get("fill")
             if missing.any() and fill is None:
-                first = int(np.flatnonzero(missing.to_numpy())[0]) + 1
+                first = int(np.asarray(missing.index)[missing.to_numpy()][0]) + 1
                 raise ValueError(f"column {name!r} has a missing value in row {first} "
                                  f"({int(missing.sum())} in all); the model was trained without "
                                  f"imputation for it")
