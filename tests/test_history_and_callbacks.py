@@ -123,3 +123,58 @@ def test_warmup_ramps_up():
     clf = classifier(warmup_epochs=4, max_iter=5).fit(X, y)
     np.testing.assert_allclose([r["learning_rate"] for r in clf.history_],
                                [0.0125, 0.025, 0.0375, 0.05, 0.05])
+
+
+# ---- no silent no-ops ---------------------------------------------------------------------------
+def test_lbfgs_says_callbacks_and_progress_do_not_apply():
+    with pytest.warns(UserWarning, match="solver='lbfgs' ignores them"):
+        classifier(solver="lbfgs", max_iter=5, callbacks=[CSVLogger("unused.csv")]).fit(X, y)
+
+
+def test_partial_fit_validates_on_data_the_caller_passes_and_flags_a_stop(tmp_path):
+    clf = classifier(callbacks=[EarlyStopping(monitor="val_loss", patience=2)])
+    with pytest.raises(ValueError, match="validation_data=\\(X_val, y_val\\)"):
+        clf.partial_fit(X[:400], y[:400], classes=np.unique(y))
+    clf = classifier(learning_rate_init=0.5,
+                     callbacks=[EarlyStopping(monitor="val_loss", patience=2)])
+    calls = 0
+    while calls < 200:
+        calls += 1
+        if clf.partial_fit(X[:400], y[:400], classes=np.unique(y),
+                           validation_data=(X[400:], y[400:])).training_stopped_:
+            break
+    assert clf.training_stopped_ and calls < 200
+    record = clf.history_[-1]
+    assert record["val_loss"] == pytest.approx(clf.mean_loss(X[400:], y[400:]), rel=1e-12) or \
+        clf.callbacks[0].restore_best_weights
+    assert all(r["val_score"] is not None for r in clf.history_)
+    assert len(clf.history_) == calls  # no rows of the chunks were held out: one epoch a call
+    with pytest.raises(ValueError, match="validation_data is for partial_fit"):
+        classifier()._fit(X, y, validation_data=(X, y))
+
+
+def test_csv_logger_appends_across_partial_fit_calls(tmp_path):
+    path = tmp_path / "log.csv"
+    clf = classifier(callbacks=[CSVLogger(path)])
+    for _ in range(3):
+        clf.partial_fit(X, y, classes=np.unique(y))
+    with open(path) as f:
+        rows = list(csv.DictReader(f))
+    assert [int(r["epoch"]) for r in rows] == [1, 2, 3]
+
+
+def test_progress_shows_a_bar_for_partial_fit(capsys):
+    clf = classifier(progress=True)
+    for _ in range(2):
+        clf.partial_fit(X, y, classes=np.unique(y))
+    err = capsys.readouterr().err
+    assert "MLPClassifier.partial_fit" in err and "2epoch" in err.replace(" ", "")
+    import pickle
+
+    assert pickle.loads(pickle.dumps(clf)).n_iter_ == clf.n_iter_  # the bar is not pickled
+
+
+def test_callbacks_have_a_readable_repr():
+    assert repr(EarlyStopping(patience=3)) == ("EarlyStopping(monitor='val_loss', patience=3, "
+                                               "min_delta=0.0, restore_best_weights=True)")
+    assert repr(ReduceLROnPlateau()).startswith("ReduceLROnPlateau(monitor='loss', factor=0.5")

@@ -73,3 +73,11 @@ def test_spectral_density_and_landscape_plots():
                               np.linspace(-1, 1, 4), np.linspace(-1, 1, 3))
     ax = plot.landscape(grid)
     assert ax.get_xlabel() == "α" and ax.get_ylabel() == "β"
+
+
+def test_plot_on_a_scikit_learn_estimator_says_what_it_draws():
+    from sklearn.neural_network import MLPClassifier
+
+    est = MLPClassifier(hidden_layer_sizes=(4,), max_iter=5, random_state=0).fit(X, y)
+    with pytest.raises(TypeError, match="history_ of nncore's MLPClassifier"):
+        plot.loss_curves(est)

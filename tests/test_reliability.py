@@ -259,3 +259,22 @@ def test_n_threads_is_checked_and_defaults_to_the_usable_cpus():
         nncore.Network([2, 1], n_threads=0)
     with pytest.raises(ValueError, match="n_threads"):
         nncore.MLPRegressor(n_threads=0).fit(X_iris, y_iris)
+
+
+def test_a_network_too_large_for_memory_says_how_much_it_needs():
+    with pytest.raises(MemoryError, match=r"parameters: .* need [\d,.]+ GiB .* this machine has"):
+        nncore.MLPClassifier(hidden_layer_sizes=(10**9,)).fit(X_iris, y_iris)
+
+
+def test_first_step_divergence_reads_naturally():
+    net = nncore.Network([4, 1], "identity", "poisson", random_state=0)
+    net.params[:] = 10.0  # exp(f) overflows on the first batch
+    with pytest.raises(nncore.DivergenceError, match="non-finite at the first step of this epoch"):
+        net.train_epoch(X_iris * 100, np.full(150, 20.0), learning_rate=1e-3, batch_size=150)
+    clf = nncore.MLPRegressor(loss="poisson", solver="sgd", learning_rate_init=1e3,
+                              hidden_layer_sizes=(3,), random_state=0)
+    with pytest.raises(nncore.DivergenceError) as info:
+        clf.fit(X_iris * 100, np.full(150, 20.0))
+    assert str(info.value).startswith("MLPRegressor diverged in epoch ")
+    assert ": the loss or an updated parameter became non-finite" in str(info.value)
+    assert "diverged" not in str(info.value).split(":", 1)[1]  # said once, not twice

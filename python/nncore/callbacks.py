@@ -23,6 +23,13 @@ class Callback:
 
     needs_validation = False
 
+    def __repr__(self) -> str:
+        import inspect
+
+        names = [p for p in inspect.signature(type(self).__init__).parameters if p != "self"]
+        args = ", ".join(f"{n}={getattr(self, n)!r}" for n in names if hasattr(self, n))
+        return f"{type(self).__name__}({args})"
+
     def on_train_begin(self, estimator) -> None:
         pass
 
@@ -117,26 +124,29 @@ class ReduceLROnPlateau(_Plateau):
 
 
 class CSVLogger(Callback):
-    """Append every epoch's record to a CSV file (header written when the file is new)."""
+    """Write every epoch's record to a CSV file: a new file on the logger's first run (or
+    appended to an existing one with append=True), appended across the partial_fit calls and
+    warm-started fits that follow (header written when the file is new)."""
 
     def __init__(self, path, append: bool = False):
         self.path = os.fspath(path)
         self.append = bool(append)
 
     def on_train_begin(self, estimator):
-        exists = self.append and os.path.exists(self.path) and os.path.getsize(self.path) > 0
-        self._file = open(self.path, "a" if self.append else "w", newline="")
-        self._writer = csv.DictWriter(self._file, fieldnames=RECORD_FIELDS)
-        if not exists:
-            self._writer.writeheader()
+        # One logger follows one training run: after its first call (a fit, or the first
+        # partial_fit) it appends, so every partial_fit of the run lands in one file.
+        append = self.append or getattr(self, "_started", False)
+        self._started = True
+        exists = append and os.path.exists(self.path) and os.path.getsize(self.path) > 0
+        with open(self.path, "a" if append else "w", newline="") as f:
+            if not exists:
+                csv.DictWriter(f, fieldnames=RECORD_FIELDS).writeheader()
 
     def __call__(self, estimator, record):
-        self._writer.writerow({k: ("" if record.get(k) is None else record[k])
-                               for k in RECORD_FIELDS})
-        self._file.flush()
+        # Opened per record: a partial_fit run has no end the logger could close a file at.
+        with open(self.path, "a", newline="") as f:
+            csv.DictWriter(f, fieldnames=RECORD_FIELDS).writerow(
+                {k: ("" if record.get(k) is None else record[k]) for k in RECORD_FIELDS})
 
-    def on_train_end(self, estimator):
-        self._file.close()
-
-    def __getstate__(self):  # an open file is not part of the callback's configuration
+    def __getstate__(self):  # whether it has started is the run's, not the configuration's
         return {"path": self.path, "append": self.append}

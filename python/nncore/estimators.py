@@ -180,7 +180,7 @@ class _BaseMLP(BaseEstimator):
         return {"identity": "squared_error", "exp": "poisson", "logistic": "logistic",
                 "softmax": "softmax"}[self.out_activation_]
 
-    def _fit(self, X, y, sample_weight=None, incremental=False):
+    def _fit(self, X, y, sample_weight=None, incremental=False, validation_data=None):
         self._validate_params()
         hidden = self.hidden_layer_sizes
         hidden = list(hidden) if hasattr(hidden, "__iter__") else [hidden]
@@ -213,8 +213,12 @@ class _BaseMLP(BaseEstimator):
         # float32) must not overflow, and the targets must suit its loss.
         data = net.prepare(X, y, sample_weight)
         if self.solver in _STOCHASTIC_SOLVERS:
-            self._fit_stochastic(data, incremental)
+            self._fit_stochastic(data, incremental, validation_data)
         else:
+            if self.callbacks or self.progress:
+                warnings.warn("callbacks and progress apply to the epoch-based solvers ('sgd', "
+                              "'momentum', 'adam', 'adamw'); solver='lbfgs' ignores them",
+                              UserWarning)
             self._fit_lbfgs(data)
         return self
 
@@ -250,7 +254,7 @@ class _BaseMLP(BaseEstimator):
                 self.validation_scores_ = None
                 self.best_validation_score_ = None
 
-    def _fit_stochastic(self, data, incremental):
+    def _fit_stochastic(self, data, incremental, validation_data=None):
         """Epochs of a stochastic solver through the one epoch driver (training.run_epochs);
         what stays here is scikit-learn's: the records, the best weights, the stopping rules and
         the warnings."""
@@ -264,7 +268,17 @@ class _BaseMLP(BaseEstimator):
                 weight_decay=self.weight_decay)
             self._schedule = self._new_schedule()
         validation = None
-        if self.early_stopping or any(getattr(c, "needs_validation", False) for c in callbacks):
+        needs_validation = [c for c in callbacks if getattr(c, "needs_validation", False)]
+        if incremental and needs_validation and validation_data is None:
+            raise ValueError(
+                f"{needs_validation[0]!r} reads validation scores, and partial_fit does not hold "
+                f"out part of each chunk: pass partial_fit(..., validation_data=(X_val, y_val))")
+        if validation_data is not None:
+            if not incremental:
+                raise ValueError("validation_data is for partial_fit; fit holds out "
+                                 "validation_fraction as scikit-learn does")
+            validation = self._validation_from(validation_data)
+        elif self.early_stopping or needs_validation:
             data, validation = self._validation_split(data)
         epochs = run_epochs(
             self._network, data, self._optimizer, self._schedule,
@@ -274,9 +288,14 @@ class _BaseMLP(BaseEstimator):
             samples_seen=self.t_, first_epoch=len(self.history_) + 1)
 
         bar = self._progress_bar(incremental)
-        for callback in callbacks:
-            getattr(callback, "on_train_begin", lambda est: None)(self)
+        # A training run is one fit, or the partial_fit calls from the first until a callback
+        # stops them: callbacks begin and end with the run, not with every call.
+        if not incremental or not self.__dict__.get("_callbacks_running", False):
+            for callback in callbacks:
+                getattr(callback, "on_train_begin", lambda est: None)(self)
+            self._callbacks_running = True
         self.n_iter_ = 0
+        self.training_stopped_ = False
         try:
             for record in epochs:
                 self._record_epoch(record, data.n_samples, bar)
@@ -292,17 +311,20 @@ class _BaseMLP(BaseEstimator):
             # The optimiser's state is gone: the next fit or partial_fit starts a fresh optimiser
             # and schedule with the hyperparameters set then.
             self._optimizer = None
+            detail = str(exc).removeprefix("training diverged: ")
             raise DivergenceError(
-                f"{type(self).__name__} diverged in epoch {self.n_iter_ + 1}: {exc}") from None
+                f"{type(self).__name__} diverged in epoch {self.n_iter_ + 1}: {detail}") from None
         except KeyboardInterrupt:
             warnings.warn("Training interrupted by user.")
         finally:
-            if bar is not None:
+            if bar is not None and not incremental:
                 bar.close()
         if self.early_stopping and self._best_state is not None:
             self._network.load_state(self._best_state)
-        for callback in callbacks:
-            getattr(callback, "on_train_end", lambda est: None)(self)
+        if not incremental or self.training_stopped_:
+            for callback in callbacks:
+                getattr(callback, "on_train_end", lambda est: None)(self)
+            self._callbacks_running = False
 
     def _checked_callbacks(self) -> list:
         callbacks = list(self.callbacks)
@@ -370,6 +392,7 @@ class _BaseMLP(BaseEstimator):
         for callback in callbacks:
             stop_requested |= bool(callback(self, record))
         if stop_requested:
+            self.training_stopped_ = True
             return True
         schedule = self._schedule
         if schedule.gave_up or (schedule.kind != "adaptive"
@@ -382,11 +405,34 @@ class _BaseMLP(BaseEstimator):
         return False
 
     def _progress_bar(self, incremental):
-        if not self.progress or incremental:
+        """fit: a bar over max_iter epochs; partial_fit: one bar counting the calls' epochs,
+        kept across calls."""
+        if not self.progress:
             return None
         from tqdm.auto import tqdm
 
-        return tqdm(total=self.max_iter, desc=type(self).__name__, unit="epoch")
+        if not incremental:
+            return tqdm(total=self.max_iter, desc=type(self).__name__, unit="epoch")
+        if self.__dict__.get("_partial_bar") is None:
+            self._partial_bar = tqdm(desc=f"{type(self).__name__}.partial_fit", unit="epoch",
+                                     mininterval=0)  # one update per call: show each
+        return self._partial_bar
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        state.pop("_partial_bar", None)  # a terminal widget, not part of the model
+        return state
+
+    def _validation_from(self, validation_data) -> Validation:
+        """Validation from partial_fit's (X_val, y_val[, sample_weight_val])."""
+        if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
+            raise ValueError("validation_data must be (X_val, y_val) or (X_val, y_val, "
+                             "sample_weight_val)")
+        X_val, y_val, *rest = validation_data
+        w_val = rest[0] if rest else None
+        data = self.prepare(X_val, y_val, w_val)
+        X_checked = self._check_X_for_prediction(X_val)
+        return Validation(data, lambda: self._score(X_checked, y_val, w_val))
 
     def _validation_split(self, data):
         """(training data, Validation) split as scikit-learn splits for early stopping."""
@@ -675,15 +721,21 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         return self._score_with_function(X, y, sample_weight, accuracy_score)
 
     @available_if(lambda est: est._check_solver())
-    def partial_fit(self, X, y, sample_weight=None, classes=None):
-        """One epoch over (X, y); `classes` is required on the first call."""
+    def partial_fit(self, X, y, sample_weight=None, classes=None, *, validation_data=None):
+        """One epoch over (X, y); `classes` is required on the first call.
+
+        validation_data=(X_val, y_val) or (X_val, y_val, sample_weight_val), keyword-only: the
+        held-out rows that fill history_'s val_loss/val_score for this epoch — what callbacks
+        that read them (EarlyStopping on val_*) need; partial_fit never holds out part of the
+        chunk itself. `training_stopped_` says whether a callback asked to stop."""
         if _check_partial_fit_first_call(self, classes):
             self._label_binarizer = LabelBinarizer()
             if type_of_target(y).startswith("multilabel"):
                 self._label_binarizer.fit(y)
             else:
                 self._label_binarizer.fit(classes)
-        return self._fit(X, y, sample_weight=sample_weight, incremental=True)
+        return self._fit(X, y, sample_weight=sample_weight, incremental=True,
+                         validation_data=validation_data)
 
     def predict_proba(self, X):
         """Probability of each class, columns ordered as `classes_`."""
@@ -785,9 +837,10 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         return self._score_with_function(X, y, sample_weight, r2_score)
 
     @available_if(lambda est: est._check_solver())
-    def partial_fit(self, X, y, sample_weight=None):
-        """One epoch over (X, y)."""
-        return self._fit(X, y, sample_weight=sample_weight, incremental=True)
+    def partial_fit(self, X, y, sample_weight=None, *, validation_data=None):
+        """One epoch over (X, y); validation_data and training_stopped_ as for the classifier."""
+        return self._fit(X, y, sample_weight=sample_weight, incremental=True,
+                         validation_data=validation_data)
 
 
 persistence.register(MLPClassifier)

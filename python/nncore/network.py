@@ -214,6 +214,7 @@ class Network:
         if not isinstance(batch_norm, (bool, np.bool_)):
             raise TypeError(f"batch_norm must be True or False, got {batch_norm!r}")
         self.dtype = np.dtype(check_dtype(dtype))
+        _check_memory(sizes, self.dtype, bool(batch_norm))
         core_class = _core.Network64 if self.dtype == np.float64 else _core.Network32
         self._core = core_class(sizes, activation, loss, check_param(alpha, "alpha"),
                                 bool(batch_norm))
@@ -533,10 +534,12 @@ class Network:
             where = ("it is back at its parameters before the last step (the last state with a "
                      "finite loss) and the optimiser's state was reset" if rolled_back else
                      "it keeps its last finite parameters")
+            when = ("at the first step of this epoch" if steps == 0 else
+                    f"after {steps} step(s) of this epoch")
             raise DivergenceError(
-                f"training diverged: the loss or an updated parameter became non-finite after "
-                f"{steps} step(s) of this epoch (learning_rate={learning_rate:g}); {where}. "
-                f"Try a smaller learning_rate or standardised inputs."
+                f"training diverged: the loss or an updated parameter became non-finite {when} "
+                f"(learning_rate={learning_rate:g}); {where}. Try a smaller learning_rate or "
+                f"standardised inputs."
             )
         return EpochStats(mean_loss, steps, grad_norm)
 
@@ -590,3 +593,19 @@ def _finite_as_dtype(v, dtype, name):
     if not np.isfinite(out).all():
         raise ValueError(f"{name} must be finite (in {np.dtype(dtype).name})")
     return out
+
+
+def _check_memory(sizes, dtype, batch_norm) -> None:
+    """MemoryError with the numbers, before the core tries to allocate buffers that cannot fit:
+    parameters, gradients and the step's backup (three slabs of the same size)."""
+    n_params = sum((a + 1) * b + (2 * b if batch_norm else 0) for a, b in zip(sizes[:-1], sizes[1:]))
+    needed = 3 * n_params * dtype.itemsize
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):  # not on Linux
+        return
+    if needed > total:
+        raise MemoryError(
+            f"layer_sizes {list(sizes)} make {n_params:,} parameters: their values, gradients "
+            f"and backup need {needed / 2**30:,.1f} GiB ({dtype.name}), this machine has "
+            f"{total / 2**30:,.1f} GiB")

@@ -19,6 +19,11 @@ def _axes(ax):
 
 def _history(estimator) -> list:
     history = getattr(estimator, "history_", None)
+    if history is None and hasattr(estimator, "loss_curve_"):
+        raise TypeError(
+            f"nncore.plot draws the history_ of nncore's MLPClassifier/MLPRegressor; this "
+            f"{type(estimator).__module__}.{type(estimator).__name__} has none (scikit-learn's "
+            f"MLP keeps only loss_curve_: plot that list directly)")
     if not history:
         raise ValueError("the estimator has no training history: fit it with solver 'sgd', "
                          "'momentum', 'adam' or 'adamw' first")
