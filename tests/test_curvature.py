@@ -328,3 +328,17 @@ def test_lbfgs_variant_stops_at_once_at_a_stationary_point_where_ascent_does_not
     lbfgs = curvature.eps_sharpness(net, X, y, epsilon=1e-2, method="l-bfgs-b")
     ascent = curvature.eps_sharpness(net, X, y, epsilon=1e-2, random_state=0)
     assert lbfgs.sharpness < 1e-6 and ascent.sharpness > 100 * max(lbfgs.sharpness, 1e-8)
+
+
+@pytest.mark.parametrize("activation,batch_norm", [("relu", False), ("gelu", True),
+                                                   ("logistic", True)])
+def test_products_of_several_vectors_equal_each_vectors_product(activation, batch_norm):
+    net, X, Y, w = problem(activation, "softmax", batch_norm, n=11)
+    data = net.prepare(X, Y, w)
+    scale = net.objective_scale(data)
+    V = RNG.normal(size=(5, net.n_params))
+    _, many = net.hessian_vector_products(data, V, scale=scale)
+    for v, hv in zip(V, many):
+        # The same operations; a vector's alignment in V may change Eigen's rounding by 1 ulp.
+        np.testing.assert_allclose(hv, net.hessian_vector_product(data, v, scale=scale)[1],
+                                   rtol=1e-13, atol=1e-15)

@@ -350,6 +350,31 @@ void bind_network(py::module_& m, const char* name) {
           "(Σ w ℓ [+ α/2 Σ‖W‖²], H v, gradient or None) of scale·(Σ w ℓ [+ penalty]) over the "
           "rows as one batch (batch norm on their statistics); new arrays, the network unchanged")
       .def(
+          "hessian_vector_products",
+          [](Self& s, const Array<T>& X, const Array<T>& Y, const std::optional<Array<T>>& w,
+             double scale, const Array<T>& V, bool with_penalty) {
+            check_matrix(X, "X", -1, s.net.n_inputs());
+            const Index n = X.shape(0);
+            check_matrix(Y, "Y", n, s.net.n_outputs());
+            const T* wp = optional_weights(w, n);
+            check_matrix(V, "V", -1, s.net.n_params());
+            const Index k = V.shape(0);
+            Array<T> HV({k, s.net.n_params()});
+            T* out = HV.mutable_data();
+            BusyGuard<Self> guard(s);
+            double objective;
+            {
+              py::gil_scoped_release release;
+              objective = s.hvp.apply_many(s.net, X.data(), Y.data(), wp, n,
+                                           static_cast<T>(scale), V.data(), out, k, with_penalty);
+            }
+            return std::make_tuple(objective, HV);
+          },
+          py::arg("X").noconvert(), py::arg("Y").noconvert(), py::arg("sample_weight").noconvert(),
+          py::arg("scale"), py::arg("V").noconvert(), py::arg("with_penalty") = true,
+          "(Σ w ℓ [+ penalty], H Vᵀ as rows) for the k rows of V (k, n_params): the pass at θ "
+          "shared by all k products")
+      .def(
           "set_batchnorm_statistics",
           [](Self& s, const Array<T>& X) {
             check_matrix(X, "X", -1, s.net.n_inputs());

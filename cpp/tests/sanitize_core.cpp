@@ -142,6 +142,19 @@ void exercise(Activation act, Loss loss, bool batch_norm, OptimizerKind kind, st
   for (size_t i = 0; i < u.size(); ++i) vhu += double(v[i]) * double(hu[i]);
   check(std::abs(uhv - vhu) <= (sizeof(T) == 4 ? 1e-3 : 1e-9) * std::max(1.0, scale),
         "symmetric Hessian: u·Hv = v·Hu");
+
+  // Several vectors over one shared pass give each vector's lone product.
+  std::vector<T> UV(u);
+  UV.insert(UV.end(), v.begin(), v.end());
+  std::vector<T> HUV(UV.size());
+  hvp.apply_many(net, X.data(), Y.data(), nullptr, n - 9, T(1) / T(n - 9), UV.data(), HUV.data(),
+                 2, false);
+  double differ = 0, size = 0;
+  for (size_t i = 0; i < u.size(); ++i) {
+    differ = std::max(differ, std::abs(double(HUV[i]) - double(hu[i])));
+    size = std::max(size, std::abs(double(hu[i])));
+  }
+  check(differ <= 1e-5 * std::max(1.0, size), "apply_many = apply, vector by vector");
 }
 
 template <class T>

@@ -143,6 +143,15 @@ class _Network:
         with_penalty: bool = True,
         with_grad: bool = False,
     ) -> tuple[float, npt.NDArray[np.floating], Optional[npt.NDArray[np.floating]]]: ...
+    def hessian_vector_products(
+        self,
+        X: npt.NDArray[np.floating],
+        Y: npt.NDArray[np.floating],
+        sample_weight: Optional[npt.NDArray[np.floating]],
+        scale: float,
+        V: npt.NDArray[np.floating],
+        with_penalty: bool = True,
+    ) -> tuple[float, npt.NDArray[np.floating]]: ...
     def train_epoch(
         self,
         optimizer: _Optimizer,

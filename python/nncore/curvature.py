@@ -31,6 +31,9 @@ from .network import Network, PreparedData
 
 
 # ---- the objective of one model on one data set ---------------------------------------------
+_BLOCK = 16  # vectors per shared pass (Hutchinson probes, Hessian columns)
+
+
 class Objective:
     """J(θ) of `model` on (X, y, sample_weight), its gradient and exact H·v, at the network's
     parameters or at any other θ (evaluated on a copy of the network)."""
@@ -80,6 +83,16 @@ class Objective:
                 grad_total = grad.astype(np.float64) if grad_total is None else grad_total + grad
         self.hvp_count += 1
         return (hv_total, grad_total) if with_grad else hv_total
+
+    def hvp_many(self, V, theta=None) -> np.ndarray:
+        """H Vᵀ for the k rows of V (k, n_params), float64: one shared pass at θ per chunk."""
+        net = self._at(theta)
+        total = None
+        for i, chunk in enumerate(self.chunks):
+            _, HV = net.hessian_vector_products(chunk, V, scale=self.scale, with_penalty=i == 0)
+            total = HV.astype(np.float64) if total is None else total + HV
+        self.hvp_count += len(V)
+        return total
 
     def value(self, theta=None) -> float:
         """J at theta (default: the network's parameters)."""
@@ -151,11 +164,9 @@ def hessian(model, X, y, *, sample_weight=None) -> np.ndarray:
         raise ValueError(f"hessian() builds all {n}² entries; use hessian_operator for a model "
                          f"this size")
     H = np.empty((n, n))
-    e = np.zeros(n)
-    for j in range(n):
-        e[j] = 1.0
-        H[:, j] = objective.hvp(e)
-        e[j] = 0.0
+    for start in range(0, n, _BLOCK):
+        columns = np.eye(n, min(_BLOCK, n - start), -start).T  # e_start, e_start+1, ...
+        H[:, start:start + len(columns)] = objective.hvp_many(columns).T
     return H
 
 
@@ -298,9 +309,9 @@ def hessian_trace(model, X, y, *, n_probes: int = 50, sample_weight=None, chunk_
     n_probes = check_int(n_probes, "n_probes", minimum=2)
     rng = check_random_state(random_state)
     samples = np.empty(n_probes)
-    for i in range(n_probes):
-        z = rng.choice((-1.0, 1.0), size=objective.n_params)
-        samples[i] = z @ objective.hvp(z)
+    for start in range(0, n_probes, _BLOCK):  # probes in blocks: one shared pass at θ each
+        Z = rng.choice((-1.0, 1.0), size=(min(_BLOCK, n_probes - start), objective.n_params))
+        samples[start:start + len(Z)] = np.einsum("ij,ij->i", Z, objective.hvp_many(Z))
     return TraceEstimate(float(samples.mean()), float(samples.std(ddof=1) / np.sqrt(n_probes)),
                          n_probes, samples)
 

@@ -461,6 +461,21 @@ class Network:
             data.X, data.Y, data.sample_weight, float(scale), v, bool(with_penalty),
             bool(with_grad))
 
+    def hessian_vector_products(self, data: PreparedData, V, *, scale: float,
+                                with_penalty: bool = True):
+        """(unscaled objective, H Vᵀ) for the k rows of V (k, n_params) at once: the forward and
+        backward passes at θ are shared, only the tangents run per vector. A new (k, n_params)
+        array; the network is not changed."""
+        if not isinstance(data, PreparedData):
+            raise TypeError(f"data must be a PreparedData from Network.prepare, got "
+                            f"{type(data).__name__}")
+        V = np.asarray(V)
+        if V.ndim != 2 or V.shape[1] != self.n_params:
+            raise ValueError(f"V must have shape (k, {self.n_params}), got {V.shape}")
+        V = _finite_as_dtype(V, self.dtype, "V")
+        return self._core.hessian_vector_products(data.X, data.Y, data.sample_weight,
+                                                  float(scale), V, bool(with_penalty))
+
     def sgd_step(self, learning_rate: float) -> None:
         """θ ← θ − learning_rate · grads, over the whole parameter buffer (plain SGD through the
         same guarded update as every optimiser: see optimizer_step)."""
