@@ -11,9 +11,11 @@ Extras, keyword-only, with defaults that keep scikit-learn's behaviour: more act
 `weight_decay`), schedules 'step', 'exponential', 'cosine' (`lr_decay`, `lr_step_size`,
 `min_learning_rate`, `warmup_epochs`), `batch_norm`, `init`, `dtype`, `loss_reduction`,
 `callbacks` (see nncore.callbacks), `progress` (a tqdm bar), `n_threads` (threads for the large
-matrix products; None: all usable CPUs), and the fitted `history_` (one
-record per epoch: loss, val_loss, val_score, learning_rate, grad_norm, param_norm, seconds).
-Differences from
+matrix products; None: all usable CPUs); fitted, `history_` (one record per epoch: loss,
+val_loss, val_score, learning_rate, grad_norm, param_norm, seconds), `network_` (the
+nncore.Network, for the object API and nncore.curvature), `schedule_`, `training_stopped_`;
+methods `mean_loss` and `prepare`; `partial_fit(..., validation_data=)`. Training epochs run
+through nncore.training.run_epochs; this module keeps scikit-learn's bookkeeping. Differences from
 scikit-learn, each deliberate: step-size schedules apply to every solver (scikit-learn ignores
 them under Adam); early stopping stratifies the validation split for multiclass targets too;
 multi-output squared error minimises the loss it reports (scikit-learn's gradient is n_outputs
