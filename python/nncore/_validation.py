@@ -142,7 +142,7 @@ def _as_numeric(a, name: str) -> np.ndarray:
     return arr
 
 
-def _finite_as(arr: np.ndarray, name: str, dtype) -> np.ndarray:
+def finite_as(arr: np.ndarray, name: str, dtype) -> np.ndarray:
     """arr as a C-contiguous array of dtype, all finite (no copy when it already is one)."""
     if arr.dtype.kind == "f" and not np.isfinite(arr).all():
         bad = np.argwhere(~np.isfinite(arr))[0]
@@ -177,7 +177,7 @@ def check_X(X, dtype, *, n_features: int | None = None, name: str = "X") -> np.n
         raise ValueError(
             f"{name} has {arr.shape[1]} features, but the network expects {n_features}"
         )
-    return _finite_as(arr, name, dtype)
+    return finite_as(arr, name, dtype)
 
 
 def check_targets(y, dtype, *, n_samples: int, n_outputs: int, loss: str, name: str = "y"):
@@ -212,7 +212,7 @@ def check_targets(y, dtype, *, n_samples: int, n_outputs: int, loss: str, name: 
         raise ValueError(
             f"{name} has {arr.shape[0]} rows but X has {n_samples}; they must match"
         )
-    arr = _finite_as(arr, name, dtype)
+    arr = finite_as(arr, name, dtype)
     if loss == "logistic" and (arr.min() < 0 or arr.max() > 1):
         raise ValueError(
             f"{name} for the logistic loss must lie in [0, 1] (labels 0/1), got values from "
@@ -242,7 +242,7 @@ def check_sample_weight(sample_weight, dtype, *, n_samples: int):
         raise ValueError(
             f"sample_weight must have shape ({n_samples},), got shape {arr.shape}"
         )
-    arr = _finite_as(arr, "sample_weight", dtype)
+    arr = finite_as(arr, "sample_weight", dtype)
     if arr.min() < 0:
         raise ValueError(f"sample_weight must be >= 0, got minimum {arr.min():g}")
     if not arr.sum() > 0:

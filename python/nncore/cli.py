@@ -158,8 +158,12 @@ def _say(*args, file=None) -> None:
     try:
         print(*args, file=file or sys.stdout, flush=True)
     except BrokenPipeError:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, (file or sys.stdout).fileno())  # Python's own flush at exit too
+        _silence(file or sys.stdout)
+
+
+def _silence(stream) -> None:
+    """Point a stream whose reader went away at /dev/null (Python's own flush at exit too)."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), stream.fileno())
 
 
 def _number(value: float) -> str:
@@ -185,7 +189,7 @@ def _load_dataset(args):
     import pandas as pd
 
     if args.csv:
-        from .tabular import numeric_values, read_csv
+        from .tabular import numeric_values, read_csv, rows_text
 
         frame = read_csv(args.csv, sep=args.sep, decimal=args.decimal, encoding=args.encoding)
         target = args.target or str(frame.columns[-1])
@@ -194,13 +198,12 @@ def _load_dataset(args):
                              f"{', '.join(map(str, frame.columns))}")
         y_column = frame.pop(target)
         notes = []
-        missing = y_column.isna().to_numpy()
+        missing = y_column.isna()
         if missing.any():
-            where = ", ".join(str(i) for i in np.flatnonzero(missing)[:5] + 1)
             if not args.drop_missing_target:
                 raise ValueError(f"target {target!r} is empty in {int(missing.sum())} row(s) "
-                                 f"(row {where}{', …' if missing.sum() > 5 else ''}): fill them "
-                                 f"or pass --drop-missing-target")
+                                 f"({rows_text(missing)}): fill them or pass "
+                                 f"--drop-missing-target")
             frame, y_column = frame[~missing], y_column[~missing]  # rows keep their numbers
             notes.append(f"dropped {int(missing.sum())} row(s) with an empty target")
         numbers = numeric_values(y_column, target)
@@ -413,8 +416,7 @@ def _predict_command(args) -> int:
                 writer.writerow([f"{value:.10g}"])
         out.flush()
     except BrokenPipeError:  # `| head` has what it wanted
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+        _silence(sys.stdout)
         return 0
     finally:
         if args.output:

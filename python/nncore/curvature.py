@@ -71,18 +71,9 @@ class Objective:
         self._scratch.params[:] = theta
         return self._scratch
 
-    def hvp(self, v, theta=None, *, with_grad=False):
-        """H v (float64), or (H v, ∇J) with with_grad."""
-        net = self._at(theta)
-        hv_total, grad_total = None, None
-        for i, chunk in enumerate(self.chunks):
-            _, hv, grad = net.hessian_vector_product(chunk, v, scale=self.scale,
-                                                     with_penalty=i == 0, with_grad=with_grad)
-            hv_total = hv.astype(np.float64) if hv_total is None else hv_total + hv
-            if with_grad:
-                grad_total = grad.astype(np.float64) if grad_total is None else grad_total + grad
-        self.hvp_count += 1
-        return (hv_total, grad_total) if with_grad else hv_total
+    def hvp(self, v, theta=None) -> np.ndarray:
+        """H v (float64)."""
+        return self.hvp_many(np.asarray(v)[None, :], theta)[0]
 
     def hvp_many(self, V, theta=None) -> np.ndarray:
         """H Vᵀ for the k rows of V (k, n_params), float64: one shared pass at θ per chunk."""

@@ -51,15 +51,6 @@ _STOCHASTIC_SOLVERS = ("sgd", "adam", "adamw", "momentum")
 _NO_LIMIT = 2**62  # n_iter_no_change=np.inf: the count never gets there
 
 
-def _assign_layers(views, values, name):
-    values = list(values)
-    if len(values) != len(views):
-        raise ValueError(f"{name} needs {len(views)} arrays, got {len(values)}")
-    layers = ViewList(views)
-    for i, value in enumerate(values):
-        layers[i] = value
-
-
 # Fitted attributes a model file carries (the network, optimiser and schedule go separately).
 _FITTED = ("n_iter_", "t_", "n_outputs_", "n_layers_", "out_activation_", "loss_",
            "best_loss_", "best_validation_score_", "loss_curve_", "validation_scores_",
@@ -131,7 +122,7 @@ class _BaseMLP(BaseEstimator):
 
     @coefs_.setter
     def coefs_(self, values):
-        _assign_layers(self._fitted_network().coefs, values, "coefs_")
+        self._fitted_network().coefs.assign(values, "coefs_")
 
     @property
     def intercepts_(self):
@@ -139,7 +130,7 @@ class _BaseMLP(BaseEstimator):
 
     @intercepts_.setter
     def intercepts_(self, values):
-        _assign_layers(self._fitted_network().intercepts, values, "intercepts_")
+        self._fitted_network().intercepts.assign(values, "intercepts_")
 
     def _fitted_network(self) -> Network:
         network = self.__dict__.get("_network")
@@ -432,9 +423,8 @@ class _BaseMLP(BaseEstimator):
                              "sample_weight_val)")
         X_val, y_val, *rest = validation_data
         w_val = rest[0] if rest else None
-        data = self.prepare(X_val, y_val, w_val)
-        X_checked = self._check_X_for_prediction(X_val)
-        return Validation(data, lambda: self._score(X_checked, y_val, w_val))
+        data = self.prepare(X_val, y_val, w_val)  # X checked once; data.X is what predict takes
+        return Validation(data, lambda: self._score(data.X, y_val, w_val))
 
     def _validation_split(self, data):
         """(training data, Validation) split as scikit-learn splits for early stopping."""

@@ -32,6 +32,7 @@ from ._validation import (
     check_sample_weight,
     check_targets,
     check_X,
+    finite_as,
 )
 from .optim import SGD, Optimizer, check_optimizer
 
@@ -82,6 +83,14 @@ class ViewList(list):
             raise ValueError(f"expected an array of shape {target.shape}, got {value.shape}")
         target[...] = value
 
+    def assign(self, values, name: str) -> None:
+        """Copy one array per view (a whole list assigned at once), each shape checked."""
+        values = list(values)
+        if len(values) != len(self):
+            raise ValueError(f"{name} needs {len(self)} arrays, got {len(values)}")
+        for i, value in enumerate(values):
+            self[i] = value
+
 
 class _WriteThrough:
     """A view attribute of Network. Reading gives the numpy view (or ViewList of views);
@@ -99,12 +108,8 @@ class _WriteThrough:
             obj.__dict__[self.slot] = ViewList(value) if isinstance(value, list) else value
             return
         target = obj.__dict__[self.slot]
-        if isinstance(target, list):
-            values = list(value)
-            if len(values) != len(target):
-                raise ValueError(f"{self.name} needs {len(target)} arrays, got {len(values)}")
-            for i, item in enumerate(values):
-                target[i] = item
+        if isinstance(target, ViewList):
+            target.assign(value, self.name)
             return
         value = np.asarray(value)
         if value.shape != target.shape:
@@ -450,13 +455,11 @@ class Network:
         as one batch, by the core's exact R-operator pass (batch norm on the batch's own
         statistics, differentiated through them). New arrays; the network is not changed.
         nncore.curvature builds every measure on this."""
-        if not isinstance(data, PreparedData):
-            raise TypeError(f"data must be a PreparedData from Network.prepare, got "
-                            f"{type(data).__name__}")
+        _check_prepared(data)
         v = np.asarray(v)
         if v.shape != (self.n_params,):
             raise ValueError(f"v must have shape ({self.n_params},), got {v.shape}")
-        v = _finite_as_dtype(v, self.dtype, "v")
+        v = finite_as(v, "v", self.dtype)
         return self._core.hessian_vector_product(
             data.X, data.Y, data.sample_weight, float(scale), v, bool(with_penalty),
             bool(with_grad))
@@ -466,13 +469,11 @@ class Network:
         """(unscaled objective, H Vᵀ) for the k rows of V (k, n_params) at once: the forward and
         backward passes at θ are shared, only the tangents run per vector. A new (k, n_params)
         array; the network is not changed."""
-        if not isinstance(data, PreparedData):
-            raise TypeError(f"data must be a PreparedData from Network.prepare, got "
-                            f"{type(data).__name__}")
+        _check_prepared(data)
         V = np.asarray(V)
         if V.ndim != 2 or V.shape[1] != self.n_params:
             raise ValueError(f"V must have shape (k, {self.n_params}), got {V.shape}")
-        V = _finite_as_dtype(V, self.dtype, "V")
+        V = finite_as(V, "V", self.dtype)
         return self._core.hessian_vector_products(data.X, data.Y, data.sample_weight,
                                                   float(scale), V, bool(with_penalty))
 
@@ -530,9 +531,7 @@ class Network:
         """`train_epoch` on prepared data, reporting `EpochStats`. continuing=True says nothing
         touched the parameters since this network's previous epoch, so that epoch's last step
         can still be undone if this epoch's first loss is not finite."""
-        if not isinstance(data, PreparedData):
-            raise TypeError(f"data must be a PreparedData from Network.prepare, got "
-                            f"{type(data).__name__}")
+        _check_prepared(data)
         learning_rate = check_param(learning_rate, "learning_rate")
         batch_size = (data.n_samples if batch_size is None
                       else check_param(batch_size, "batch_size"))
@@ -603,11 +602,10 @@ def _checked_state(state, key, shape):
     return value
 
 
-def _finite_as_dtype(v, dtype, name):
-    out = np.ascontiguousarray(v, dtype=dtype)
-    if not np.isfinite(out).all():
-        raise ValueError(f"{name} must be finite (in {np.dtype(dtype).name})")
-    return out
+def _check_prepared(data) -> None:
+    if not isinstance(data, PreparedData):
+        raise TypeError(f"data must be a PreparedData from Network.prepare, got "
+                        f"{type(data).__name__}")
 
 
 def _check_memory(sizes, dtype, batch_norm) -> None:

@@ -17,7 +17,7 @@ IMPUTE_STRATEGIES = ("mean", "median", "most_frequent")
 _SHOWN = 5  # rows or values quoted in a message
 
 
-def _rows(mask) -> str:
+def rows_text(mask) -> str:
     """'rows 3, 8, 12, …' for the True entries of a boolean Series over a table's rows: data rows
     counted from 1 as in the file (the table's index, as read_csv numbers the rows)."""
     where = np.asarray(mask.index)[np.asarray(mask, dtype=bool)] + 1
@@ -70,7 +70,7 @@ def numeric_values(column, name: str):
         hint = "use --decimal ',' for decimal commas, " if commas else ""
         raise ValueError(
             f"column {name!r} is numeric except for {int(bad.sum())} cell(s) ({quoted} in "
-            f"{_rows(bad)}): fix them, {hint}or pass --categorical {name} to treat the column "
+            f"{rows_text(bad)}): fix them, {hint}or pass --categorical {name} to treat the column "
             f"as text")
     return None
 
@@ -81,7 +81,7 @@ def check_complete(frame) -> None:
         missing = frame[name].isna()
         if missing.any():
             raise ValueError(
-                f"column {name!r} has {int(missing.sum())} missing value(s) ({_rows(missing)}):"
+                f"column {name!r} has {int(missing.sum())} missing value(s) ({rows_text(missing)}):"
                 f" fill them, or pass --impute mean|median|most_frequent")
 
 
