@@ -44,45 +44,30 @@
 
 namespace nncore {
 
-// g'(z) and g''(z) elementwise, from z and act = g(z) (whichever is cheaper).
+// g''(z) elementwise (zero for identity, relu, leaky_relu), from z, act = g(z) and g'(z) as
+// activation_backward gives it: the first derivatives come from that one place.
 template <class T>
-void activation_derivatives(Matrix<T>& first, Matrix<T>* second, const Matrix<T>& z,
-                            const Matrix<T>& act, Activation g) {
+void activation_second_derivative(Matrix<T>& second, const Matrix<T>& z, const Matrix<T>& act,
+                                  const Matrix<T>& first, Activation g) {
   auto a = act.array();
   switch (g) {
-    case Activation::identity:
-      first.setOnes(z.rows(), z.cols());
-      if (second) second->setZero(z.rows(), z.cols());
+    case Activation::logistic:  // σ(1−σ)(1−2σ)
+      second = (first.array() * (T(1) - T(2) * a)).matrix();
       return;
-    case Activation::relu:
-      first = (z.array() > T(0)).template cast<T>().matrix();
-      if (second) second->setZero(z.rows(), z.cols());
+    case Activation::tanh:  // −2t(1−t²)
+      second = (T(-2) * a * first.array()).matrix();
       return;
-    case Activation::leaky_relu:
-      first = ((z.array() > T(0)).template cast<T>() * T(1 - kLeakyReluSlope) +
-               T(kLeakyReluSlope)).matrix();
-      if (second) second->setZero(z.rows(), z.cols());
+    case Activation::softplus:  // σ(1−σ), g' = σ
+      second = (first.array() * (T(1) - first.array())).matrix();
       return;
-    case Activation::logistic:
-      first = (a * (T(1) - a)).matrix();
-      if (second) *second = (first.array() * (T(1) - T(2) * a)).matrix();
+    case Activation::gelu:  // φ(z)(2 − z²)
+      second = z.unaryExpr([](T p) {
+        const T pdf = T(0.5 * M_2_SQRTPI * M_SQRT1_2) * std::exp(T(-0.5) * p * p);
+        return pdf * (T(2) - p * p);
+      });
       return;
-    case Activation::tanh:
-      first = (T(1) - a.square()).matrix();
-      if (second) *second = (T(-2) * a * first.array()).matrix();
-      return;
-    case Activation::softplus:
-      first = z.unaryExpr([](T p) { return logistic_scalar(p); });
-      if (second) *second = (first.array() * (T(1) - first.array())).matrix();
-      return;
-    case Activation::gelu:
-      first = z.unaryExpr([](T p) { return gelu_derivative_scalar(p); });
-      if (second)
-        *second = z.unaryExpr([](T p) {
-          const T pdf = T(0.5 * M_2_SQRTPI * M_SQRT1_2) * std::exp(T(-0.5) * p * p);
-          return pdf * (T(2) - p * p);
-        });
-      return;
+    default:
+      second.setZero(z.rows(), z.cols());
   }
 }
 
@@ -203,9 +188,13 @@ class HessianVectorProduct {
         s.pre.noalias() = Xmap * W;
       else
         s.pre.noalias() = *layers_[static_cast<size_t>(t - 1)].out * W;
-      s.pre.rowwise() += row_of(net, theta, t, ParamKind::bias);
+      // The forward pass of network.hpp, through the same functions: the bias before batch
+      // norm, β added in the activation pass.
       const bool bn = net.has_batch_norm(t);
+      const Activation g = net.activation_of(t);
+      const Index D = s.pre.cols();
       if (bn) {
+        s.pre.rowwise() += row_of(net, theta, t, ParamKind::bias);
         // The statistics as the network computes them (shifted by the first row).
         s.xhat = s.pre.rowwise() - s.pre.row(0);
         s.mean_rpre = s.xhat.colwise().sum() / T(n);  // the shifted mean, for a moment
@@ -215,17 +204,21 @@ class HessianVectorProduct {
                         .matrix();
         s.xhat.array().rowwise() *= s.inv_std.array();
         s.z = s.xhat.array().rowwise() * row_of(net, theta, t, ParamKind::bn_gamma).array();
-        s.z.rowwise() += row_of(net, theta, t, ParamKind::bn_beta);
       }
       // Without batch norm z is pre itself; an identity activation's output is z itself.
-      s.zp = bn ? &s.z : &s.pre;
-      const Activation g = net.activation_of(t);
+      Matrix<T>& z = bn ? s.z : s.pre;
+      const auto shift = row_of(net, theta, t, bn ? ParamKind::bn_beta : ParamKind::bias);
+      s.zp = &z;
       if (g == Activation::identity) {
-        s.out = s.zp;
+        bias_activation_forward<T>(as_map(z), as_map(z), shift, g);
+        s.out = &z;
         continue;
       }
-      apply_activation(s.act, *s.zp, g);
-      activation_derivatives(s.gprime, has_curvature(g) ? &s.gsecond : nullptr, *s.zp, s.act, g);
+      s.act.resize(n, D);
+      bias_activation_forward<T>(as_map(s.act), as_map(z), shift, g);
+      s.gprime.setOnes(n, D);
+      activation_backward<T>(as_map(s.gprime), as_const_map(z), as_const_map(s.act), g);
+      if (has_curvature(g)) activation_second_derivative(s.gsecond, z, s.act, s.gprime, g);
       s.out = &s.act;
     }
 
@@ -373,18 +366,9 @@ class HessianVectorProduct {
     }
   }
 
-  static void apply_activation(Matrix<T>& act, const Matrix<T>& z, Activation g) {
-    switch (g) {
-      case Activation::identity: act = z; return;
-      case Activation::relu: act = z.array().max(T(0)).matrix(); return;
-      case Activation::logistic: act = z.unaryExpr([](T p) { return logistic_scalar(p); }); return;
-      case Activation::tanh: act = z.array().tanh().matrix(); return;
-      case Activation::leaky_relu:
-        act = z.unaryExpr([](T p) { return p > T(0) ? p : T(kLeakyReluSlope) * p; });
-        return;
-      case Activation::softplus: act = z.unaryExpr([](T p) { return softplus_scalar(p); }); return;
-      case Activation::gelu: act = z.unaryExpr([](T p) { return gelu_scalar(p); }); return;
-    }
+  static MatrixMap<T> as_map(Matrix<T>& m) { return MatrixMap<T>(m.data(), m.rows(), m.cols()); }
+  static ConstMatrixMap<T> as_const_map(const Matrix<T>& m) {
+    return ConstMatrixMap<T>(m.data(), m.rows(), m.cols());
   }
 
   void resize(Network<T>& net, Index n) {
