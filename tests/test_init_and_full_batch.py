@@ -26,6 +26,18 @@ def test_gaussian_schemes_draw_iid_normal_weights_and_zero_biases(init, expected
     np.testing.assert_array_equal(again.params, net.params)
 
 
+def test_pytorch_uniform_draws_weights_and_biases_within_one_over_sqrt_fan_in():
+    net = nncore.Network([400, 300, 200], init="pytorch_uniform", random_state=0)
+    for W, b in zip(net.coefs, net.intercepts):
+        bound = 1 / np.sqrt(W.shape[0])
+        for block in (W, b):
+            assert np.abs(block).max() <= bound
+            assert np.abs(block).max() > 0.99 * bound  # the whole interval is used ...
+            assert block.std() == pytest.approx(bound / np.sqrt(3), rel=0.05)  # ... uniformly
+    again = nncore.Network([400, 300, 200], init="pytorch_uniform", random_state=0)
+    np.testing.assert_array_equal(again.params, net.params)
+
+
 def test_glorot_uniform_matches_scikit_learn_for_every_layer_and_dtype():
     from sklearn.neural_network import MLPRegressor
 

@@ -40,7 +40,7 @@ from .optim import SGD, Optimizer, check_optimizer
 ACTIVATIONS = tuple(_core.activations)
 LOSSES = tuple(_core.losses)
 REDUCTIONS = tuple(_core.reductions)
-INITS = ("glorot_uniform", "he_normal", "glorot_normal", "normal", "zeros")
+INITS = ("glorot_uniform", "he_normal", "glorot_normal", "normal", "pytorch_uniform", "zeros")
 
 
 class DivergenceError(FloatingPointError, ValueError):
@@ -157,11 +157,13 @@ class Network:
     batch_norm : bool, default False
         Batch normalisation between every hidden dense layer and its activation (PyTorch's
         BatchNorm1d conventions: ε = 1e-5, running averages with momentum 0.1).
-    init : {'glorot_uniform', 'he_normal', 'glorot_normal', 'normal', 'zeros'}
+    init : {'glorot_uniform', 'he_normal', 'glorot_normal', 'normal', 'pytorch_uniform', 'zeros'}
         'glorot_uniform' draws exactly as scikit-learn's MLP (uniform ±sqrt(f/(fan_in+fan_out)),
         f = 6, or 2 for the logistic activation, weights then biases per layer); the Gaussian
         schemes draw iid N(0, σ²) weights — σ² = 2/fan_in (he), 2/(fan_in+fan_out) (glorot),
-        init_std² (normal) — with zero biases; 'zeros' makes every parameter 0, a teaching case:
+        init_std² (normal) — with zero biases; 'pytorch_uniform' draws weights and biases from
+        U(±1/sqrt(fan_in)), PyTorch's nn.Linear default (what most studies of sharpness used;
+        the same distribution, not PyTorch's random stream); 'zeros' makes every parameter 0, a teaching case:
         the hidden units of a layer then stay identical and the network cannot learn.
     init_std : float, default 0.01
         σ of the 'normal' scheme.
@@ -326,8 +328,9 @@ class Network:
         factor = 2.0 if self.activation == "logistic" else 6.0
         for W, b in zip(self.coefs, self.intercepts):
             fan_in, fan_out = W.shape
-            if init == "glorot_uniform":  # scikit-learn's draw, in its order
-                bound = np.sqrt(factor / (fan_in + fan_out))
+            if init in ("glorot_uniform", "pytorch_uniform"):  # glorot: scikit-learn's draw
+                bound = (np.sqrt(factor / (fan_in + fan_out)) if init == "glorot_uniform"
+                         else 1.0 / np.sqrt(fan_in))
                 W[...] = rng.uniform(-bound, bound, (fan_in, fan_out))
                 b[...] = rng.uniform(-bound, bound, fan_out)
                 continue
