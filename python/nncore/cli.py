@@ -142,6 +142,38 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--plot", metavar="CURVES.png", help="write the training curves as PNG")
     t.add_argument("--progress", action=argparse.BooleanOptionalAction, default=False,
                    help="a tqdm progress bar instead of one line per epoch (default: off)")
+    lab = sub.add_parser("lab", help="run one of the lecture's claims as an experiment over seeds",
+                         formatter_class=_HelpFormatter, description=_LAB_DESCRIPTION)
+    lab.add_argument("experiment", choices=_LAB_EXPERIMENTS)
+    lab.add_argument("--seeds", type=_positive_int, default=3, help="seeds 0..N-1 per setting")
+    lab.add_argument("--quick", action="store_true",
+                     help="a few seconds: fewer settings and epochs (for tests)")
+    lab.add_argument("--out", default=None,
+                     help="folder for runs.csv, meta.json and the figures (created if needed; "
+                          "default: lab-EXPERIMENT)")
+    lab.add_argument("--n-jobs", type=_positive_int, default=1,
+                     help="fits run in parallel processes, each on one thread")
+    lab_data = lab.add_mutually_exclusive_group()
+    lab_data.add_argument("--dataset", action="append", choices=_LAB_DATASETS, default=None,
+                          help="a built-in data set (repeat for several; default: the "
+                               "experiment's own)")
+    lab_data.add_argument("--csv", help="a CSV file of a classification problem")
+    lab.add_argument("--target", help="the class column of --csv (default: the last column)")
+    lab.add_argument("--protocol", choices=("loss", "epochs"), default="loss",
+                     help="batch-size: 'loss' trains every run to the same training loss "
+                          "(protocol A); 'epochs' gives every batch size the same epochs (B)")
+    lab.add_argument("--learning-rate", type=_positive_float, default=None,
+                     help="batch-size, zero-init, step-size: the (initial) learning rate "
+                          "(default: the experiment's)")
+    lab.add_argument("--target-loss", type=_positive_float, default=None,
+                     help="batch-size, scaling, optimizers: the training-loss target "
+                          "(default: the experiment's)")
+    lab.add_argument("--max-steps", type=_positive_int, default=None,
+                     help="batch-size, protocol A: step cap (default 20000)")
+    lab.add_argument("--epochs", type=_positive_int, default=None,
+                     help="epochs (batch-size: protocol B's budget; default: the experiment's)")
+    lab.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True,
+                     help="a tqdm bar over the fits")
     p = sub.add_parser("predict", help="predict with a model saved by `nncore train --save`",
                        formatter_class=_HelpFormatter)
     p.add_argument("--model", required=True)
@@ -426,9 +458,54 @@ def _predict_command(args) -> int:
     return 0
 
 
+_LAB_EXPERIMENTS = ("zero-init", "scaling", "batch-size", "step-size", "optimizers", "batch-norm")
+_LAB_DATASETS = ("digits", "noisy-binary", "breast-cancer")
+_LAB_DESCRIPTION = """Each experiment trains 2x64 ReLU MLPs over seeds and prints a table of mean and
+spread and what it concludes about the lecture's claim:
+  zero-init   zeros vs Glorot vs He initialisation: loss curves, distinct hidden units
+  scaling     raw vs standardised inputs: epochs and seconds to a loss target
+  batch-size  batch 8..full at one learning rate, trained to the same loss: test accuracy and
+              the curvature of the minimum (top eigenvalue, trace, eps-sharpness, slices)
+  step-size   constant vs invscaling vs step vs cosine decay
+  optimizers  SGD, momentum, Nesterov, Adam, AdamW at their usual rates
+  batch-norm  with and without, up to rates where the plain network diverges
+Ctrl-C stops the remaining fits and keeps (and writes) the finished ones."""
+
+
+def _lab_command(args) -> int:
+    import inspect
+
+    from .lab import EXPERIMENTS
+
+    if args.target and not args.csv:
+        raise ValueError("--target goes with --csv")
+    function = EXPERIMENTS[args.experiment]
+    accepted = inspect.signature(function).parameters
+    options = {"seeds": args.seeds, "quick": args.quick, "n_jobs": args.n_jobs,
+               "progress": args.progress, "out": args.out or f"lab-{args.experiment}",
+               "datasets": args.dataset, "csv": args.csv, "target_column": args.target,
+               "command": " ".join(["nncore"] + args.argv)}
+    for option, name in (("protocol", "protocol"), ("learning_rate", "learning_rate"),
+                         ("target_loss", "target"), ("max_steps", "max_steps"),
+                         ("epochs", "epochs")):
+        value = getattr(args, option)
+        if value is None or (option == "protocol" and value == "loss"):
+            continue
+        if name not in accepted:
+            raise ValueError(f"--{option.replace('_', '-')} does not apply to {args.experiment}")
+        options[name] = value
+    result = function(**options)
+    _say(result.report())
+    return 130 if result.interrupted else 0
+
+
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = _parser().parse_args(argv)
+    args.argv = argv
     try:
+        if args.command == "lab":
+            return _lab_command(args)
         if args.command == "train":
             if args.target and not args.csv:
                 raise ValueError("--target goes with --csv")

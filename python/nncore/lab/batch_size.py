@@ -1,0 +1,325 @@
+"""batch-size — the centre of the lecture: do the noisy steps of small minibatches settle in
+wider minima, which predict better than the sharp minima full-batch gradient descent reaches?
+
+Every run: a 2×64 ReLU MLP, float64, cross-entropy with no L2 term, plain SGD at one learning
+rate for every batch size, PyTorch's nn.Linear initialisation. Protocol 'loss' (A, the default)
+trains each run until its full training loss is below a target — curvature shrinks as the loss
+falls, so minima are only comparable at equal training loss — and flags the runs that hit the
+step cap first; protocol 'epochs' (B) gives every batch size the same number of epochs. Each
+solution is then measured on the training objective: top Hessian eigenvalue, trace,
+ε-sharpness, loss rise along filter-normalised random directions, parameter norm; and the
+straight line from each seed's batch-8 solution to its full-batch solution is traced."""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+
+from .. import curvature, landscape
+from ..network import DivergenceError
+from ..optim import Schedule
+from ..training import norm, run_epochs
+from ._runner import Lab, Run, RunResult, evaluate, load_datasets, spread_table
+
+BATCH_SIZES = (8, 32, 128, 512, None)  # None: the full batch (gradient descent)
+QUICK_BATCH_SIZES = (8, 128, None)
+DATASETS = ("digits", "noisy-binary")
+SLICE_ALPHAS = np.linspace(-1.0, 1.0, 21)
+RISE_AT = 0.2  # slice_rise: mean of L(θ ± 0.2 d) − L(θ), d filter-normalised (‖d‖ per unit = ‖θ‖)
+MEASURED = ("top_eigenvalue", "trace", "eps_sharpness", "slice_rise", "param_norm")
+
+
+def _label(batch_size):
+    return "full" if batch_size is None else str(batch_size)
+
+
+def _train_full_batch(network, data, *, learning_rate, target, max_steps):
+    """Gradient descent; each step's forward pass gives the loss at the current parameters for
+    free, so with a target the run stops there, before stepping on. Returns steps taken."""
+    steps = 0
+    while steps < max_steps:
+        before = network.params.copy()
+        stats = network.run_epoch(data, learning_rate=learning_rate, batch_size=None,
+                                  continuing=steps > 0)
+        if target is not None and stats.loss < target:
+            network.params[:] = before  # the loss of `before` is below target: keep it
+            break
+        steps += 1
+    return steps
+
+
+def _train_minibatch(network, data, *, batch_size, learning_rate, target, max_steps, seed):
+    """Plain SGD epochs (a fresh permutation each); with a target, the full training loss is
+    evaluated after every epoch and the run stops below it. Returns steps taken."""
+    per_epoch = math.ceil(data.n_samples / batch_size)
+    steps = 0
+    for _ in run_epochs(network, data, None, Schedule("constant", learning_rate),
+                        batch_size=batch_size, max_epochs=max(1, max_steps // per_epoch),
+                        random_state=seed, draw="seed"):
+        steps += per_epoch
+        if target is not None and network.mean_loss(data) < target:
+            break
+    return steps
+
+
+def measure(network, dataset, *, seed: int, quick: bool = False) -> tuple[dict, dict]:
+    """The curvature of the training objective at the network's parameters: (numbers, arrays)."""
+    X, Y = dataset.X_train, dataset.targets(dataset.y_train)
+    eigen = curvature.top_eigenvalues(network, X, Y, 1, which="LA", tol=1e-3, max_iter=100,
+                                      random_state=seed)
+    trace = curvature.hessian_trace(network, X, Y, n_probes=4 if quick else 20,
+                                    random_state=seed)
+    sharp = curvature.eps_sharpness(network, X, Y, epsilon=1e-3, max_iter=5 if quick else 20,
+                                    random_state=seed)
+    rng = np.random.RandomState(seed)
+    train_slices, test_slices = [], []
+    for _ in range(1 if quick else 3):
+        direction = landscape.random_direction(network, random_state=rng)
+        line = landscape.slice_1d(network, X, Y, direction, SLICE_ALPHAS, X_test=dataset.X_test,
+                                  y_test=dataset.targets(dataset.y_test))
+        train_slices.append(line.train_losses)
+        test_slices.append(line.test_losses)
+    train_slices = np.array(train_slices)
+    at = np.isclose(np.abs(SLICE_ALPHAS), RISE_AT)
+    centre = np.isclose(SLICE_ALPHAS, 0.0)
+    rise = float(np.mean(train_slices[:, at].mean(axis=1) - train_slices[:, centre][:, 0]))
+    numbers = {"top_eigenvalue": float(eigen.eigenvalues[0]), "trace": trace.trace,
+               "eps_sharpness": sharp.sharpness, "slice_rise": rise,
+               "param_norm": norm(network.params)}
+    return numbers, {"slice_train": train_slices, "slice_test": np.array(test_slices)}
+
+
+def fit_and_measure(dataset, *, seed, batch_size, protocol, learning_rate, target, max_steps,
+                    epochs, quick) -> RunResult:
+    """One run of the experiment (a lab runner task)."""
+    network = dataset.network((64, 64), activation="relu", init="pytorch_uniform", alpha=0.0,
+                              random_state=seed)
+    data = network.prepare(dataset.X_train, dataset.targets(dataset.y_train))
+    stop_below = target if protocol == "loss" else None
+    if protocol == "epochs":  # the same epoch budget for every batch size
+        per_epoch = 1 if batch_size is None else math.ceil(dataset.n_train / batch_size)
+        max_steps = epochs * per_epoch
+    started = time.perf_counter()
+    diverged = False
+    try:
+        if batch_size is None:
+            steps = _train_full_batch(network, data, learning_rate=learning_rate,
+                                      target=stop_below, max_steps=max_steps)
+        else:
+            steps = _train_minibatch(network, data, batch_size=batch_size,
+                                     learning_rate=learning_rate, target=stop_below,
+                                     max_steps=max_steps, seed=seed)
+    except DivergenceError:
+        steps, diverged = math.nan, True
+    train_seconds = time.perf_counter() - started
+    row = {"steps": steps, "diverged": diverged}
+    row.update(evaluate(dataset, network))
+    row["reached_target"] = bool(row["train_loss"] < target)
+    started = time.perf_counter()
+    numbers, arrays = ({}, {}) if diverged else measure(network, dataset, seed=seed, quick=quick)
+    row.update(numbers)
+    row.update(train_seconds=train_seconds, measure_seconds=time.perf_counter() - started)
+    arrays["params"] = network.params.copy()
+    return RunResult(row, arrays)
+
+
+def interpolate(dataset, theta_small, theta_full, ts):
+    """Train and test loss along θ(t) = (1 − t) θ_small + t θ_full."""
+    network = dataset.network((64, 64), activation="relu", alpha=0.0)
+    train = network.prepare(dataset.X_train, dataset.targets(dataset.y_train))
+    test = network.prepare(dataset.X_test, dataset.targets(dataset.y_test))
+    losses = []
+    for t in ts:
+        network.params[:] = (1.0 - t) * theta_small + t * theta_full
+        losses.append((network.mean_loss(train), network.mean_loss(test)))
+    return np.array(losses)
+
+
+def run(*, seeds: int = 3, quick: bool = False, out=None, n_jobs: int = 1, progress: bool = True,
+        datasets=None, csv=None, target_column=None, protocol: str = "loss",
+        learning_rate: float = 0.1, target: float = 1e-3, max_steps: int = 20_000,
+        epochs: int = 100, batch_sizes=None, command=None):
+    """The batch-size experiment; returns a LabResult (see nncore.lab)."""
+    from .._validation import check_param
+
+    if protocol not in ("loss", "epochs"):
+        raise ValueError(f"protocol must be 'loss' (matched training loss) or 'epochs' (equal "
+                         f"epoch budget), got {protocol!r}")
+    learning_rate = check_param(learning_rate, "learning_rate")
+    target = check_param(target, "target", bound="epsilon")
+    max_steps = check_param(max_steps, "max_steps", bound="epochs")
+    epochs = check_param(epochs, "epochs")
+    if quick:
+        max_steps, epochs, target = min(max_steps, 400), min(epochs, 5), max(target, 0.05)
+    sizes = tuple(batch_sizes) if batch_sizes is not None else (
+        QUICK_BATCH_SIZES if quick else BATCH_SIZES)
+    chosen = load_datasets(datasets, csv, target_column, default=["digits"] if quick else DATASETS)
+    names = [d.name for d in chosen]
+    lab = Lab("batch-size", seeds=seeds, quick=quick, out=out, n_jobs=n_jobs, progress=progress,
+              command=command, options={"protocol": protocol, "learning_rate": learning_rate,
+                                        "target": target, "max_steps": max_steps,
+                                        "epochs": epochs, "datasets": names,
+                                        "batch_sizes": [_label(b) for b in sizes]})
+    lab.datasets = {d.name: d for d in chosen}
+    runs = []
+    for dataset in chosen:
+        for seed in range(lab.seeds):
+            for b in sizes:
+                # full batch: many steps of n rows; minibatch: an epoch costs about one step of n
+                cost = dataset.n_train * (max_steps if b is None else max_steps / 40)
+                runs.append(Run({"dataset": dataset.name, "seed": seed, "batch_size": _label(b)},
+                                fit_and_measure,
+                                dict(seed=seed, batch_size=b, protocol=protocol,
+                                     learning_rate=learning_rate, target=target,
+                                     max_steps=max_steps, epochs=epochs, quick=quick),
+                                cost))
+    frame, results, interrupted = lab.run(runs)
+    lines = _interpolation_lines(lab, runs, results)
+    title = (f"batch-size — protocol A, matched training loss: every run trains until its full "
+             f"training loss < {target:g} (cap {max_steps} steps), plain SGD at lr "
+             f"{learning_rate:g}" if protocol == "loss" else
+             f"batch-size — protocol B, equal epoch budget: {epochs} epochs for every batch size "
+             f"(minima compared at unequal training loss), plain SGD at lr {learning_rate:g}")
+    columns = ["steps", "train_loss", "train_accuracy", "test_loss", "test_accuracy",
+               *MEASURED, "train_seconds", "measure_seconds"]
+    summary = spread_table(frame, ["dataset", "batch_size"], columns) if len(frame) else frame
+    if len(frame):
+        summary.insert(3, "reached", frame.groupby(["dataset", "batch_size"], sort=False)
+                       ["reached_target"].sum().astype(int).to_numpy())
+    conclusions = _conclusions(frame, protocol, target) if len(frame) else []
+    tables = {"interpolation": lines} if len(lines) else {}
+    return lab.finish(frame, summary, conclusions, title=title, tables=tables,
+                      figures=lambda lab_: _figures(lab_, frame, runs, results, lines))
+
+
+def _interpolation_lines(lab, runs, results):
+    """For each data set and seed with both a batch-8 (or the smallest) and a full-batch
+    solution: the loss along the line between them, t in [-0.5, 1.5]."""
+    import pandas as pd
+
+    ts = np.linspace(-0.5, 1.5, 41)
+    by_key = {}
+    for index, result in results.items():
+        s = runs[index].settings
+        by_key.setdefault((s["dataset"], s["seed"]), {})[s["batch_size"]] = result
+    rows = []
+    for (name, seed), solutions in by_key.items():
+        small = [b for b in solutions if b != "full"]
+        if "full" not in solutions or not small:
+            continue
+        smallest = min(small, key=int)
+        losses = interpolate(lab.datasets[name], solutions[smallest].arrays["params"],
+                             solutions["full"].arrays["params"], ts)
+        for t, (train, test) in zip(ts, losses):
+            rows.append({"dataset": name, "seed": seed, "from_batch_size": smallest, "t": t,
+                         "train_loss": train, "test_loss": test})
+    return pd.DataFrame(rows)
+
+
+def _conclusions(frame, protocol, target):
+    out = []
+    for name, group in frame.groupby("dataset", sort=False):
+        missed = group[~group["reached_target"]]
+        if protocol == "loss" and len(missed):
+            out.append(f"{name}: {len(missed)} run(s) missed the target {target:g} and are "
+                       f"left out of the comparison (batch sizes "
+                       f"{', '.join(sorted(set(missed['batch_size']), key=str))})")
+        usable = group[group["reached_target"]] if protocol == "loss" else group
+        usable = usable[~usable["diverged"]]
+        sizes = [b for b in usable["batch_size"].unique() if b != "full"]
+        if "full" not in set(usable["batch_size"]) or not sizes:
+            out.append(f"{name}: no comparison — the smallest batch or the full batch has no "
+                       f"run that reached the target")
+            continue
+        small = min(sizes, key=int)
+        a, b = usable[usable["batch_size"] == small], usable[usable["batch_size"] == "full"]
+        eig_a, eig_b = a["top_eigenvalue"].mean(), b["top_eigenvalue"].mean()
+        acc_a, acc_b = a["test_accuracy"].mean(), b["test_accuracy"].mean()
+        spread = max(a["test_accuracy"].std(ddof=1) if len(a) > 1 else 0.0,
+                     b["test_accuracy"].std(ddof=1) if len(b) > 1 else 0.0)
+        flatter = eig_a < eig_b
+        better = acc_a > acc_b
+        out.append(
+            f"{name}: batch {small} ends in a {'flatter' if flatter else 'sharper'} minimum than "
+            f"the full batch (top eigenvalue {eig_a:.3g} vs {eig_b:.3g}, "
+            f"{eig_b / eig_a if eig_a > 0 else math.inf:.2g}×) and predicts "
+            f"{'better' if better else 'no better'} (test accuracy {acc_a:.3f} vs {acc_b:.3f}, "
+            f"seed spread {spread:.3f}). The lecture's claim "
+            + ("held" if flatter and better and acc_a - acc_b > spread else
+               "held, but the accuracy gain is within the spread over seeds" if flatter and better
+               else "did not hold" if not flatter and not better else "held only in part")
+            + " on this data set"
+            + (" (protocol B: unequal training losses)" if protocol == "epochs" else "") + ".")
+    return out
+
+
+def _figures(lab, frame, runs, results, lines):
+    names = list(frame["dataset"].unique())
+
+    def positions(group, name):
+        n = lab.datasets[name].n_train
+        return [n if b == "full" else int(b) for b in group["batch_size"]]
+
+    def summary_plot(plt):
+        fig, axes = plt.subplots(len(names), 2, figsize=(9, 3.2 * len(names)), squeeze=False)
+        for row, name in enumerate(names):
+            stats = (frame[frame["dataset"] == name].groupby("batch_size", sort=False)
+                     [["test_accuracy", "top_eigenvalue"]].agg(["mean", "std"]).reset_index())
+            x = positions(stats, name)
+            for col, key in enumerate(("test_accuracy", "top_eigenvalue")):
+                ax = axes[row][col]
+                ax.errorbar(x, stats[(key, "mean")], yerr=stats[(key, "std")].fillna(0),
+                            marker="o", capsize=3)
+                ax.set_xscale("log")
+                ax.set_xticks(x)
+                ax.set_xticklabels(stats["batch_size"])
+                ax.set_xlabel("batch size")
+                ax.set_ylabel(key.replace("_", " "))
+                ax.set_title(name)
+        fig.tight_layout()
+        return fig
+
+    def slices_plot(plt):
+        fig, axes = plt.subplots(1, len(names), figsize=(4.5 * len(names), 3.4), squeeze=False)
+        for col, name in enumerate(names):
+            ax = axes[0][col]
+            curves = {}
+            for index, result in results.items():
+                s = runs[index].settings
+                if s["dataset"] == name and "slice_train" in result.arrays:
+                    curves.setdefault(s["batch_size"], []).extend(result.arrays["slice_train"])
+            for b, values in curves.items():
+                ax.plot(SLICE_ALPHAS, np.mean(values, axis=0), label=f"batch {b}")
+            ax.set_yscale("log")
+            ax.set_xlabel("α (filter-normalised random direction)")
+            ax.set_ylabel("training loss")
+            ax.set_title(name)
+            ax.legend(fontsize=7)
+        fig.tight_layout()
+        return fig
+
+    def interpolation_plot(plt):
+        fig, axes = plt.subplots(1, len(names), figsize=(4.5 * len(names), 3.4), squeeze=False)
+        for col, name in enumerate(names):
+            ax = axes[0][col]
+            part = lines[lines["dataset"] == name] if len(lines) else lines
+            if len(part):
+                mean = part.groupby("t")[["train_loss", "test_loss"]].mean()
+                ax.plot(mean.index, mean["train_loss"], label="train")
+                ax.plot(mean.index, mean["test_loss"], label="test")
+                ax.axvline(0, color="grey", lw=0.5)
+                ax.axvline(1, color="grey", lw=0.5)
+                ax.set_yscale("log")
+                ax.legend(fontsize=7)
+            ax.set_xlabel(f"t: 0 = batch {part['from_batch_size'].iloc[0] if len(part) else 8}"
+                          f", 1 = full batch")
+            ax.set_ylabel("loss")
+            ax.set_title(name)
+        fig.tight_layout()
+        return fig
+
+    lab.figure("batch_size.png", summary_plot)
+    lab.figure("slices.png", slices_plot)
+    lab.figure("interpolation.png", interpolation_plot)

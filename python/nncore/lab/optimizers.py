@@ -1,0 +1,57 @@
+"""optimizers — momentum and Adam help: plain SGD, heavy-ball momentum, Nesterov momentum, Adam and
+AdamW, each at its usual learning rate (SGD 0.1; momentum and Nesterov 0.01 with 0.9, whose
+effective step is then about 0.1 too; Adam and AdamW 1e-3). Measured: the loss curves, epochs
+to a training-loss target and the final scores."""
+
+from __future__ import annotations
+
+from ._runner import compare, load_datasets, verdict
+
+OPTIMIZERS = {
+    "sgd": dict(optimizer="plain", learning_rate=0.1),
+    "momentum": dict(optimizer="momentum", learning_rate=0.01,
+                     optimizer_options={"momentum": 0.9}),
+    "nesterov": dict(optimizer="nesterov", learning_rate=0.01,
+                     optimizer_options={"momentum": 0.9}),
+    "adam": dict(optimizer="adam", learning_rate=1e-3),
+    "adamw": dict(optimizer="adamw", learning_rate=1e-3,
+                  optimizer_options={"weight_decay": 0.01}),
+}
+
+
+def run(*, seeds: int = 3, quick: bool = False, out=None, n_jobs: int = 1, progress: bool = True,
+        datasets=None, csv=None, target_column=None, epochs: int = 60, target: float = 0.05,
+        command=None):
+    """The five optimisers at their usual rates, batch 32, up to `epochs` epochs."""
+    epochs = 4 if quick else epochs
+    chosen = load_datasets(datasets, csv, target_column,
+                           default=["digits"] if quick else ["digits", "noisy-binary"])
+    settings = {name: dict(spec, epochs=epochs, batch_size=32, target=target)
+                for name, spec in OPTIMIZERS.items()}
+
+    def conclude(frame):
+        out = []
+        for name, group in frame.groupby("dataset", sort=False):
+            g = group.copy()
+            g["reached"] = g["epochs_to_target"].notna()
+            stats = g.groupby("optimizer", sort=False).agg(
+                reached=("reached", "sum"), epochs=("epochs_to_target", "mean"),
+                loss=("train_loss", "mean"), test=("test_accuracy", "mean"))
+            sgd = stats.loc["sgd"]
+            faster = [k for k in ("momentum", "nesterov", "adam", "adamw")
+                      if stats.loc[k, "reached"] > 0 and (
+                          sgd["reached"] == 0 or stats.loc[k, "epochs"] < sgd["epochs"])]
+            listing = ", ".join(
+                f"{k} {row.epochs:.3g}" if row.reached else f"{k} never" for k, row in
+                stats.iterrows())
+            out.append(f"{name}: epochs to training loss {target:g}: {listing}. Faster than plain "
+                       f"SGD: {', '.join(faster) or 'none'}. The lecture's claim (momentum and "
+                       f"Adam help) {verdict(bool(faster))} on this data set.")
+        return out
+
+    return compare("optimizers", title=f"optimizers — each at its usual learning rate, batch 32, "
+                   f"up to {epochs} epochs; target training loss {target:g}",
+                   column="optimizer", settings=settings, datasets=chosen,
+                   columns=["epochs_to_target", "train_loss", "test_loss", "test_accuracy"],
+                   conclude=conclude, seeds=seeds, quick=quick, out=out, n_jobs=n_jobs,
+                   progress=progress, command=command)

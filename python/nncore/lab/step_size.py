@@ -1,0 +1,48 @@
+"""step-size — reducing the step size during training helps: plain SGD with the same initial rate,
+kept constant or decayed by scikit-learn's invscaling (η0/(t+1)^0.5, t = samples seen), a step
+decay (×0.1 at a third and two thirds of the epochs) or a cosine decay to zero. Measured: the
+loss curves and the final training loss and test accuracy."""
+
+from __future__ import annotations
+
+from ._runner import compare, load_datasets, verdict
+
+SCHEDULES = ("constant", "invscaling", "step", "cosine")
+
+
+def run(*, seeds: int = 3, quick: bool = False, out=None, n_jobs: int = 1, progress: bool = True,
+        datasets=None, csv=None, target_column=None, epochs: int = 60,
+        learning_rate: float = 0.1, command=None):
+    """Constant vs decayed step sizes from the same initial rate, plain SGD, batch 32."""
+    epochs = 4 if quick else epochs
+    chosen = load_datasets(datasets, csv, target_column,
+                           default=["digits"] if quick else ["digits", "noisy-binary"])
+    settings = {kind: dict(epochs=epochs, learning_rate=learning_rate, batch_size=32,
+                           schedule=kind) for kind in SCHEDULES}
+
+    def conclude(frame):
+        out = []
+        for name, group in frame.groupby("dataset", sort=False):
+            means = group.groupby("schedule", sort=False)[["train_loss", "test_accuracy"]].mean()
+            constant = means.loc["constant"]
+            decays = means.drop(index="constant")
+            best_loss = decays["train_loss"].idxmin()
+            best_test = decays["test_accuracy"].idxmax()
+            out.append(
+                f"{name}: constant lr ends at training loss {constant['train_loss']:.3g} and test "
+                f"accuracy {constant['test_accuracy']:.3f}; the best decay for the training "
+                f"loss is {best_loss} ({decays.loc[best_loss, 'train_loss']:.3g}), for the test "
+                f"accuracy {best_test} ({decays.loc[best_test, 'test_accuracy']:.3f}). The "
+                f"lecture's claim (decaying the step size helps) "
+                f"{verdict(bool(decays.loc[best_loss, 'train_loss'] < constant['train_loss']))}"
+                f" for the training loss and "
+                f"{verdict(bool(decays.loc[best_test, 'test_accuracy'] > constant['test_accuracy']))}"
+                f" for the test accuracy on this data set.")
+        return out
+
+    return compare("step-size", title=f"step-size — constant vs decayed step sizes from lr "
+                   f"{learning_rate:g}: plain SGD, batch 32, {epochs} epochs, 2×64 ReLU",
+                   column="schedule", settings=settings, datasets=chosen,
+                   columns=["train_loss", "train_accuracy", "test_loss", "test_accuracy"],
+                   conclude=conclude, seeds=seeds, quick=quick, out=out, n_jobs=n_jobs,
+                   progress=progress, command=command)
