@@ -52,15 +52,23 @@ def _train_full_batch(network, data, *, learning_rate, target, max_steps):
 
 def _train_minibatch(network, data, *, batch_size, learning_rate, target, max_steps, seed):
     """Plain SGD epochs (a fresh permutation each); with a target, the full training loss is
-    evaluated after every epoch and the run stops below it. Returns steps taken."""
+    evaluated after every epoch and the run stops below it. A cap inside an epoch ends training
+    there. Returns steps taken."""
     per_epoch = math.ceil(data.n_samples / batch_size)
+    epochs, remainder = divmod(max_steps, per_epoch)
     steps = 0
-    for _ in run_epochs(network, data, None, Schedule("constant", learning_rate),
-                        batch_size=batch_size, max_epochs=max(1, max_steps // per_epoch),
-                        random_state=seed, draw="seed"):
-        steps += per_epoch
-        if target is not None and network.mean_loss(data) < target:
-            break
+    if epochs:
+        for _ in run_epochs(network, data, None, Schedule("constant", learning_rate),
+                            batch_size=batch_size, max_epochs=epochs, random_state=seed,
+                            draw="seed"):
+            steps += per_epoch
+            if target is not None and network.mean_loss(data) < target:
+                return steps
+    if remainder:  # the first `remainder` batches of one more epoch
+        order = np.random.RandomState(seed).permutation(data.n_samples)
+        network.run_epoch(data, learning_rate=learning_rate, batch_size=batch_size,
+                          order=order[:remainder * batch_size], continuing=steps > 0)
+        steps += remainder
     return steps
 
 

@@ -1,0 +1,171 @@
+"""The lab: every experiment's quick form runs and reports what it promises; protocol A's runs end
+below the target or are flagged; the same seeds give the same table (also in parallel); Ctrl-C
+keeps the finished runs; a diverging run is a result."""
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import nncore
+from nncore import lab
+from nncore.cli import main
+from nncore.lab import _runner
+from nncore.lab.zero_init import distinct_units
+from nncore.lab.batch_size import MEASURED, fit_and_measure
+
+SECONDS = ("seconds", "seconds_to_target", "train_seconds", "measure_seconds")
+
+# The setting column of each experiment and the columns every runs.csv must have.
+SETTING = {"zero-init": "init", "scaling": "setting", "batch-size": "batch_size",
+           "step-size": "schedule", "optimizers": "optimizer", "batch-norm": "setting"}
+
+
+def timeless(frame):
+    return frame.drop(columns=[c for c in SECONDS if c in frame.columns])
+
+
+@pytest.mark.parametrize("name", list(lab.EXPERIMENTS))
+def test_every_experiment_quick_writes_its_table_files_and_conclusion(name, tmp_path):
+    out = tmp_path / "out" / "nested"  # created if needed
+    result = lab.EXPERIMENTS[name](seeds=2, quick=True, out=out, progress=False)
+    runs = pd.read_csv(out / "runs.csv")
+    assert {"dataset", "seed", SETTING[name], "train_loss", "test_accuracy"} <= set(runs.columns)
+    assert set(runs["seed"]) == {0, 1}
+    assert len(runs) == len(result.runs) > 0
+    assert np.isfinite(runs["train_loss"]).all()
+    meta = json.loads((out / "meta.json").read_text())
+    assert meta["nncore_version"] == nncore.__version__
+    assert meta["build_info"] == nncore.build_info()
+    assert meta["seeds"] == [0, 1] and meta["wall_seconds"] > 0 and meta["cpu"]
+    assert list(out.glob("*.png")), "no figure written"
+    report = result.report()
+    assert "±" in report  # mean and spread over seeds
+    assert "The lecture's claim" in report
+    assert any(verdict in report for verdict in ("held", "did not hold"))
+
+
+def test_batch_size_protocol_a_ends_below_the_target_or_flags_the_run():
+    dataset = _runner.load_dataset("digits")
+    rows = {}
+    for b, cap in ((None, 2000), (128, 2000), (8, 150)):  # batch 8 hits this cap first
+        result = fit_and_measure(dataset, seed=0, batch_size=b, protocol="loss",
+                                 learning_rate=0.1, target=0.05, max_steps=cap, epochs=1,
+                                 quick=True)
+        rows[b] = result.row
+        network = dataset.network((64, 64))
+        network.params[:] = result.arrays["params"]
+        # the recorded loss is the returned network's full training loss
+        assert network.mean_loss(dataset.X_train, dataset.targets(dataset.y_train)) == \
+            pytest.approx(result.row["train_loss"], rel=1e-12)
+        assert result.row["steps"] <= cap
+        assert set(MEASURED) <= set(result.row)
+    assert rows[None]["reached_target"] and rows[None]["train_loss"] < 0.05
+    assert rows[128]["reached_target"] and rows[128]["train_loss"] < 0.05
+    assert not rows[8]["reached_target"] and rows[8]["train_loss"] >= 0.05
+    # full batch stops at the first step whose loss is below target: one step fewer is above it
+    network = dataset.network((64, 64), activation="relu", init="pytorch_uniform", alpha=0.0,
+                              random_state=0)
+    losses = nncore.train(network, dataset.X_train, dataset.targets(dataset.y_train),
+                          epochs=rows[None]["steps"], learning_rate=0.1, batch_size=None,
+                          shuffle=False)
+    assert min(losses) >= 0.05
+    assert rows[None]["train_loss"] < 0.05
+
+
+def test_batch_size_flags_missed_runs_and_keeps_them_out_of_the_comparison():
+    result = lab.batch_size(seeds=1, quick=True, progress=False, max_steps=150,
+                            batch_sizes=(8, None))
+    runs = result.runs
+    assert (runs["reached_target"] == (runs["train_loss"] < 0.05)).all()
+    missed = runs[~runs["reached_target"]]
+    assert len(missed) >= 1
+    assert any("missed the target" in c for c in result.conclusions)
+
+
+def test_batch_size_protocol_b_is_labelled_and_gives_equal_epochs(tmp_path):
+    result = lab.batch_size(seeds=1, quick=True, progress=False, protocol="epochs", epochs=2,
+                            batch_sizes=(128, None), out=tmp_path)
+    assert "protocol B" in result.report()
+    steps = dict(zip(result.runs["batch_size"], result.runs["steps"]))
+    assert steps == {"128": 2 * math.ceil(1257 / 128), "full": 2}
+    assert json.loads((tmp_path / "meta.json").read_text())["options"]["protocol"] == "epochs"
+
+
+def test_same_seeds_same_table_also_in_parallel(tmp_path):
+    kwargs = dict(seeds=2, quick=True, progress=False, batch_sizes=(32, None), max_steps=120)
+    first = lab.batch_size(**kwargs, out=tmp_path / "a")
+    again = lab.batch_size(**kwargs, n_jobs=2, out=tmp_path / "b")
+    pd.testing.assert_frame_equal(timeless(pd.read_csv(tmp_path / "a" / "runs.csv")),
+                                  timeless(pd.read_csv(tmp_path / "b" / "runs.csv")))
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "a" / "interpolation.csv"),
+                                  pd.read_csv(tmp_path / "b" / "interpolation.csv"))
+    assert len(first.runs) == len(again.runs) == 4
+
+
+def _finishes(dataset, **arguments):
+    return _runner.RunResult({"value": arguments["seed"]})
+
+
+def _interrupts(dataset, **arguments):
+    raise KeyboardInterrupt
+
+
+def test_ctrl_c_stops_the_remaining_runs_and_keeps_the_finished_ones(tmp_path):
+    dataset = _runner.load_dataset("digits")
+    runs = [_runner.Run({"dataset": "digits", "seed": 0}, _finishes, {"seed": 0}, cost=3),
+            _runner.Run({"dataset": "digits", "seed": 1}, _interrupts, {"seed": 1}, cost=2),
+            _runner.Run({"dataset": "digits", "seed": 2}, _finishes, {"seed": 2}, cost=1)]
+    experiment = _runner.Lab("test", seeds=3, quick=True, out=tmp_path, n_jobs=1,
+                             progress=False)
+    experiment.datasets = {"digits": dataset}
+    frame, results, interrupted = experiment.run(runs)
+    assert interrupted and list(frame["seed"]) == [0] and list(results) == [0]
+    result = experiment.finish(frame, frame, [], title="t")
+    assert "Interrupted: 1 finished run(s) kept." in result.report()
+    assert pd.read_csv(tmp_path / "runs.csv")["value"].tolist() == [0]
+    assert json.loads((tmp_path / "meta.json").read_text())["interrupted"] is True
+
+
+def test_a_diverging_run_is_a_result_not_a_crash():
+    dataset = _runner.load_dataset("digits")
+    result = _runner.train_run(dataset, seed=0, epochs=5, learning_rate=1e4, batch_size=32)
+    assert result.row["diverged"] and result.row["diverged_epoch"] == 1
+    assert np.isfinite(result.arrays["params"]).all()  # its last finite state
+
+
+def test_distinct_units_counts_identical_hidden_units():
+    network = nncore.Network([3, 4, 5, 2], init="zeros")
+    assert distinct_units(network) == [1, 1]
+    network.coefs[0][:, 1] = 1.0
+    network.coefs[1][:, :] = np.arange(5.0)
+    assert distinct_units(network) == [2, 5]
+
+
+def test_command_line_lab_on_a_csv_file(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(rng.normal(size=(120, 3)), columns=["a", "b", "c"])
+    frame["colour"] = rng.choice(["red", "blue"], size=120)
+    frame["label"] = np.where(frame["a"] + (frame["colour"] == "red") > 0.5, "yes", "no")
+    frame.to_csv(tmp_path / "data.csv", index=False)
+    out = tmp_path / "lab"
+    code = main(["lab", "zero-init", "--quick", "--seeds", "1", "--no-progress", "--csv",
+                 str(tmp_path / "data.csv"), "--target", "label", "--out", str(out)])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "zero-init" in printed and "data" in printed
+    runs = pd.read_csv(out / "runs.csv")
+    assert set(runs["dataset"]) == {"data"} and len(runs) == 3
+    assert json.loads((out / "meta.json").read_text())["command"].startswith("nncore lab zero-init")
+
+
+def test_command_line_lab_errors_are_one_line(tmp_path, capsys):
+    assert main(["lab", "scaling", "--quick", "--protocol", "epochs"]) == 2
+    assert "--protocol does not apply to scaling" in capsys.readouterr().err
+    pd.DataFrame({"a": [1.0, None, 3.0] * 10, "y": [0, 1] * 15}).to_csv(tmp_path / "m.csv",
+                                                                        index=False)
+    assert main(["lab", "zero-init", "--quick", "--csv", str(tmp_path / "m.csv"),
+                 "--out", str(tmp_path / "o")]) == 2
+    assert "'a'" in capsys.readouterr().err  # the column with the missing value is named
