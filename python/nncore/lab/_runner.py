@@ -172,13 +172,15 @@ def train_run(dataset: Dataset, *, seed: int, epochs: int, learning_rate: float,
     (the curve). optimizer: 'plain' SGD or a name of make_optimizer. With `target`, training
     stops at the first epoch whose full training loss is below it (epochs_to_target and
     seconds_to_target say when; NaN if never). A diverging run is a result: diverged=True, the
-    epoch it happened in, and the scores of its last finite state."""
+    epoch it happened in, and the scores of its last finite state; failed=True when it diverged
+    or ended with a training loss no lower than at the start."""
     network = dataset.network(hidden, activation=activation, init=init, batch_norm=batch_norm,
                               alpha=alpha, random_state=seed)
     data = network.prepare(dataset.X_train, dataset.targets(dataset.y_train))
     opt = None if optimizer == "plain" else make_optimizer(optimizer, **(optimizer_options or {}))
     schedule_ = Schedule(schedule, learning_rate, total_epochs=epochs,
                          step_size=max(1, epochs // 3))
+    initial = network.mean_loss(data)
     curve, reached, diverged_at, seconds = [], math.nan, math.nan, 0.0
     started = time.perf_counter()
     try:
@@ -195,9 +197,13 @@ def train_run(dataset: Dataset, *, seed: int, epochs: int, learning_rate: float,
     row = {"epochs": len(curve), "diverged": not math.isnan(diverged_at),
            "diverged_epoch": diverged_at, "seconds": time.perf_counter() - started}
     if target is not None:
-        row.update(epochs_to_target=reached, seconds_to_target=seconds if reached == reached
-                   else math.nan)
+        row.update(epochs_to_target=reached,
+                   seconds_to_target=math.nan if math.isnan(reached) else seconds)
     row.update(evaluate(dataset, network))
+    # Failed: diverged, or ended no better than it started (a rate too large for ReLU units
+    # leaves them dead or sends the loss up without ever producing a non-finite number).
+    row.update(initial_loss=initial,
+               failed=bool(row["diverged"] or not row["train_loss"] < initial))
     return RunResult(row, {"curve": np.array(curve), "params": network.params.copy()})
 
 
@@ -441,14 +447,22 @@ def curves_figure(lab, frame, runs, results, column, *, ylabel="training loss", 
                 s = runs[index].settings
                 if s["dataset"] == name:
                     grouped.setdefault(s[column], []).append(result.arrays["curve"])
+            firsts, lows = [], []
             for value, curves in grouped.items():
                 length = min(len(c) for c in curves)
                 if length == 0:
                     continue
                 mean = np.mean([c[:length] for c in curves], axis=0)
                 ax.plot(np.arange(1, length + 1), mean, label=str(value))
+                firsts.append(mean[0])
+                lows.append(float(np.min(mean)))
             if log:
                 ax.set_yscale("log")
+            if firsts and np.all(np.isfinite(firsts)):
+                # a run that blew up would flatten every other curve: cut the axis at 10× the
+                # typical first-epoch loss
+                ax.set_ylim(0.5 * min(lows) if log else None,
+                            min(ax.get_ylim()[1], 10 * float(np.median(firsts))))
             ax.set_xlabel("epoch")
             ax.set_ylabel(ylabel)
             ax.set_title(name)

@@ -34,7 +34,7 @@ def fit(dataset, **arguments):
     network = dataset.network(arguments.get("hidden", (64, 64)))
     network.params[:] = result.arrays["params"]
     counts = distinct_units(network)
-    result.row["distinct_units"] = "/".join(map(str, counts))
+    result.row["distinct_units"] = " and ".join(map(str, counts))
     result.row["min_distinct_units"] = min(counts)
     return result
 
@@ -55,8 +55,9 @@ def run(*, seeds: int = 3, quick: bool = False, out=None, n_jobs: int = 1, progr
             others = group[group["init"] != "zeros"]
             stuck = bool((zeros["min_distinct_units"] == 1).all())
             worse = zeros["train_loss"].mean() > others.groupby("init")["train_loss"].mean().max()
-            out.append(f"{name}: with zero initialisation the hidden layers end with "
-                       f"{zeros['distinct_units'].iloc[0]} distinct unit(s) of 64 and a training "
+            out.append(f"{name}: with zero initialisation the two hidden layers end with "
+                       f"{zeros['distinct_units'].iloc[0]} distinct units (of 64 each) and a "
+                       f"training "
                        f"loss of {zeros['train_loss'].mean():.3g}, against "
                        + ", ".join(f"{k} {v:.3g}" for k, v in
                                    others.groupby("init", sort=False)["train_loss"].mean().items())
