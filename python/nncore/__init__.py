@@ -6,6 +6,7 @@ from .estimators import MLPClassifier, MLPRegressor
 from .network import ACTIVATIONS, INITS, LOSSES, DivergenceError, Network, PreparedData
 from .optim import SCHEDULES, SGD, Adam, AdamW, Optimizer, Schedule, make_optimizer
 from .persistence import load
+from .sweep import best_settings, sweep
 from .training import LBFGSResult, lbfgs, run_epochs, train
 
 __all__ = [
@@ -13,6 +14,8 @@ __all__ = [
     "LBFGSResult", "MLPClassifier", "MLPRegressor", "Network", "Optimizer", "PreparedData", "SGD",
     "Schedule", "__version__", "build_info", "lbfgs", "load", "make_optimizer", "run_epochs",
     "train",
+    "sweep",
+    "best_settings",
 ]
 
 

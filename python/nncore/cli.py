@@ -86,6 +86,48 @@ def _csv_options(parser, defaults_from_model=False):
                         help="text encoding" + where)
 
 
+def _data_options(parser, impute_strategies):
+    """What `train` and `sweep` read: a bundled data set or a CSV file, and how to prepare it."""
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--dataset", choices=_DATASETS, default=None,
+                        help="a scikit-learn bundled data set (default: breast_cancer)")
+    source.add_argument("--csv", help="a CSV file with a header row")
+    parser.add_argument("--target", help="the target column of --csv (default: the last column)")
+    _csv_options(parser)
+    parser.add_argument("--impute", choices=impute_strategies, default=None,
+                        help="fill missing values of numeric columns so (text columns: most "
+                             "frequent); without it a missing value is an error")
+    parser.add_argument("--categorical", default="",
+                        help="comma-separated columns to treat as text even if they hold numbers")
+    parser.add_argument("--drop-missing-target", action="store_true",
+                        help="drop rows whose target is empty (else they are an error)")
+    parser.add_argument("--task", choices=("auto", "classification", "regression"),
+                        default="auto",
+                        help="auto: classification for text or few integer target values")
+    parser.add_argument("--no-standardize", dest="standardize", action="store_false",
+                        help="keep numeric columns as they are (default: standardise them)")
+
+
+def _model_options(parser, activations, schedules):
+    """The model `train` fits and `sweep` starts from."""
+    parser.add_argument("--hidden", type=_hidden_sizes, default=(32,),
+                        help="hidden layer sizes, e.g. 64,32 (default: 32)")
+    parser.add_argument("--activation", choices=activations, default="relu",
+                        help="activation of the hidden layers")
+    parser.add_argument("--solver", choices=("sgd", "momentum", "adam", "adamw", "lbfgs"),
+                        default="adam", help="optimiser")
+    parser.add_argument("--learning-rate", type=_positive_float, default=1e-3,
+                        help="initial step size")
+    parser.add_argument("--schedule", choices=schedules, default="constant",
+                        help="step-size schedule over the epochs")
+    parser.add_argument("--batch-size", type=_positive_int, default=32,
+                        help="rows per minibatch")
+    parser.add_argument("--epochs", type=_positive_int, default=30,
+                        help="epochs (L-BFGS: iterations)")
+    parser.add_argument("--alpha", type=float, default=1e-4, help="L2 penalty")
+    parser.add_argument("--batch-norm", action="store_true", help="batch-normalise hidden layers")
+
+
 def _parser() -> argparse.ArgumentParser:
     from ._version import __version__
     from .network import ACTIVATIONS
@@ -98,38 +140,8 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     t = sub.add_parser("train", help="train an MLP on a CSV file or a bundled data set",
                        formatter_class=_HelpFormatter)
-    source = t.add_mutually_exclusive_group()
-    source.add_argument("--dataset", choices=_DATASETS, default=None,
-                        help="a scikit-learn bundled data set (default: breast_cancer)")
-    source.add_argument("--csv", help="a CSV file with a header row")
-    t.add_argument("--target", help="the target column of --csv (default: the last column)")
-    _csv_options(t)
-    t.add_argument("--impute", choices=IMPUTE_STRATEGIES, default=None,
-                   help="fill missing values of numeric columns so (text columns: most frequent);"
-                        " without it a missing value is an error")
-    t.add_argument("--categorical", default="",
-                   help="comma-separated columns to treat as text even if they hold numbers")
-    t.add_argument("--drop-missing-target", action="store_true",
-                   help="drop rows whose target is empty (else they are an error)")
-    t.add_argument("--task", choices=("auto", "classification", "regression"), default="auto",
-                   help="auto: classification for text or few integer target values")
-    t.add_argument("--hidden", type=_hidden_sizes, default=(32,),
-                   help="hidden layer sizes, e.g. 64,32 (default: 32)")
-    t.add_argument("--activation", choices=ACTIVATIONS, default="relu",
-                   help="activation of the hidden layers")
-    t.add_argument("--solver", choices=("sgd", "momentum", "adam", "adamw", "lbfgs"),
-                   default="adam", help="optimiser")
-    t.add_argument("--learning-rate", type=_positive_float, default=1e-3,
-                   help="initial step size")
-    t.add_argument("--schedule", choices=SCHEDULES, default="constant",
-                   help="step-size schedule over the epochs")
-    t.add_argument("--batch-size", type=_positive_int, default=32, help="rows per minibatch")
-    t.add_argument("--epochs", type=_positive_int, default=30,
-                   help="epochs (L-BFGS: iterations)")
-    t.add_argument("--alpha", type=float, default=1e-4, help="L2 penalty")
-    t.add_argument("--batch-norm", action="store_true", help="batch-normalise hidden layers")
-    t.add_argument("--no-standardize", dest="standardize", action="store_false",
-                   help="keep numeric columns as they are (default: standardise them)")
+    _data_options(t, IMPUTE_STRATEGIES)
+    _model_options(t, ACTIVATIONS, SCHEDULES)
     t.add_argument("--validation", type=_fraction, default=0.15,
                    help="fraction of the training rows held out for validation")
     t.add_argument("--test-size", type=_fraction, default=0.25,
@@ -142,6 +154,32 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--plot", metavar="CURVES.png", help="write the training curves as PNG")
     t.add_argument("--progress", action=argparse.BooleanOptionalAction, default=False,
                    help="a tqdm progress bar instead of one line per epoch (default: off)")
+    sw = sub.add_parser("sweep", help="fit every setting of a grid over seeds, locally or on Dask",
+                        formatter_class=_HelpFormatter, description=_SWEEP_DESCRIPTION)
+    _data_options(sw, IMPUTE_STRATEGIES)
+    _model_options(sw, ACTIVATIONS, SCHEDULES)
+    sw.add_argument("--grid", nargs="+", required=True, metavar="NAME=V1,V2,...",
+                    help="parameters of MLPClassifier/MLPRegressor and their values, e.g. "
+                         "learning_rate_init=1e-3,1e-2 batch_size=8,32 hidden_layer_sizes=64,64-32")
+    sw.add_argument("--seeds", type=_positive_int, default=3, help="seeds 0..N-1 per setting")
+    sw.add_argument("--cv", type=_positive_int, default=None,
+                    help="K-fold cross-validation instead of one validation split")
+    sw.add_argument("--validation", type=_fraction, default=0.2,
+                    help="fraction of the rows held out for the validation score")
+    sw.add_argument("--n-jobs", type=_positive_int, default=1,
+                    help="fits in parallel local processes, each on one thread")
+    sw.add_argument("--scheduler", default=None,
+                    help="run every fit as a Dask task: local:N (a local cluster of N "
+                         "single-threaded workers, for this run) or tcp://HOST:PORT")
+    sw.add_argument("--out", default="sweep.csv", metavar="TABLE.csv",
+                    help="the table, one row per setting and seed")
+    sw.add_argument("--heatmap", default=None, metavar="PNG",
+                    help="validation score over two swept parameters (default: next to --out, "
+                         "when two or more are swept)")
+    sw.add_argument("--axes", default=None, metavar="X,Y",
+                    help="the two parameters of the heat map (default: the first two of --grid)")
+    sw.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True,
+                    help="a tqdm bar over the fits")
     lab = sub.add_parser("lab", help="run one of the lecture's claims as an experiment over seeds",
                          formatter_class=_HelpFormatter, description=_LAB_DESCRIPTION)
     lab.add_argument("experiment", choices=_LAB_EXPERIMENTS)
@@ -172,6 +210,10 @@ def _parser() -> argparse.ArgumentParser:
                      help="batch-size, protocol A: step cap (default 20000)")
     lab.add_argument("--epochs", type=_positive_int, default=None,
                      help="epochs (batch-size: protocol B's budget; default: the experiment's)")
+    lab.add_argument("--scheduler", default=None,
+                     help="run the fits on Dask: local:N (a local cluster of N single-threaded "
+                          "worker processes, for this run) or tcp://HOST:PORT (needs "
+                          "pip install 'nncore[dask]')")
     lab.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True,
                      help="a tqdm bar over the fits")
     p = sub.add_parser("predict", help="predict with a model saved by `nncore train --save`",
@@ -484,6 +526,7 @@ def _lab_command(args) -> int:
     options = {"seeds": args.seeds, "quick": args.quick, "n_jobs": args.n_jobs,
                "progress": args.progress, "out": args.out or f"lab-{args.experiment}",
                "datasets": args.dataset, "csv": args.csv, "target_column": args.target,
+               "scheduler": args.scheduler,
                "command": " ".join(["nncore"] + args.argv)}
     for option, name in (("protocol", "protocol"), ("learning_rate", "learning_rate"),
                          ("target_loss", "target"), ("max_steps", "max_steps"),
@@ -499,6 +542,116 @@ def _lab_command(args) -> int:
     return 130 if result.interrupted else 0
 
 
+_SWEEP_DESCRIPTION = """Fits MLPClassifier (or MLPRegressor) for every setting of --grid and every seed,
+each fit with its preprocessing fitted on its own training rows, and scores it on a validation
+split (or --cv folds). Prints the best settings with their spread over seeds; writes the table
+(one row per setting and seed) and a heat map. Fits run here, in --n-jobs processes, or on Dask
+(--scheduler). A diverging fit is a row of the table, not an error."""
+
+
+def _grid_value(name: str, text: str):
+    if name.endswith("hidden_layer_sizes"):
+        return _hidden_sizes(text.replace("-", ","))
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return {"true": True, "false": False, "none": None}.get(text.lower(), text)
+
+
+def _parse_grid(items) -> dict:
+    grid = {}
+    for item in items:
+        name, sep, values = item.partition("=")
+        if not sep or not name or not values:
+            raise ValueError(f"--grid takes NAME=V1,V2,..., got {item!r}")
+        if name in grid:
+            raise ValueError(f"--grid names {name!r} twice")
+        grid[name] = [_grid_value(name, v) for v in values.split(",") if v]
+    return grid
+
+
+def _sweep_command(args) -> int:
+    from sklearn.compose import TransformedTargetRegressor
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from . import build_info
+    from ._version import __version__
+    from .cluster import check_scheduler
+    from .estimators import MLPClassifier, MLPRegressor
+    from .sweep import best_settings, heatmap, sweep
+    from .tabular import TablePreprocessor, check_complete
+
+    grid = _parse_grid(args.grid)
+    _check_writable(args.out, "--out")
+    check_scheduler(args.scheduler)
+    swept = list(grid)
+    axes = args.axes.split(",") if args.axes else swept[:2]
+    if (args.axes or len(swept) >= 2) and (len(axes) != 2 or any(a not in swept for a in axes)):
+        raise ValueError(f"--axes names two swept parameters (of {', '.join(swept)}), got "
+                         f"{args.axes!r}")
+    picture = args.heatmap or (os.path.splitext(args.out)[0] + ".png" if len(swept) >= 2
+                               else None)
+    if picture:
+        _check_writable(picture, "--heatmap")
+    frame, y, task, description, notes = _load_dataset(args)
+    if args.impute is None:
+        check_complete(frame)
+    classification = task == "classification"
+    categorical = tuple(c.strip() for c in args.categorical.split(",") if c.strip())
+    cls = MLPClassifier if classification else MLPRegressor
+    model = cls(hidden_layer_sizes=args.hidden, activation=args.activation, solver=args.solver,
+                learning_rate_init=args.learning_rate, learning_rate=args.schedule,
+                batch_size=args.batch_size, max_iter=args.epochs, alpha=args.alpha,
+                batch_norm=args.batch_norm, n_iter_no_change=np.inf)
+    estimator = Pipeline([("prep", TablePreprocessor(args.standardize, args.impute, categorical)),
+                          ("mlp", model)])
+    if not classification and args.standardize:
+        estimator = TransformedTargetRegressor(regressor=estimator, transformer=StandardScaler())
+    for note in notes:
+        _say(f"note: {note}")
+    n_fits = args.seeds * math.prod(len(v) for v in grid.values()) * (args.cv or 1)
+    where = (f"Dask ({args.scheduler})" if args.scheduler else
+             f"{args.n_jobs} local processes" if args.n_jobs > 1 else "this process")
+    _say(f"nncore sweep: {description}, {task}, {len(y)} rows; {n_fits} fits in {where}")
+    table = sweep(estimator, grid, frame, y, seeds=args.seeds, cv=args.cv,
+                  validation_fraction=args.validation, scheduler=args.scheduler,
+                  n_jobs=args.n_jobs, progress=args.progress)
+    wall = table.attrs["wall_seconds"]
+    with open(args.out, "w", encoding="utf-8") as f:
+        f.write(f"# nncore {__version__}; build_info {build_info()}\n")
+        f.write(f"# command: nncore {' '.join(args.argv)}\n")
+        table.to_csv(f, index=False)
+    score = "accuracy" if classification else "R²"
+    best = best_settings(table)
+    _say(f"\nbest settings (validation {score}, mean ± spread over {args.seeds} seed(s)):")
+    for row in best.head(5).to_dict("records"):
+        setting = ", ".join(f"{name}={row[name]}" for name in swept)
+        failed = f"  [{row['diverged']} diverged]" if row["diverged"] else ""
+        spread = 0.0 if math.isnan(row["val_score_std"]) else row["val_score_std"]
+        _say(f"  {row['val_score_mean']:.4f} ± {spread:.4f}  {setting}{failed}")
+    if picture and len(table):
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        figure, ax = plt.subplots(figsize=(6, 4.5))
+        heatmap(table, axes[0], axes[1], ax=ax)
+        ax.set_title(f"validation {score}, mean over seeds")
+        figure.savefig(picture, dpi=90, bbox_inches="tight")
+        plt.close(figure)
+    fits = len(table) * (args.cv or 1)
+    _say(f"\n{fits} fits in {wall:.1f} s ({fits / wall * 60:.0f} per minute); wrote {args.out}"
+         + (f" and {picture}" if picture else ""))
+    if table.attrs["interrupted"]:
+        _say("interrupted: the table holds the fits finished before Ctrl-C")
+        return 130
+    return 0
+
+
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = _parser().parse_args(argv)
@@ -506,12 +659,14 @@ def main(argv=None) -> int:
     try:
         if args.command == "lab":
             return _lab_command(args)
+        if args.command == "sweep":
+            return _sweep_command(args)
         if args.command == "train":
             if args.target and not args.csv:
                 raise ValueError("--target goes with --csv")
             return _train_command(args)
         return _predict_command(args)
-    except (ValueError, OSError) as exc:
+    except (ValueError, OSError, ImportError) as exc:
         print(f"nncore {args.command}: error: {exc}", file=sys.stderr)
         return 2
 

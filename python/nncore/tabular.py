@@ -12,6 +12,7 @@ and categories never seen in training are counted."""
 from __future__ import annotations
 
 import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
 
 IMPUTE_STRATEGIES = ("mean", "median", "most_frequent")
 _SHOWN = 5  # rows or values quoted in a message
@@ -194,3 +195,24 @@ class Preprocessing:
                         counts[value] = counts.get(value, 0) + 1
                 blocks.append(onehot)
         return np.hstack(blocks) if blocks else np.zeros((frame.shape[0], 0))
+
+
+class TablePreprocessor(TransformerMixin, BaseEstimator):
+    """`Preprocessing` as a scikit-learn transformer of DataFrames, so it can be refitted inside
+    every fit of a pipeline (a sweep's validation split or cross-validation folds: statistics
+    from the training rows only)."""
+
+    def __init__(self, standardize: bool = True, impute: str | None = None, categorical=()):
+        self.standardize = standardize
+        self.impute = impute
+        self.categorical = categorical
+
+    def fit(self, frame, y=None):
+        self.preprocessing_ = Preprocessing.fit(frame, standardize=self.standardize,
+                                                impute=self.impute,
+                                                categorical=tuple(self.categorical))
+        return self
+
+    def transform(self, frame) -> np.ndarray:
+        return self.preprocessing_.transform(frame)
+

@@ -24,7 +24,7 @@ import numpy as np
 from .._version import __version__
 from ..network import DivergenceError, Network
 from ..optim import Schedule, make_optimizer
-from ..training import norm, run_epochs
+from ..training import run_epochs
 
 # ---- data sets --------------------------------------------------------------------------------
 
@@ -222,44 +222,22 @@ class Run:
     cost: float = 1.0
 
 
-def _call(index, function, dataset, arguments):
-    return index, function(dataset, **arguments)
+def _run_one(datasets, function, name, arguments):
+    return function(datasets[name], **arguments)
 
 
-def execute(runs: list[Run], datasets: dict, *, n_jobs: int = 1, progress: bool = True):
-    """Run every Run, in parallel over `n_jobs` processes (joblib) when n_jobs > 1, with a tqdm
-    bar over the fits. Returns ({index: RunResult} of the runs that finished, interrupted):
-    Ctrl-C stops the remaining runs and keeps the finished ones."""
-    from tqdm.auto import tqdm
+def execute(runs: list[Run], datasets: dict, *, n_jobs: int = 1, progress: bool = True,
+            client=None):
+    """Run every Run — in this process, in `n_jobs` processes (joblib) or as Dask tasks of
+    `client` — with a tqdm bar over the fits, the dearest first. Returns ({index: RunResult} of
+    the runs that finished, interrupted): Ctrl-C stops the remaining runs and keeps the finished
+    ones."""
+    from ..cluster import run_tasks
 
     order = sorted(range(len(runs)), key=lambda i: -runs[i].cost)
-    tasks = ((i, runs[i].function, datasets[runs[i].settings["dataset"]], runs[i].arguments)
-             for i in order)
-    done, interrupted = {}, False
-    bar = tqdm(total=len(runs), unit="fit", disable=not progress, file=sys.stderr,
-               dynamic_ncols=True, leave=False)
-    results = None
-    try:
-        if n_jobs == 1:
-            results = (_call(*task) for task in tasks)
-        else:
-            from joblib import Parallel, delayed
-
-            results = Parallel(n_jobs=n_jobs, return_as="generator_unordered")(
-                delayed(_call)(*task) for task in tasks)
-        for index, result in results:
-            done[index] = result
-            bar.update()
-    except KeyboardInterrupt:
-        interrupted = True
-    finally:
-        if results is not None and hasattr(results, "close"):
-            try:
-                results.close()  # joblib cancels the runs not started
-            except KeyboardInterrupt:
-                interrupted = True
-        bar.close()
-    return done, interrupted
+    tasks = [(run.function, run.settings["dataset"], run.arguments) for run in runs]
+    return run_tasks(_run_one, tasks, shared=datasets, n_jobs=n_jobs, client=client,
+                     progress=progress, order=order)
 
 
 # ---- the report ---------------------------------------------------------------------------------
@@ -339,7 +317,10 @@ class Lab:
     runs.csv, meta.json and the figures and makes the LabResult."""
 
     def __init__(self, experiment: str, *, seeds: int, quick: bool, out, n_jobs: int,
-                 progress: bool, command: str | None = None, options: dict | None = None):
+                 progress: bool, command: str | None = None, options: dict | None = None,
+                 scheduler=None):
+        from ..cluster import check_scheduler
+
         from .._validation import check_int
 
         self.experiment = experiment
@@ -353,6 +334,7 @@ class Lab:
             self.out.mkdir(parents=True, exist_ok=True)
         self.command = command or " ".join([os.path.basename(sys.argv[0])] + sys.argv[1:])
         self.options = options or {}
+        self.scheduler = scheduler if hasattr(scheduler, "submit") else check_scheduler(scheduler)
         self.started = time.perf_counter()
         self.datasets: dict = {}
         self.files: list = []
@@ -364,8 +346,11 @@ class Lab:
         interrupted). Each row is the run's settings followed by its measured numbers."""
         import pandas as pd
 
-        done, interrupted = execute(runs, self.datasets, n_jobs=self.n_jobs,
-                                    progress=self.progress)
+        from ..cluster import connect
+
+        with connect(self.scheduler) as client:
+            done, interrupted = execute(runs, self.datasets, n_jobs=self.n_jobs,
+                                        progress=self.progress, client=client)
         self.interrupted = interrupted
         rows = [{**runs[i].settings, **done[i].row} for i in sorted(done)]
         frame = pd.DataFrame(rows)
@@ -413,6 +398,7 @@ class Lab:
                     "python": platform.python_version(), "command": self.command,
                     "seeds": list(range(self.seeds)), "quick": self.quick,
                     "n_jobs": self.n_jobs, "options": self.options,
+                    "scheduler": None if self.scheduler is None else str(self.scheduler),
                     "runs_finished": int(len(frame)), "interrupted": self.interrupted,
                     "wall_seconds": wall}
             (self.out / "meta.json").write_text(json.dumps(meta, indent=2, default=str) + "\n")
@@ -479,13 +465,15 @@ def verdict(held: bool | None) -> str:
 
 def compare(experiment: str, *, title: str, column: str, settings: dict, datasets: list,
             columns: list, conclude: Callable, seeds: int, quick: bool, out, n_jobs: int,
-            progress: bool, command=None, options=None, function=None) -> LabResult:
+            progress: bool, command=None, options=None, function=None,
+            scheduler=None) -> LabResult:
     """An experiment that trains every setting on every data set and seed: the table of mean ±
     spread of `columns` per data set and setting, conclude(frame) → sentences, and a figure
     `<experiment>.png` of the training-loss curves."""
     lab = Lab(experiment, seeds=seeds, quick=quick, out=out, n_jobs=n_jobs, progress=progress,
               command=command, options={**(options or {}), "settings": settings,
-                                        "datasets": [d.name for d in datasets]})
+                                        "datasets": [d.name for d in datasets]},
+              scheduler=scheduler)
     lab.datasets = {d.name: d for d in datasets}
     runs = setting_runs(datasets, lab.seeds, column, settings, function)
     frame, results, _ = lab.run(runs)

@@ -12,7 +12,7 @@ RATES = (0.01, 0.1, 1.0, 3.0, 10.0)
 
 
 def run(*, seeds: int = 3, quick: bool = False, out=None, n_jobs: int = 1, progress: bool = True,
-        datasets=None, csv=None, target_column=None, epochs: int = 30, command=None):
+        datasets=None, csv=None, target_column=None, epochs: int = 30, command=None, scheduler=None):
     """With and without batch norm at each rate of RATES, plain SGD, batch 32."""
     epochs = 3 if quick else epochs
     rates = (0.1, 10.0) if quick else RATES
@@ -48,4 +48,4 @@ def run(*, seeds: int = 3, quick: bool = False, out=None, n_jobs: int = 1, progr
                    column="setting", settings=settings, datasets=chosen,
                    columns=["train_loss", "train_accuracy", "test_accuracy", "failed", "diverged"],
                    conclude=conclude, seeds=seeds, quick=quick, out=out, n_jobs=n_jobs,
-                   progress=progress, command=command)
+                   progress=progress, command=command, scheduler=scheduler)

@@ -148,7 +148,7 @@ def interpolate(dataset, theta_small, theta_full, ts):
 def run(*, seeds: int = 3, quick: bool = False, out=None, n_jobs: int = 1, progress: bool = True,
         datasets=None, csv=None, target_column=None, protocol: str = "loss",
         learning_rate: float = 0.1, target: float = 1e-3, max_steps: int = 20_000,
-        epochs: int = 100, batch_sizes=None, command=None):
+        epochs: int = 100, batch_sizes=None, command=None, scheduler=None):
     """The batch-size experiment; returns a LabResult (see nncore.lab)."""
     from .._validation import check_param
 
@@ -166,10 +166,10 @@ def run(*, seeds: int = 3, quick: bool = False, out=None, n_jobs: int = 1, progr
     chosen = load_datasets(datasets, csv, target_column, default=["digits"] if quick else DATASETS)
     names = [d.name for d in chosen]
     lab = Lab("batch-size", seeds=seeds, quick=quick, out=out, n_jobs=n_jobs, progress=progress,
-              command=command, options={"protocol": protocol, "learning_rate": learning_rate,
-                                        "target": target, "max_steps": max_steps,
-                                        "epochs": epochs, "datasets": names,
-                                        "batch_sizes": [_label(b) for b in sizes]})
+              command=command, scheduler=scheduler,
+              options={"protocol": protocol, "learning_rate": learning_rate, "target": target,
+                       "max_steps": max_steps, "epochs": epochs, "datasets": names,
+                       "batch_sizes": [_label(b) for b in sizes]})
     lab.datasets = {d.name: d for d in chosen}
     runs = []
     for dataset in chosen:

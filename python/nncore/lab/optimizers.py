@@ -21,7 +21,7 @@ OPTIMIZERS = {
 
 def run(*, seeds: int = 3, quick: bool = False, out=None, n_jobs: int = 1, progress: bool = True,
         datasets=None, csv=None, target_column=None, epochs: int = 60, target: float = 0.05,
-        command=None):
+        command=None, scheduler=None):
     """The five optimisers at their usual rates, batch 32, up to `epochs` epochs."""
     epochs = 4 if quick else epochs
     chosen = load_datasets(datasets, csv, target_column,
@@ -54,4 +54,4 @@ def run(*, seeds: int = 3, quick: bool = False, out=None, n_jobs: int = 1, progr
                    column="optimizer", settings=settings, datasets=chosen,
                    columns=["epochs_to_target", "train_loss", "test_loss", "test_accuracy"],
                    conclude=conclude, seeds=seeds, quick=quick, out=out, n_jobs=n_jobs,
-                   progress=progress, command=command)
+                   progress=progress, command=command, scheduler=scheduler)

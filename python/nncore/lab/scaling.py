@@ -48,7 +48,7 @@ def best_rates(frame):
 
 def run(*, seeds: int = 3, quick: bool = False, out=None, n_jobs: int = 1, progress: bool = True,
         datasets=None, csv=None, target_column=None, epochs: int = 200, target: float = 0.1,
-        command=None):
+        command=None, scheduler=None):
     """Raw vs standardised inputs, plain SGD, batch 32, over a grid of learning rates."""
     epochs = 20 if quick else epochs
     rates = (1e-1, 1e-5) if quick else RATES
@@ -93,4 +93,5 @@ def run(*, seeds: int = 3, quick: bool = False, out=None, n_jobs: int = 1, progr
                    columns=["epochs_to_target", "seconds_to_target", "train_loss",
                             "test_accuracy"],
                    conclude=conclude, seeds=seeds, quick=quick, out=out, n_jobs=n_jobs,
-                   progress=progress, command=command, function=fit)
+                   progress=progress, command=command, scheduler=scheduler,
+                   function=fit)

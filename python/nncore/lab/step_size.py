@@ -12,7 +12,7 @@ SCHEDULES = ("constant", "invscaling", "step", "cosine")
 
 def run(*, seeds: int = 3, quick: bool = False, out=None, n_jobs: int = 1, progress: bool = True,
         datasets=None, csv=None, target_column=None, epochs: int = 60,
-        learning_rate: float = 0.1, command=None):
+        learning_rate: float = 0.1, command=None, scheduler=None):
     """Constant vs decayed step sizes from the same initial rate, plain SGD, batch 32."""
     epochs = 4 if quick else epochs
     chosen = load_datasets(datasets, csv, target_column,
@@ -45,4 +45,4 @@ def run(*, seeds: int = 3, quick: bool = False, out=None, n_jobs: int = 1, progr
                    column="schedule", settings=settings, datasets=chosen,
                    columns=["train_loss", "train_accuracy", "test_loss", "test_accuracy"],
                    conclude=conclude, seeds=seeds, quick=quick, out=out, n_jobs=n_jobs,
-                   progress=progress, command=command)
+                   progress=progress, command=command, scheduler=scheduler)

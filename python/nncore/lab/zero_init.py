@@ -41,7 +41,7 @@ def fit(dataset, **arguments):
 
 def run(*, seeds: int = 3, quick: bool = False, out=None, n_jobs: int = 1, progress: bool = True,
         datasets=None, csv=None, target_column=None, epochs: int = 30,
-        learning_rate: float = 0.1, command=None):
+        learning_rate: float = 0.1, command=None, scheduler=None):
     """zeros vs Glorot-uniform vs He-normal initialisation, plain SGD, 2×64 ReLU."""
     epochs = 3 if quick else epochs
     chosen = load_datasets(datasets, csv, target_column, default=["digits"])
@@ -70,4 +70,4 @@ def run(*, seeds: int = 3, quick: bool = False, out=None, n_jobs: int = 1, progr
                    column="init", settings=settings, datasets=chosen,
                    columns=["min_distinct_units", "train_loss", "train_accuracy", "test_accuracy"], conclude=conclude,
                    seeds=seeds, quick=quick, out=out, n_jobs=n_jobs, progress=progress,
-                   command=command, function=fit)
+                   command=command, function=fit, scheduler=scheduler)

@@ -1,0 +1,121 @@
+"""Where many independent fits run — in this process, in local worker processes (joblib), or as
+tasks of a Dask cluster — behind one function, `run_tasks`, used by the lab and by `sweep`.
+
+A scheduler is named as on the command line: None (local), 'local:N' (a Dask LocalCluster of N
+single-threaded worker processes, started for the run and torn down after it, also on Ctrl-C) or
+'tcp://HOST:PORT' (an existing Dask scheduler). Dask is an optional extra:
+pip install 'nncore[dask]'."""
+
+from __future__ import annotations
+
+import sys
+from contextlib import contextmanager
+from typing import Callable
+
+INSTALL = "pip install 'nncore[dask]'"
+
+
+def _distributed():
+    try:
+        import distributed
+    except ImportError:
+        raise ImportError(f"running on a Dask cluster needs dask.distributed: {INSTALL}") from None
+    return distributed
+
+
+def check_scheduler(scheduler: str | None) -> str | None:
+    """The scheduler text, checked: None, 'local:N' with N >= 1, or an address with a scheme."""
+    if scheduler is None:
+        return None
+    if not isinstance(scheduler, str):
+        raise TypeError(f"scheduler must be a string, got {scheduler!r}")
+    if scheduler.startswith("local:"):
+        count = scheduler.split(":", 1)[1]
+        if not count.isdigit() or int(count) < 1:
+            raise ValueError(f"scheduler 'local:N' needs a number of workers N >= 1, got "
+                             f"{scheduler!r}")
+        return scheduler
+    if "://" not in scheduler:
+        raise ValueError(f"scheduler must be 'local:N' or an address such as "
+                         f"'tcp://127.0.0.1:8786', got {scheduler!r}")
+    return scheduler
+
+
+@contextmanager
+def connect(scheduler: str | None):
+    """A dask.distributed Client for the scheduler (None: yields None, nothing started; a Client
+    is used as it is). A 'local:N' cluster lives exactly as long as the with-block."""
+    if hasattr(scheduler, "submit"):  # already a Client
+        yield scheduler
+        return
+    scheduler = check_scheduler(scheduler)
+    if scheduler is None:
+        yield None
+        return
+    distributed = _distributed()
+    if scheduler.startswith("local:"):
+        cluster = distributed.LocalCluster(n_workers=int(scheduler.split(":", 1)[1]),
+                                           threads_per_worker=1, processes=True,
+                                           dashboard_address=None)
+        try:
+            with distributed.Client(cluster) as client:
+                yield client
+        finally:
+            cluster.close()
+    else:
+        with distributed.Client(scheduler) as client:
+            yield client
+
+
+def _call(function, shared, position, task):
+    return position, function(shared, *task)
+
+
+def run_tasks(function: Callable, tasks: list[tuple], *, shared=None, n_jobs: int = 1,
+              client=None, progress: bool = True, order=None, unit: str = "fit"):
+    """function(shared, *task) for every task: in this process (n_jobs=1), in n_jobs local
+    processes (joblib) or, with a dask.distributed `client`, as one Dask task each (`shared` is
+    sent to the workers once). `order` lists task positions in the order to start them (default:
+    as given). A tqdm bar counts finished tasks. Returns ({position: result}, interrupted):
+    Ctrl-C cancels the tasks not finished and keeps the results of those that are."""
+    from tqdm.auto import tqdm
+
+    order = list(range(len(tasks))) if order is None else list(order)
+    done, interrupted, results, futures = {}, False, None, []
+    bar = tqdm(total=len(tasks), unit=unit, disable=not progress, file=sys.stderr,
+               dynamic_ncols=True, leave=False)
+    try:
+        if client is not None:
+            distributed = _distributed()
+            remote = client.scatter(shared, broadcast=True) if shared is not None else None
+            futures = [client.submit(_call, function, remote, i, tasks[i], pure=False)
+                       for i in order]
+            results = (future.result() for future in distributed.as_completed(futures))
+        elif n_jobs == 1:
+            results = (_call(function, shared, i, tasks[i]) for i in order)
+        else:
+            from joblib import Parallel, delayed
+
+            results = Parallel(n_jobs=n_jobs, return_as="generator_unordered")(
+                delayed(_call)(function, shared, i, tasks[i]) for i in order)
+        for position, result in results:
+            done[position] = result
+            bar.update()
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        try:
+            if futures:
+                client.cancel(futures)
+            if results is not None and hasattr(results, "close"):
+                results.close()  # joblib cancels the tasks not started
+        except KeyboardInterrupt:
+            interrupted = True
+        bar.close()
+    return done, interrupted
+
+
+def parallel(n_jobs: int | None, client) -> bool:
+    """Whether fits run beside each other (then each gets one thread: a worker runs as many
+    tasks at once as it has threads, so its threads divided by its tasks is 1)."""
+    return client is not None or (n_jobs or 1) != 1

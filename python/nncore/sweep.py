@@ -1,0 +1,216 @@
+"""Sweeps: every setting of a parameter grid × every seed, fitted independently — locally
+(joblib) or as Dask tasks — into one tidy table.
+
+    table = nncore.sweep(nncore.MLPClassifier(max_iter=50), {"learning_rate_init": [1e-3, 1e-2],
+                         "batch_size": [32, 128]}, X, y, seeds=3, n_jobs=2)
+    nncore.best_settings(table)   # mean ± spread of the validation score over seeds, best first
+
+One row per setting and seed: a column per swept parameter (named as the parameter), `seed`,
+`train_score`, `val_score` (the estimator's `score`: accuracy or R²), `train_loss` (the
+estimator's final `loss_`), `val_loss` (its `mean_loss` on the held-out rows), `epochs`
+(`n_iter_`), `fit_seconds`, `diverged` and `converged` (False where scikit-learn's
+ConvergenceWarning was raised: the fit stopped at max_iter; the warning itself is not repeated). By default every fit holds out the same stratified
+validation split (random_state=0); with `cv` (a number of folds or a scikit-learn splitter) each
+row is the mean over the folds, with `val_score_std` and `folds`. A fit that diverges is a row
+(diverged=True, scores NaN), not a failure."""
+
+from __future__ import annotations
+
+import time
+import warnings
+
+import numpy as np
+
+INFO_COLUMNS = ("seed", "train_score", "val_score", "train_loss", "val_loss", "epochs",
+                "fit_seconds", "diverged", "converged")
+
+
+def _short(name: str) -> str:
+    """A pipeline's 'mlp__learning_rate_init' is the table's 'learning_rate_init'."""
+    return name.rsplit("__", 1)[-1]
+
+
+def _resolve(estimator, name: str) -> str:
+    """A grid's parameter name as the estimator knows it: exact, or the one nested parameter
+    (a pipeline step's, a wrapped regressor's) whose name ends with it."""
+    params = estimator.get_params()
+    if name in params:
+        return name
+    nested = [p for p in params if p.endswith("__" + name)]
+    if len(nested) == 1:
+        return nested[0]
+    raise ValueError(f"param_grid names {name!r}, which the estimator "
+                     + ("has in several places: " + ", ".join(nested) if nested else
+                        "does not have"))
+
+
+def _set_everywhere(estimator, suffix: str, value) -> dict:
+    """{param: value} for every parameter of `estimator` (pipelines included) named `suffix`."""
+    return {name: value for name in estimator.get_params()
+            if name == suffix or name.endswith("__" + suffix)}
+
+
+def _fit_one(shared, params: dict, seed: int) -> dict:
+    """One setting and seed over every split: the row's numbers."""
+    from sklearn.base import clone
+    from sklearn.exceptions import ConvergenceWarning
+
+    from .network import DivergenceError
+
+    estimator, X, y, splits, one_thread = shared
+    rows = []
+    for train, val in splits:
+        model = clone(estimator).set_params(**params)
+        model.set_params(**_set_everywhere(model, "random_state", seed))
+        if one_thread:
+            model.set_params(**_set_everywhere(model, "n_threads", 1))
+        started = time.perf_counter()
+        row = {"diverged": False}
+        with warnings.catch_warnings(record=True) as caught:  # a column, not a warning per fit
+            warnings.simplefilter("always", ConvergenceWarning)
+            try:
+                model.fit(_rows(X, train), y[train])
+            except DivergenceError:
+                row["diverged"] = True
+        for warning in caught:
+            if not issubclass(warning.category, ConvergenceWarning):
+                warnings.warn_explicit(warning.message, warning.category, warning.filename,
+                                       warning.lineno)
+        row["converged"] = not any(issubclass(w.category, ConvergenceWarning) for w in caught)
+        row["fit_seconds"] = time.perf_counter() - started
+        if row["diverged"]:
+            rows.append({**row, "train_score": np.nan, "val_score": np.nan,
+                         "train_loss": np.nan, "val_loss": np.nan, "epochs": np.nan})
+            continue
+        X_train, X_val = _rows(X, train), _rows(X, val)
+        final, X_inner, y_inner = _unwrap(model, X_val, y[val])
+        row.update(train_score=float(model.score(X_train, y[train])),
+                   val_score=float(model.score(X_val, y[val])),
+                   train_loss=float(getattr(final, "loss_", np.nan)),
+                   val_loss=(float(final.mean_loss(X_inner, y_inner))
+                             if hasattr(final, "mean_loss") else np.nan),
+                   epochs=int(getattr(final, "n_iter_", 0)))
+        rows.append(row)
+    return rows
+
+
+def _unwrap(model, X, y):
+    """The fitted MLP inside `model` (a pipeline, a TransformedTargetRegressor, or itself), with
+    X and y as it sees them — so val_loss is in the units of its own training loss."""
+    if hasattr(model, "regressor_"):
+        if model.transformer_ is not None:
+            y = model.transformer_.transform(np.asarray(y).reshape(-1, 1)).ravel()
+        model = model.regressor_
+    if hasattr(model, "steps"):
+        for _, step in model.steps[:-1]:
+            if step not in (None, "passthrough"):
+                X = step.transform(X)
+        model = model.steps[-1][1]
+    return model, X, y
+
+
+def _rows(X, index):
+    return X.iloc[index] if hasattr(X, "iloc") else X[index]
+
+
+def sweep(estimator, param_grid, X, y, *, seeds: int = 3, cv=None,
+          validation_fraction: float = 0.2, client=None, scheduler=None, n_jobs: int | None = None,
+          progress: bool = False):
+    """Fit `estimator` (cloned) for every setting of `param_grid` (a dict of lists or a list of
+    them, as GridSearchCV takes) and every seed 0..seeds-1 (set as every `random_state` of the
+    estimator), scored on a validation split or, with `cv`, over folds. Runs in this process
+    (n_jobs=None or 1), in n_jobs local processes (joblib), or as Dask tasks (`client=` a
+    dask.distributed Client, or `scheduler=` 'local:N' / 'tcp://HOST:PORT'); fits that run beside
+    others get n_threads=1 (a worker runs as many tasks at once as it has threads). Returns a
+    pandas DataFrame, one row per setting and seed (see the module docstring); Ctrl-C returns the
+    rows finished so far, with `table.attrs["interrupted"] = True`."""
+    import pandas as pd
+    from sklearn.base import is_classifier
+    from sklearn.model_selection import ParameterGrid, check_cv, train_test_split
+
+    from ._validation import check_int
+    from .cluster import connect, parallel, run_tasks
+
+    seeds = check_int(seeds, "seeds")
+    grid = list(ParameterGrid(param_grid))
+    if not grid:
+        raise ValueError("param_grid holds no setting")
+    grid = [{_resolve(estimator, name): value for name, value in setting.items()}
+            for setting in grid]
+    y = np.asarray(y)
+    if len(y) != len(X):
+        raise ValueError(f"X has {len(X)} rows and y {len(y)}")
+    classifier = is_classifier(estimator)
+    if cv is None:
+        if not 0 < validation_fraction < 1:
+            raise ValueError(f"validation_fraction must be in (0, 1), got {validation_fraction!r}")
+        rows = np.arange(len(y))
+        splits = [train_test_split(rows, test_size=validation_fraction, random_state=0,
+                                   stratify=y if classifier else None)]
+    else:
+        splits = list(check_cv(cv, y, classifier=classifier).split(np.zeros((len(y), 1)), y))
+    tasks = [(setting, seed) for setting in grid for seed in range(seeds)]
+    started = time.perf_counter()
+    with connect(client if client is not None else scheduler) as dask_client:
+        shared = (estimator, X, y, splits, parallel(n_jobs, dask_client))
+        done, interrupted = run_tasks(_fit_one, tasks, shared=shared, n_jobs=n_jobs or 1,
+                                      client=dask_client, progress=progress)
+    records = []
+    for position in sorted(done):
+        setting, seed = tasks[position]
+        folds = pd.DataFrame(done[position])
+        record = {_short(k): _cell(v) for k, v in setting.items()}
+        record["seed"] = seed
+        for column in ("train_score", "val_score", "train_loss", "val_loss", "epochs",
+                       "fit_seconds"):
+            record[column] = float(folds[column].mean())
+        record["diverged"] = bool(folds["diverged"].any())
+        record["converged"] = bool(folds["converged"].all())
+        if cv is not None:
+            record["val_score_std"] = float(folds["val_score"].std(ddof=1)) if len(folds) > 1 \
+                else 0.0
+            record["folds"] = len(folds)
+        records.append(record)
+    table = pd.DataFrame(records)
+    table.attrs.update(interrupted=interrupted, wall_seconds=time.perf_counter() - started,
+                       parameters=[_short(k) for k in grid[0]])
+    return table
+
+
+def _cell(value):
+    """Tuples (hidden_layer_sizes) print as '64-32' in the table."""
+    return "-".join(map(str, value)) if isinstance(value, tuple) else value
+
+
+def best_settings(table, *, score: str = "val_score"):
+    """Mean and standard deviation of `score` over seeds per setting, best first, with the
+    number of seeds and of diverged fits."""
+    parameters = table.attrs.get("parameters") or [
+        c for c in table.columns if c not in INFO_COLUMNS + ("val_score_std", "folds")]
+    grouped = table.groupby(parameters, sort=False, dropna=False)
+    summary = grouped[score].agg(["mean", "std", "count"]).rename(
+        columns={"mean": f"{score}_mean", "std": f"{score}_std", "count": "seeds"})
+    summary["diverged"] = grouped["diverged"].sum().astype(int)
+    return summary.sort_values(f"{score}_mean", ascending=False).reset_index()
+
+
+def heatmap(table, x: str, y: str, *, score: str = "val_score", ax=None):
+    """The mean `score` over seeds on the grid of two swept parameters (the best over any other
+    swept parameter), annotated; returns the matplotlib Axes."""
+    from .plot import _axes
+
+    ax = _axes(ax)
+    summary = best_settings(table, score=score)
+    grid = summary.pivot_table(index=y, columns=x, values=f"{score}_mean", aggfunc="max")
+    image = ax.imshow(grid.to_numpy(dtype=float), cmap="viridis", aspect="auto", origin="lower")
+    ax.set_xticks(range(grid.shape[1]), [f"{v:g}" if isinstance(v, float) else str(v)
+                                         for v in grid.columns])
+    ax.set_yticks(range(grid.shape[0]), [f"{v:g}" if isinstance(v, float) else str(v)
+                                         for v in grid.index])
+    ax.set_xlabel(x)
+    ax.set_ylabel(y)
+    for (i, j), value in np.ndenumerate(grid.to_numpy(dtype=float)):
+        if np.isfinite(value):
+            ax.text(j, i, f"{value:.3f}", ha="center", va="center", color="white", fontsize=8)
+    ax.figure.colorbar(image, ax=ax, label=f"{score} (mean over seeds)")
+    return ax
