@@ -6,7 +6,7 @@ from .estimators import MLPClassifier, MLPRegressor
 from .network import ACTIVATIONS, INITS, LOSSES, DivergenceError, Network, PreparedData
 from .optim import SCHEDULES, SGD, Adam, AdamW, Optimizer, Schedule, make_optimizer
 from .persistence import load
-from .sweep import best_settings, sweep
+from .sweeps import best_settings, sweep
 from .training import LBFGSResult, lbfgs, run_epochs, train
 
 __all__ = [

@@ -2,13 +2,16 @@
 
     nncore train [--dataset breast_cancer | --csv data.csv --target column] [options]
     nncore predict --model model.npz data.csv [--output predictions.csv]
+    nncore sweep --grid learning_rate_init=1e-3,1e-2 batch_size=8,32 [data and model options]
+    nncore lab zero-init|scaling|batch-size|step-size|optimizers|batch-norm [options]
 
 `train` fits an MLPClassifier or MLPRegressor on a CSV file (read by pandas) or one of
 scikit-learn's bundled data sets: numeric columns are standardised (unless --no-standardize),
 text columns one-hot encoded, missing values an error unless --impute says how to fill them; the
 data are split into train / validation / test; the loss is printed per epoch and a table of
 train / validation / test metrics at the end. `--save` writes the model and its preprocessing
-statistics to one .npz file that `predict` reads back.
+statistics to one .npz file that `predict` reads back. `sweep` fits a grid of settings over seeds
+(locally or on Dask) into one table; `lab` runs one of the lecture's claims as an experiment.
 """
 
 from __future__ import annotations
@@ -581,7 +584,8 @@ def _sweep_command(args) -> int:
     from ._version import __version__
     from .cluster import check_scheduler
     from .estimators import MLPClassifier, MLPRegressor
-    from .sweep import best_settings, heatmap, sweep
+    from .plot import sweep_heatmap
+    from .sweeps import best_settings, sweep
     from .tabular import TablePreprocessor, check_complete
 
     grid = _parse_grid(args.grid)
@@ -639,7 +643,7 @@ def _sweep_command(args) -> int:
         import matplotlib.pyplot as plt
 
         figure, ax = plt.subplots(figsize=(6, 4.5))
-        heatmap(table, axes[0], axes[1], ax=ax)
+        sweep_heatmap(table, axes[0], axes[1], ax=ax)
         ax.set_title(f"validation {score}, mean over seeds")
         figure.savefig(picture, dpi=90, bbox_inches="tight")
         plt.close(figure)

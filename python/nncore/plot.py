@@ -1,5 +1,6 @@
 """Plots of what nncore measures (matplotlib, an optional extra: ``pip install "nncore[plot]"``):
-a fitted estimator's training curves, the Hessian's spectral density, loss-landscape slices.
+a fitted estimator's training curves, the Hessian's spectral density, loss-landscape slices, a
+sweep's validation scores.
 Each function draws on `ax` (a new figure when None) and returns the Axes."""
 
 from __future__ import annotations
@@ -125,4 +126,26 @@ def landscape(result, ax=None, *, label: str = "α", levels: int = 20):
     ax.plot([0], [0], marker="*", color="k")
     ax.set_xlabel("α")
     ax.set_ylabel("β")
+    return ax
+
+
+def sweep_heatmap(table, x: str, y: str, *, score: str = "val_score", ax=None):
+    """A sweep table's mean `score` over seeds on the grid of two swept parameters (the best
+    over any other swept parameter), annotated."""
+    from .sweeps import best_settings
+
+    ax = _axes(ax)
+    summary = best_settings(table, score=score)
+    grid = summary.pivot_table(index=y, columns=x, values=f"{score}_mean", aggfunc="max")
+    image = ax.imshow(grid.to_numpy(dtype=float), cmap="viridis", aspect="auto", origin="lower")
+    ax.set_xticks(range(grid.shape[1]), [f"{v:g}" if isinstance(v, float) else str(v)
+                                         for v in grid.columns])
+    ax.set_yticks(range(grid.shape[0]), [f"{v:g}" if isinstance(v, float) else str(v)
+                                         for v in grid.index])
+    ax.set_xlabel(x)
+    ax.set_ylabel(y)
+    for (i, j), value in np.ndenumerate(grid.to_numpy(dtype=float)):
+        if np.isfinite(value):
+            ax.text(j, i, f"{value:.3f}", ha="center", va="center", color="white", fontsize=8)
+    ax.figure.colorbar(image, ax=ax, label=f"{score} (mean over seeds)")
     return ax

@@ -192,25 +192,3 @@ def best_settings(table, *, score: str = "val_score"):
         columns={"mean": f"{score}_mean", "std": f"{score}_std", "count": "seeds"})
     summary["diverged"] = grouped["diverged"].sum().astype(int)
     return summary.sort_values(f"{score}_mean", ascending=False).reset_index()
-
-
-def heatmap(table, x: str, y: str, *, score: str = "val_score", ax=None):
-    """The mean `score` over seeds on the grid of two swept parameters (the best over any other
-    swept parameter), annotated; returns the matplotlib Axes."""
-    from .plot import _axes
-
-    ax = _axes(ax)
-    summary = best_settings(table, score=score)
-    grid = summary.pivot_table(index=y, columns=x, values=f"{score}_mean", aggfunc="max")
-    image = ax.imshow(grid.to_numpy(dtype=float), cmap="viridis", aspect="auto", origin="lower")
-    ax.set_xticks(range(grid.shape[1]), [f"{v:g}" if isinstance(v, float) else str(v)
-                                         for v in grid.columns])
-    ax.set_yticks(range(grid.shape[0]), [f"{v:g}" if isinstance(v, float) else str(v)
-                                         for v in grid.index])
-    ax.set_xlabel(x)
-    ax.set_ylabel(y)
-    for (i, j), value in np.ndenumerate(grid.to_numpy(dtype=float)):
-        if np.isfinite(value):
-            ax.text(j, i, f"{value:.3f}", ha="center", va="center", color="white", fontsize=8)
-    ax.figure.colorbar(image, ax=ax, label=f"{score} (mean over seeds)")
-    return ax
