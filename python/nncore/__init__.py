@@ -6,6 +6,7 @@ from .estimators import MLPClassifier, MLPRegressor
 from .network import ACTIVATIONS, INITS, LOSSES, DivergenceError, Network, PreparedData
 from .optim import SCHEDULES, SGD, Adam, AdamW, Optimizer, Schedule, make_optimizer
 from .persistence import load
+from .streaming import fit_stream
 from .sweeps import best_settings, sweep
 from .training import LBFGSResult, lbfgs, run_epochs, train
 
@@ -15,6 +16,7 @@ __all__ = [
     "Schedule", "__version__", "build_info", "lbfgs", "load", "make_optimizer", "run_epochs",
     "train",
     "sweep",
+    "fit_stream",
     "best_settings",
 ]
 

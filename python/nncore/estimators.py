@@ -174,12 +174,44 @@ class _BaseMLP(BaseEstimator):
                 "softmax": "softmax"}[self.out_activation_]
 
     def _fit(self, X, y, sample_weight=None, incremental=False, validation_data=None):
+        X, y, sample_weight = self._start(X, y, sample_weight, incremental)
+        # The network's own checks, after scikit-learn's: the cast to the network's dtype (e.g.
+        # float32) must not overflow, and the targets must suit its loss.
+        data = self._network.prepare(X, y, sample_weight)
+        if self.solver in _STOCHASTIC_SOLVERS:
+            self._fit_stochastic(data, incremental, validation_data)
+        else:
+            if self.callbacks or self.progress:
+                warnings.warn("callbacks and progress apply to the epoch-based solvers ('sgd', "
+                              "'momentum', 'adam', 'adamw'); solver='lbfgs' ignores them",
+                              UserWarning)
+            self._fit_lbfgs(data)
+        return self
+
+    def _fit_stream(self, stream, X_sample, y_sample, validation_data=None):
+        """fit over a stream of chunks (`nncore.fit_stream`): X_sample, y_sample — a few rows
+        holding every class — set the estimator up as fit's first pass would; then every epoch
+        is one pass over the stream through the one epoch driver, scored on validation_data
+        (X_val, y_val) when given."""
+        if self.solver not in _STOCHASTIC_SOLVERS:
+            raise ValueError(f"streaming needs an epoch-based solver ('sgd', 'momentum', 'adam', "
+                             f"'adamw'), got solver={self.solver!r}")
+        self._start(X_sample, y_sample, None, incremental=False, reset=True)
+        validation = (None if validation_data is None
+                      else self._validation_from(validation_data))  # the held-out partitions
+        self._fit_stochastic(stream, False, validation=validation)
+        return self
+
+    def _start(self, X, y, sample_weight, incremental, reset=None):
+        """Checks, label encoding and (on a first pass) a new network: fit's and partial_fit's
+        shared beginning. Returns X, y (2-D targets) and sample_weight, validated."""
         self._validate_params()
         hidden = self.hidden_layer_sizes
         hidden = list(hidden) if hasattr(hidden, "__iter__") else [hidden]
         if np.any(np.array(hidden) <= 0):
             raise ValueError(f"hidden_layer_sizes must be > 0, got {hidden}.")
-        first_pass = "_network" not in self.__dict__ or (not self.warm_start and not incremental)
+        first_pass = reset or "_network" not in self.__dict__ or (
+            not self.warm_start and not incremental)
 
         X, y = self._validate_input(X, y, incremental, reset=first_pass)
         if sp.issparse(X):
@@ -202,18 +234,7 @@ class _BaseMLP(BaseEstimator):
         net.alpha = self.alpha
         net.loss_reduction = self.loss_reduction
         net.n_threads = self.n_threads
-        # The network's own checks, after scikit-learn's: the cast to the network's dtype (e.g.
-        # float32) must not overflow, and the targets must suit its loss.
-        data = net.prepare(X, y, sample_weight)
-        if self.solver in _STOCHASTIC_SOLVERS:
-            self._fit_stochastic(data, incremental, validation_data)
-        else:
-            if self.callbacks or self.progress:
-                warnings.warn("callbacks and progress apply to the epoch-based solvers ('sgd', "
-                              "'momentum', 'adam', 'adamw'); solver='lbfgs' ignores them",
-                              UserWarning)
-            self._fit_lbfgs(data)
-        return self
+        return X, y, sample_weight
 
     def _initialize(self, y, layer_units, dtype):
         self.n_iter_ = 0
@@ -247,7 +268,7 @@ class _BaseMLP(BaseEstimator):
                 self.validation_scores_ = None
                 self.best_validation_score_ = None
 
-    def _fit_stochastic(self, data, incremental, validation_data=None):
+    def _fit_stochastic(self, data, incremental, validation_data=None, validation=None):
         """Epochs of a stochastic solver through the one epoch driver (training.run_epochs);
         what stays here is scikit-learn's: the records, the best weights, the stopping rules and
         the warnings."""
@@ -260,13 +281,14 @@ class _BaseMLP(BaseEstimator):
                 beta_1=self.beta_1, beta_2=self.beta_2, epsilon=self.epsilon,
                 weight_decay=self.weight_decay)
             self._schedule = self._new_schedule()
-        validation = None
         needs_validation = [c for c in callbacks if getattr(c, "needs_validation", False)]
         if incremental and needs_validation and validation_data is None:
             raise ValueError(
                 f"{needs_validation[0]!r} reads validation scores, and partial_fit does not hold "
                 f"out part of each chunk: pass partial_fit(..., validation_data=(X_val, y_val))")
-        if validation_data is not None:
+        if validation is not None:
+            pass  # a stream's held-out rows
+        elif validation_data is not None:
             if not incremental:
                 raise ValueError("validation_data is for partial_fit; fit holds out "
                                  "validation_fraction as scikit-learn does")

@@ -17,7 +17,7 @@ import numpy as np
 from sklearn.utils import check_random_state
 
 from ._validation import check_param
-from .network import DivergenceError, Network, PreparedData
+from .network import DivergenceError, EpochStats, Network, PreparedData
 from .optim import Optimizer, Schedule, check_optimizer
 
 RECORD_FIELDS = ("epoch", "loss", "val_loss", "val_score", "learning_rate", "grad_norm",
@@ -69,10 +69,15 @@ def run_epochs(
     RandomState, same draws, same batches); draw='seed' draws a 64-bit seed for the core's own
     permutation (cheaper for large n). Without shuffle, rows go in stored order.
 
+    `data` may also be a stream (`nncore.streaming.ChunkStream`): an epoch is then one pass over
+    all its chunks — partitions in a fresh order and rows shuffled within a bounded buffer when
+    shuffling — each chunk one call into C++; the record's loss is the mean over every row.
+
     A non-finite loss or update raises DivergenceError (the network keeps its last finite
     state); Ctrl-C raises KeyboardInterrupt after the step in progress."""
     if draw not in ("scikit-learn", "seed"):
         raise ValueError(f"draw must be 'scikit-learn' or 'seed', got {draw!r}")
+    streaming = not isinstance(data, PreparedData)  # a stream of chunks (nncore.streaming)
     rng = (random_state if isinstance(random_state, np.random.RandomState)
            else check_random_state(random_state))
     monitor = monitor or (lambda record: record["loss"])
@@ -81,15 +86,22 @@ def run_epochs(
     for index in range(max_epochs):
         started = time.perf_counter()
         order = seed = None
-        if shuffle and draw == "scikit-learn":
+        if streaming:
+            pass  # the stream shuffles its partitions and rows itself
+        elif shuffle and draw == "scikit-learn":
             rng.shuffle(sample_idx)  # what scikit-learn's utils.shuffle draws each epoch
             order = sample_idx
         elif shuffle:
             seed = rng
         learning_rate = schedule.learning_rate
-        stats = network.run_epoch(data, learning_rate=learning_rate, batch_size=batch_size,
-                                  shuffle=seed is not None, seed=seed, order=order,
+        if streaming:
+            stats = _stream_epoch(network, data, rng if shuffle else None,
+                                  learning_rate=learning_rate, batch_size=batch_size,
                                   optimizer=optimizer, continuing=index > 0)
+        else:
+            stats = network.run_epoch(data, learning_rate=learning_rate, batch_size=batch_size,
+                                      shuffle=seed is not None, seed=seed, order=order,
+                                      optimizer=optimizer, continuing=index > 0)
         samples_seen += n_samples
         val_loss = val_score = None
         if validation is not None:
@@ -103,6 +115,24 @@ def run_epochs(
         yield record
         if schedule.gave_up:
             return
+
+
+def _stream_epoch(network, stream, rng, *, learning_rate, batch_size, optimizer,
+                  continuing) -> EpochStats:
+    """One pass over a stream's chunks (rows in the chunk's order: the stream shuffled them).
+    Loss in mean units over all rows; grad_norm the mean over all steps."""
+    rows = steps = 0
+    loss_sum = grad_sum = 0.0
+    for chunk in stream.chunks(rng, batch_size):
+        stats = network.run_epoch(chunk, learning_rate=learning_rate, batch_size=batch_size,
+                                  optimizer=optimizer, continuing=continuing or steps > 0)
+        rows += chunk.n_samples
+        loss_sum += stats.loss * chunk.n_samples
+        steps += stats.steps
+        grad_sum += stats.grad_norm * stats.steps
+    if rows == 0:
+        raise ValueError("the stream produced no rows in this epoch")
+    return EpochStats(loss_sum / rows, steps, grad_sum / max(steps, 1))
 
 
 def _check_network(network) -> Network:
