@@ -157,3 +157,26 @@ def test_memory_stays_bounded_by_the_buffer_not_the_data(tmp_path):
     print(f"peak RSS growth {growth:.1f} MiB for {data_mib:.0f} MiB of data")
     assert measured["n_iter"] == 2
     assert growth < data_mib / 5, (growth, data_mib)
+
+
+def test_command_line_streams_parquet_files_and_saves_a_model_predict_reads(tmp_path, capsys):
+    from nncore.cli import main
+
+    X, y = make_classification(n_samples=1200, n_features=6, random_state=0)
+    frame = pd.DataFrame(X, columns=[f"f{j}" for j in range(6)])
+    frame["colour"] = np.where(X[:, 0] > 0, "red", "blue")
+    frame["label"] = np.where(y == 1, "yes", "no")
+    for k in range(4):
+        frame.iloc[k * 300:(k + 1) * 300].to_parquet(tmp_path / f"p{k}.parquet")
+    model_path = tmp_path / "m.npz"
+    code = main(["train", "--parquet", str(tmp_path / "p*.parquet"), "--target", "label",
+                 "--stream", "--epochs", "3", "--buffer-rows", "128", "--save", str(model_path)])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "4 partition(s), 1 held out" in printed and "epoch   3/3" in printed
+    assert "validation accuracy" in printed
+    frame.drop(columns="label").iloc[:5].to_csv(tmp_path / "new.csv", index=False)
+    assert main(["predict", "--model", str(model_path), str(tmp_path / "new.csv")]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == "prediction,proba_no,proba_yes"
+    assert main(["train", "--parquet", str(tmp_path / "p*.parquet"), "--target", "label"]) == 2
+    assert "--parquet goes with --stream" in capsys.readouterr().err

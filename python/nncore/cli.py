@@ -89,12 +89,16 @@ def _csv_options(parser, defaults_from_model=False):
                         help="text encoding" + where)
 
 
-def _data_options(parser, impute_strategies):
+def _data_options(parser, impute_strategies, streaming=False):
     """What `train` and `sweep` read: a bundled data set or a CSV file, and how to prepare it."""
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--dataset", choices=_DATASETS, default=None,
                         help="a scikit-learn bundled data set (default: breast_cancer)")
-    source.add_argument("--csv", help="a CSV file with a header row")
+    source.add_argument("--csv", help="a CSV file with a header row"
+                        + (" (with --stream: a glob of CSV files)" if streaming else ""))
+    if streaming:
+        source.add_argument("--parquet", metavar="GLOB",
+                            help="Parquet files (a glob such as 'data/*.parquet'); needs --stream")
     parser.add_argument("--target", help="the target column of --csv (default: the last column)")
     _csv_options(parser)
     parser.add_argument("--impute", choices=impute_strategies, default=None,
@@ -143,8 +147,13 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     t = sub.add_parser("train", help="train an MLP on a CSV file or a bundled data set",
                        formatter_class=_HelpFormatter)
-    _data_options(t, IMPUTE_STRATEGIES)
+    _data_options(t, IMPUTE_STRATEGIES, streaming=True)
     _model_options(t, ACTIVATIONS, SCHEDULES)
+    t.add_argument("--stream", action="store_true",
+                   help="train over the files without loading them: partitions shuffled, rows "
+                        "shuffled within --buffer-rows, the last file held out for validation")
+    t.add_argument("--buffer-rows", type=_positive_int, default=50_000,
+                   help="--stream: rows held in memory at once")
     t.add_argument("--validation", type=_fraction, default=0.15,
                    help="fraction of the training rows held out for validation")
     t.add_argument("--test-size", type=_fraction, default=0.25,
@@ -337,6 +346,86 @@ def _split(n, y, args, classification):
 
 
 # ---- train ------------------------------------------------------------------------------------
+def _model(args, cls, **extra):
+    """The estimator the model options describe (epochs are the user's: no early stop on tol)."""
+    return cls(hidden_layer_sizes=args.hidden, activation=args.activation, solver=args.solver,
+               learning_rate_init=args.learning_rate, learning_rate=args.schedule,
+               batch_size=args.batch_size, max_iter=args.epochs, alpha=args.alpha,
+               batch_norm=args.batch_norm, n_iter_no_change=np.inf, **extra)
+
+
+def _stream_command(args) -> int:
+    """train --stream: fit_stream over Parquet or CSV files, the last one held out."""
+    import pandas as pd
+    from sklearn.exceptions import ConvergenceWarning
+
+    from .callbacks import Callback
+    from .estimators import MLPClassifier, MLPRegressor
+    from .network import DivergenceError
+    from .streaming import fit_stream, partitions_of
+
+    source = args.parquet or args.csv
+    if not source:
+        raise ValueError("--stream reads --parquet GLOB or --csv GLOB")
+    if not args.target:
+        raise ValueError("--stream needs --target, the label column")
+    if args.impute is not None:
+        raise ValueError("--impute is not available with --stream (one pass cannot find medians"
+                         "); missing values are an error naming their column")
+    if args.solver == "lbfgs":
+        raise ValueError("--stream needs an epoch-based --solver (sgd, momentum, adam, adamw)")
+    for path, option in ((args.save, "--save"), (args.plot, "--plot")):
+        if path:
+            _check_writable(path, option)
+    parts = partitions_of(source, args.target)
+    task = args.task
+    if task == "auto":
+        from .tabular import numeric_values
+
+        _, sample = parts.read(0)
+        numbers = numeric_values(pd.Series(sample), args.target)
+        few_integers = (numbers is not None and np.all(numbers == np.round(numbers))
+                        and len(np.unique(numbers)) <= 20)
+        task = "classification" if numbers is None or few_integers else "regression"
+    holdout = 1 if parts.count >= 2 and args.validation > 0 else 0
+
+    class _Printer(Callback):
+        def __call__(self, estimator, record):
+            if not args.progress:
+                val = ("" if record["val_score"] is None else
+                       f"  val_loss {_number(record['val_loss'])}  "
+                       f"val_score {record['val_score']:.4f}")
+                _say(f"epoch {record['epoch']:3d}/{args.epochs}  "
+                     f"loss {_number(record['loss'])}{val}")
+
+    cls = MLPClassifier if task == "classification" else MLPRegressor
+    model = _model(args, cls, random_state=args.seed, n_threads=args.threads,
+                   progress=args.progress, callbacks=[_Printer()])
+    categorical = [c.strip() for c in args.categorical.split(",") if c.strip()]
+    _say(f"nncore: streaming {source} ({parts.count} partition(s), {holdout} held out for "
+         f"validation), {task}, buffer {args.buffer_rows} rows")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            fit_stream(model, source, target=args.target, buffer_rows=args.buffer_rows,
+                       holdout=holdout, standardize=args.standardize, categorical=categorical)
+    except DivergenceError as exc:
+        _say(f"nncore train: error: {exc}", file=sys.stderr)
+        return 1
+    last = model.history_[-1]
+    _say(f"trained on {model.t_ // max(model.n_iter_, 1)} rows per epoch; final loss "
+         f"{_number(last['loss'])}"
+         + ("" if last["val_score"] is None else
+            f", validation {'accuracy' if task == 'classification' else 'R^2'} "
+            f"{last['val_score']:.4f}"))
+    if args.save:
+        model.save(args.save, metadata={"cli": {
+            "preprocessing": model.preprocessing_.spec, "task": task, "y_scale": [0.0, 1.0],
+            "csv": {"sep": args.sep, "decimal": args.decimal, "encoding": args.encoding}}})
+        _say(f"saved {args.save}")
+    return 0
+
+
 def _train_command(args) -> int:
     from sklearn.exceptions import ConvergenceWarning
 
@@ -385,12 +474,8 @@ def _train_command(args) -> int:
                 _say(f"epoch {record['epoch']:3d}/{args.epochs}  "
                      f"loss {_number(record['loss'])}{val}")
 
-    model = cls(hidden_layer_sizes=args.hidden, activation=args.activation, solver=args.solver,
-                learning_rate_init=args.learning_rate, learning_rate=args.schedule,
-                batch_size=args.batch_size, max_iter=args.epochs, alpha=args.alpha,
-                batch_norm=args.batch_norm, random_state=args.seed, n_iter_no_change=np.inf,
-                n_threads=args.threads,
-                progress=progress, callbacks=[_Monitor()])
+    model = _model(args, cls, random_state=args.seed, n_threads=args.threads,
+                   progress=progress, callbacks=[_Monitor()])
     for note in notes:
         _say(f"note: {note}")
     _say(f"nncore: {description}, {task}; {len(train_rows)} train / {len(val_rows)} validation "
@@ -606,10 +691,7 @@ def _sweep_command(args) -> int:
     classification = task == "classification"
     categorical = tuple(c.strip() for c in args.categorical.split(",") if c.strip())
     cls = MLPClassifier if classification else MLPRegressor
-    model = cls(hidden_layer_sizes=args.hidden, activation=args.activation, solver=args.solver,
-                learning_rate_init=args.learning_rate, learning_rate=args.schedule,
-                batch_size=args.batch_size, max_iter=args.epochs, alpha=args.alpha,
-                batch_norm=args.batch_norm, n_iter_no_change=np.inf)
+    model = _model(args, cls)
     estimator = Pipeline([("prep", TablePreprocessor(args.standardize, args.impute, categorical)),
                           ("mlp", model)])
     if not classification and args.standardize:
@@ -666,6 +748,10 @@ def main(argv=None) -> int:
         if args.command == "sweep":
             return _sweep_command(args)
         if args.command == "train":
+            if args.stream:
+                return _stream_command(args)
+            if args.parquet:
+                raise ValueError("--parquet goes with --stream")
             if args.target and not args.csv:
                 raise ValueError("--target goes with --csv")
             return _train_command(args)
