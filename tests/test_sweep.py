@@ -158,3 +158,38 @@ def test_without_dask_the_message_says_what_to_install(monkeypatch, digits):
     X, y = digits
     with pytest.raises(ImportError, match=r"pip install 'nncore\[dask\]'"):
         nncore.sweep(estimator(), GRID, X, y, seeds=1, scheduler="local:2")
+
+
+def test_dask_ml_incremental_is_partial_fit_block_by_block(digits, client):
+    dask_ml = pytest.importorskip("dask_ml.wrappers", reason="dask-ml is not installed")
+    import dask.array as da
+
+    X, y = digits
+    wrapped = dask_ml.Incremental(nncore.MLPClassifier((16,), random_state=0),
+                                  scoring="accuracy", shuffle_blocks=False)
+    wrapped.fit(da.from_array(X, chunks=150), da.from_array(y, chunks=150), classes=np.unique(y))
+    reference = nncore.MLPClassifier((16,), random_state=0)
+    for start in range(0, len(y), 150):
+        reference.partial_fit(X[start:start + 150], y[start:start + 150], classes=np.unique(y))
+    np.testing.assert_array_equal(wrapped.estimator_.network_.params, reference.network_.params)
+
+
+def test_a_parquet_stream_read_by_the_cluster_gives_the_local_model(tmp_path, digits, client):
+    X, y = digits
+    frame = pd.DataFrame(X, columns=[f"p{j}" for j in range(X.shape[1])]).assign(label=y)
+    for k in range(4):
+        frame.iloc[k * 150:(k + 1) * 150].to_parquet(tmp_path / f"part{k}.parquet")
+
+    def streamed():
+        model = nncore.MLPClassifier((16,), max_iter=3, random_state=0)
+        return nncore.fit_stream(model, str(tmp_path / "*.parquet"), target="label",
+                                 buffer_rows=100, holdout=1)
+
+    import dask
+
+    assert dask.base.get_scheduler() == client.get  # the workers read the partitions
+    on_cluster = streamed()
+    with dask.config.set(scheduler="synchronous"):
+        here = streamed()
+    assert on_cluster.loss_curve_ == here.loss_curve_
+    np.testing.assert_array_equal(on_cluster.network_.params, here.network_.params)
