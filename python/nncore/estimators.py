@@ -35,6 +35,7 @@ from sklearn.metrics import accuracy_score, r2_score
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils import check_random_state, column_or_1d
+from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import _check_partial_fit_first_call, type_of_target, unique_labels
@@ -173,7 +174,13 @@ class _BaseMLP(BaseEstimator):
         return {"identity": "squared_error", "exp": "poisson", "logistic": "logistic",
                 "softmax": "softmax"}[self.out_activation_]
 
+    def _weighted(self, y, sample_weight, incremental):
+        """The sample weights fit uses (the classifier folds class_weight into them)."""
+        return sample_weight
+
     def _fit(self, X, y, sample_weight=None, incremental=False, validation_data=None):
+        self._validate_params()
+        sample_weight = self._weighted(y, sample_weight, incremental)
         X, y, sample_weight = self._start(X, y, sample_weight, incremental)
         # The network's own checks, after scikit-learn's: the cast to the network's dtype (e.g.
         # float32) must not overflow, and the targets must suit its loss.
@@ -196,6 +203,7 @@ class _BaseMLP(BaseEstimator):
         if self.solver not in _STOCHASTIC_SOLVERS:
             raise ValueError(f"streaming needs an epoch-based solver ('sgd', 'momentum', 'adam', "
                              f"'adamw'), got solver={self.solver!r}")
+        self._validate_params()
         self._start(X_sample, y_sample, None, incremental=False, reset=True)
         validation = (None if validation_data is None
                       else self._validation_from(validation_data))  # the held-out partitions
@@ -204,8 +212,8 @@ class _BaseMLP(BaseEstimator):
 
     def _start(self, X, y, sample_weight, incremental, reset=None):
         """Checks, label encoding and (on a first pass) a new network: fit's and partial_fit's
-        shared beginning. Returns X, y (2-D targets) and sample_weight, validated."""
-        self._validate_params()
+        shared beginning, after the hyperparameters were validated. Returns X, y (2-D targets)
+        and sample_weight, validated."""
         hidden = self.hidden_layer_sizes
         hidden = list(hidden) if hasattr(hidden, "__iter__") else [hidden]
         if np.any(np.array(hidden) <= 0):
@@ -580,6 +588,8 @@ class _BaseMLP(BaseEstimator):
             params["random_state"] = None  # a RandomState object: its seed is not recoverable
         hidden = params["hidden_layer_sizes"]
         params["hidden_layer_sizes"] = list(hidden) if hasattr(hidden, "__iter__") else hidden
+        if isinstance(params.get("class_weight"), dict):  # JSON keys would turn labels to text
+            params["class_weight"] = [[k, v] for k, v in params["class_weight"].items()]
         return params
 
     @classmethod
@@ -590,6 +600,8 @@ class _BaseMLP(BaseEstimator):
         if isinstance(params.get("hidden_layer_sizes"), list):  # JSON has no tuples
             params["hidden_layer_sizes"] = tuple(params["hidden_layer_sizes"])
         params["callbacks"] = ()
+        if isinstance(params.get("class_weight"), list):
+            params["class_weight"] = {k: v for k, v in params["class_weight"]}
         estimator = cls(**params)
         estimator._validate_params()
         spec = doc["network"]
@@ -676,10 +688,32 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         callbacks=(),
         progress=False,
         n_threads=None,
+        class_weight=None,
     ):
         self._store_hyperparameters(locals())
 
     loss = "log_loss"  # scikit-learn's classifier exposes its (fixed) loss name
+
+    _parameter_constraints: dict = {
+        **_BaseMLP._parameter_constraints,
+        "class_weight": [None, dict, StrOptions({"balanced"})],
+    }
+
+    def _weighted(self, y, sample_weight, incremental):
+        """sample_weight times the class weights of y's labels (scikit-learn's
+        compute_sample_weight, as its other classifiers use class_weight)."""
+        if self.class_weight is None:
+            return sample_weight
+        if incremental and self.class_weight == "balanced":
+            raise ValueError(
+                "class_weight='balanced' needs the class frequencies of all the data, which one "
+                "partial_fit chunk does not have: compute them once with sklearn.utils."
+                "class_weight.compute_class_weight('balanced', classes=..., y=...) and pass "
+                "the result as a dict")
+        weights = compute_sample_weight(self.class_weight, y)
+        if sample_weight is None:
+            return weights
+        return weights * _check_sample_weight(sample_weight, weights)
 
     def _validate_input(self, X, y, incremental, reset):
         X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"], multi_output=True,
