@@ -170,8 +170,10 @@ def test_command_line_streams_parquet_files_and_saves_a_model_predict_reads(tmp_
         frame.iloc[k * 300:(k + 1) * 300].to_parquet(tmp_path / f"p{k}.parquet")
     model_path = tmp_path / "m.npz"
     code = main(["train", "--parquet", str(tmp_path / "p*.parquet"), "--target", "label",
-                 "--stream", "--epochs", "3", "--buffer-rows", "128", "--save", str(model_path)])
+                 "--stream", "--epochs", "3", "--buffer-rows", "128", "--save", str(model_path),
+                 "--plot", str(tmp_path / "curves.png")])
     assert code == 0
+    assert (tmp_path / "curves.png").stat().st_size > 1000
     printed = capsys.readouterr().out
     assert "4 partition(s), 1 held out" in printed and "epoch   3/3" in printed
     assert "validation accuracy" in printed

@@ -270,6 +270,40 @@ def _check_writable(path, option):
 
 
 # ---- data ---------------------------------------------------------------------------------------
+def _auto_task(numbers) -> str:
+    """--task auto: classification for text targets (numbers None) or few integer values."""
+    few_integers = (numbers is not None and np.all(numbers == np.round(numbers))
+                    and len(np.unique(numbers)) <= 20)
+    return "classification" if numbers is None or few_integers else "regression"
+
+
+def _epoch_line(record, epochs) -> str:
+    """The line `train` prints after each epoch."""
+    val = ("" if record["val_score"] is None else
+           f"  val_loss {_number(record['val_loss'])}  val_score {record['val_score']:.4f}")
+    return f"epoch {record['epoch']:3d}/{epochs}  loss {_number(record['loss'])}{val}"
+
+
+def _save_and_plot(args, model, preprocessing_spec, task, y_scale) -> None:
+    """train's --save (the model with its preprocessing statistics) and --plot."""
+    if args.save:
+        model.save(args.save, metadata={"cli": {
+            "preprocessing": preprocessing_spec, "task": task, "y_scale": list(y_scale),
+            "csv": {"sep": args.sep, "decimal": args.decimal, "encoding": args.encoding}}})
+        _say(f"saved {args.save}")
+    if args.plot:
+        if not hasattr(model, "history_"):
+            _say("note: --plot needs an epoch-based solver; no plot written", file=sys.stderr)
+        else:
+            import matplotlib
+
+            matplotlib.use("Agg")
+            from .plot import training_summary
+
+            training_summary(model).savefig(args.plot, dpi=110)
+            _say(f"wrote {args.plot}")
+
+
 def _load_dataset(args):
     """(feature table, target values, task, description, notes)."""
     import pandas as pd
@@ -293,11 +327,7 @@ def _load_dataset(args):
             frame, y_column = frame[~missing], y_column[~missing]  # rows keep their numbers
             notes.append(f"dropped {int(missing.sum())} row(s) with an empty target")
         numbers = numeric_values(y_column, target)
-        task = args.task
-        if task == "auto":
-            few_integers = (numbers is not None and np.all(numbers == np.round(numbers))
-                            and len(np.unique(numbers)) <= 20)
-            task = "classification" if numbers is None or few_integers else "regression"
+        task = _auto_task(numbers) if args.task == "auto" else args.task
         if task == "regression":
             if numbers is None:
                 raise ValueError(f"target {target!r} is not numeric: use --task classification")
@@ -379,24 +409,17 @@ def _stream_command(args) -> int:
             _check_writable(path, option)
     parts = partitions_of(source, args.target)
     task = args.task
-    if task == "auto":
+    if task == "auto":  # decided on the first partition's targets
         from .tabular import numeric_values
 
         _, sample = parts.read(0)
-        numbers = numeric_values(pd.Series(sample), args.target)
-        few_integers = (numbers is not None and np.all(numbers == np.round(numbers))
-                        and len(np.unique(numbers)) <= 20)
-        task = "classification" if numbers is None or few_integers else "regression"
+        task = _auto_task(numeric_values(pd.Series(sample), args.target))
     holdout = 1 if parts.count >= 2 and args.validation > 0 else 0
 
     class _Printer(Callback):
         def __call__(self, estimator, record):
             if not args.progress:
-                val = ("" if record["val_score"] is None else
-                       f"  val_loss {_number(record['val_loss'])}  "
-                       f"val_score {record['val_score']:.4f}")
-                _say(f"epoch {record['epoch']:3d}/{args.epochs}  "
-                     f"loss {_number(record['loss'])}{val}")
+                _say(_epoch_line(record, args.epochs))
 
     cls = MLPClassifier if task == "classification" else MLPRegressor
     model = _model(args, cls, random_state=args.seed, n_threads=args.threads,
@@ -418,11 +441,7 @@ def _stream_command(args) -> int:
          + ("" if last["val_score"] is None else
             f", validation {'accuracy' if task == 'classification' else 'R^2'} "
             f"{last['val_score']:.4f}"))
-    if args.save:
-        model.save(args.save, metadata={"cli": {
-            "preprocessing": model.preprocessing_.spec, "task": task, "y_scale": [0.0, 1.0],
-            "csv": {"sep": args.sep, "decimal": args.decimal, "encoding": args.encoding}}})
-        _say(f"saved {args.save}")
+    _save_and_plot(args, model, model.preprocessing_.spec, task, (0.0, 1.0))
     return 0
 
 
@@ -468,11 +487,7 @@ def _train_command(args) -> int:
                 record["val_loss"] = estimator.mean_loss(X["validation"], y_val)
                 record["val_score"] = estimator.score(X["validation"], y_val)
             if not progress:
-                val = ("" if record["val_score"] is None else
-                       f"  val_loss {_number(record['val_loss'])}  "
-                       f"val_score {record['val_score']:.4f}")
-                _say(f"epoch {record['epoch']:3d}/{args.epochs}  "
-                     f"loss {_number(record['loss'])}{val}")
+                _say(_epoch_line(record, args.epochs))
 
     model = _model(args, cls, random_state=args.seed, n_threads=args.threads,
                    progress=progress, callbacks=[_Monitor()])
@@ -497,22 +512,7 @@ def _train_command(args) -> int:
         return 1
 
     _say(_metrics_table(model, X, Y, classification, y_scale))
-    if args.save:
-        model.save(args.save, metadata={"cli": {
-            "preprocessing": preprocessing.spec, "task": task, "y_scale": list(y_scale),
-            "csv": {"sep": args.sep, "decimal": args.decimal, "encoding": args.encoding}}})
-        _say(f"saved {args.save}")
-    if args.plot:
-        if not hasattr(model, "history_"):
-            _say("note: --plot needs an epoch-based solver; no plot written", file=sys.stderr)
-        else:
-            import matplotlib
-
-            matplotlib.use("Agg")
-            from .plot import training_summary
-
-            training_summary(model).savefig(args.plot, dpi=110)
-            _say(f"wrote {args.plot}")
+    _save_and_plot(args, model, preprocessing.spec, task, y_scale)
     return 0
 
 
