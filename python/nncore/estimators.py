@@ -200,17 +200,17 @@ class _BaseMLP(BaseEstimator):
         holding every class — set the estimator up as fit's first pass would; then every epoch
         is one pass over the stream through the one epoch driver, scored on validation_data
         (X_val, y_val) when given."""
+        self._validate_params()
         if self.solver not in _STOCHASTIC_SOLVERS:
             raise ValueError(f"streaming needs an epoch-based solver ('sgd', 'momentum', 'adam', "
                              f"'adamw'), got solver={self.solver!r}")
-        self._validate_params()
         self._start(X_sample, y_sample, None, incremental=False, reset=True)
         validation = (None if validation_data is None
                       else self._validation_from(validation_data))  # the held-out partitions
         self._fit_stochastic(stream, False, validation=validation)
         return self
 
-    def _start(self, X, y, sample_weight, incremental, reset=None):
+    def _start(self, X, y, sample_weight, incremental, reset=False):
         """Checks, label encoding and (on a first pass) a new network: fit's and partial_fit's
         shared beginning, after the hyperparameters were validated. Returns X, y (2-D targets)
         and sample_weight, validated."""

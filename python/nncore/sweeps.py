@@ -64,12 +64,13 @@ def _fit_one(shared, params: dict, seed: int) -> dict:
         model.set_params(**_set_everywhere(model, "random_state", seed))
         if one_thread:
             model.set_params(**_set_everywhere(model, "n_threads", 1))
+        X_train, X_val = _rows(X, train), _rows(X, val)
         started = time.perf_counter()
         row = {"diverged": False}
         with warnings.catch_warnings(record=True) as caught:  # a column, not a warning per fit
             warnings.simplefilter("always", ConvergenceWarning)
             try:
-                model.fit(_rows(X, train), y[train])
+                model.fit(X_train, y[train])
             except DivergenceError:
                 row["diverged"] = True
         for warning in caught:
@@ -82,7 +83,6 @@ def _fit_one(shared, params: dict, seed: int) -> dict:
             rows.append({**row, "train_score": np.nan, "val_score": np.nan,
                          "train_loss": np.nan, "val_loss": np.nan, "epochs": np.nan})
             continue
-        X_train, X_val = _rows(X, train), _rows(X, val)
         final, X_inner, y_inner = _unwrap(model, X_val, y[val])
         row.update(train_score=float(model.score(X_train, y[train])),
                    val_score=float(model.score(X_val, y[val])),

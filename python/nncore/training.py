@@ -82,23 +82,23 @@ def run_epochs(
            else check_random_state(random_state))
     monitor = monitor or (lambda record: record["loss"])
     n_samples = data.n_samples
-    sample_idx = np.arange(n_samples, dtype=int)  # shuffled in place, epoch after epoch
+    # Shuffled in place, epoch after epoch; a stream shuffles its partitions and rows itself
+    # (and an index over all its rows is what streaming must not hold).
+    sample_idx = None if streaming else np.arange(n_samples, dtype=int)
     for index in range(max_epochs):
         started = time.perf_counter()
-        order = seed = None
-        if streaming:
-            pass  # the stream shuffles its partitions and rows itself
-        elif shuffle and draw == "scikit-learn":
-            rng.shuffle(sample_idx)  # what scikit-learn's utils.shuffle draws each epoch
-            order = sample_idx
-        elif shuffle:
-            seed = rng
         learning_rate = schedule.learning_rate
         if streaming:
             stats = _stream_epoch(network, data, rng if shuffle else None,
                                   learning_rate=learning_rate, batch_size=batch_size,
                                   optimizer=optimizer, continuing=index > 0)
         else:
+            order = seed = None
+            if shuffle and draw == "scikit-learn":
+                rng.shuffle(sample_idx)  # what scikit-learn's utils.shuffle draws each epoch
+                order = sample_idx
+            elif shuffle:
+                seed = rng
             stats = network.run_epoch(data, learning_rate=learning_rate, batch_size=batch_size,
                                       shuffle=seed is not None, seed=seed, order=order,
                                       optimizer=optimizer, continuing=index > 0)

@@ -266,11 +266,6 @@ def _mean_spread(values, digits) -> str:
     return f"{mean:.{digits}g} ± {spread:.2g}"
 
 
-def group_mean(frame, by, column):
-    """{group key: mean of column} over seeds."""
-    return frame.groupby(by, sort=False)[column].mean().to_dict()
-
-
 def _cpu() -> str:
     try:
         with open("/proc/cpuinfo") as f:
@@ -355,9 +350,6 @@ class Lab:
         rows = [{**runs[i].settings, **done[i].row} for i in sorted(done)]
         frame = pd.DataFrame(rows)
         return frame, {i: done[i] for i in sorted(done)}, interrupted
-
-    def path(self, name: str):
-        return None if self.out is None else self.out / name
 
     def figure(self, name: str, draw: Callable) -> None:
         """draw(plt) makes a figure, saved as out/name (skipped without --out; without
