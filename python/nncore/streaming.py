@@ -21,7 +21,6 @@ hold a multiple of batch_size rows, so only an epoch's last batch can be short."
 from __future__ import annotations
 
 import glob as globbing
-import math
 from typing import Callable
 
 import numpy as np
@@ -174,12 +173,16 @@ def _table(X, columns):
 
 def fit_statistics(parts: _Partitions, training: list[int], *, standardize: bool,
                    classifier: bool, categorical=()):
-    """One pass over the training partitions: per numeric column the count, mean and sum of
-    squared deviations (merged chunk by chunk, Chan et al.), per text column its categories, and
-    the classes. Returns (Preprocessing, classes or None, rows, a few rows as a sample)."""
+    """One pass over the training partitions: per numeric column scikit-learn's StandardScaler
+    fitted chunk by chunk (partial_fit: the merged mean and variance, the same statistics the
+    command line's in-memory preprocessing takes from StandardScaler.fit), per text column its
+    categories, and the classes. Returns (Preprocessing, classes or None, rows, a few rows as a
+    sample)."""
+    from sklearn.preprocessing import StandardScaler
+
     from .tabular import check_complete, numeric_values
 
-    stats, categories, kinds, classes = {}, {}, {}, set()
+    scalers, categories, kinds, classes = {}, {}, {}, set()
     rows, sample, names = 0, None, None
     for i, X, y in parts.iterate(training):
         frame = _table(X, parts.columns)
@@ -205,13 +208,7 @@ def fit_statistics(parts: _Partitions, training: list[int], *, standardize: bool
                 raise ValueError(f"column {name!r} holds numbers in some partitions and text in "
                                  f"others; name it in categorical= to treat it as text")
             if kind == "numeric":
-                n, mean, m2 = stats.get(name, (0, 0.0, 0.0))
-                k, chunk_mean = len(numbers), float(numbers.mean())
-                chunk_m2 = float(((numbers - chunk_mean) ** 2).sum())
-                total = n + k
-                delta = chunk_mean - mean
-                stats[name] = (total, mean + delta * k / total,
-                               m2 + chunk_m2 + delta ** 2 * n * k / total)
+                scalers.setdefault(name, StandardScaler()).partial_fit(numbers.reshape(-1, 1))
             else:
                 categories.setdefault(name, set()).update(column.map(str).tolist())
         if sample is None:
@@ -221,9 +218,9 @@ def fit_statistics(parts: _Partitions, training: list[int], *, standardize: bool
     features = []
     for name in names:
         if kinds[name] == "numeric":
-            n, mean, m2 = stats[name]
-            std = math.sqrt(m2 / n)
-            mean, std = (mean, std if std > 0 else 1.0) if standardize else (0.0, 1.0)
+            scaler = scalers[name]
+            mean, std = ((float(scaler.mean_[0]), float(scaler.scale_[0])) if standardize
+                         else (0.0, 1.0))
             features.append({"name": name, "kind": "numeric", "mean": mean, "std": std,
                              "fill": None})
         else:
