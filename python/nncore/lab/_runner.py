@@ -411,42 +411,49 @@ def setting_runs(datasets, seeds: int, column: str, settings: dict, function=Non
             for d in datasets for seed in range(seeds) for value, arguments in settings.items()]
 
 
+def panels(plt, names, draw_panel, *, width=4.5, height=3.4):
+    """A figure of one panel per data set side by side: draw_panel(ax, name) fills each."""
+    fig, axes = plt.subplots(1, len(names), figsize=(width * len(names), height), squeeze=False)
+    for ax, name in zip(axes[0], names):
+        draw_panel(ax, name)
+        ax.set_title(name)
+    fig.tight_layout()
+    return fig
+
+
 def curves_figure(lab, frame, runs, results, column, *, ylabel="training loss", log=True):
     """Mean training-loss curve over seeds per value of `column`, one panel per data set
     (diverged runs end where they diverged)."""
     names = list(frame["dataset"].unique())
 
+    def draw_panel(ax, name):
+        grouped: dict = {}
+        for index, result in results.items():
+            s = runs[index].settings
+            if s["dataset"] == name:
+                grouped.setdefault(s[column], []).append(result.arrays["curve"])
+        firsts, lows = [], []
+        for value, curves in grouped.items():
+            length = min(len(c) for c in curves)
+            if length == 0:
+                continue
+            mean = np.mean([c[:length] for c in curves], axis=0)
+            ax.plot(np.arange(1, length + 1), mean, label=str(value))
+            firsts.append(mean[0])
+            lows.append(float(np.min(mean)))
+        if log:
+            ax.set_yscale("log")
+        if firsts and np.all(np.isfinite(firsts)):
+            # a run that blew up would flatten every other curve: cut the axis at 10× the
+            # typical first-epoch loss
+            ax.set_ylim(0.5 * min(lows) if log else None,
+                        min(ax.get_ylim()[1], 10 * float(np.median(firsts))))
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(ylabel)
+        ax.legend(fontsize=7)
+
     def draw(plt):
-        fig, axes = plt.subplots(1, len(names), figsize=(4.8 * len(names), 3.5), squeeze=False)
-        for col, name in enumerate(names):
-            ax = axes[0][col]
-            grouped: dict = {}
-            for index, result in results.items():
-                s = runs[index].settings
-                if s["dataset"] == name:
-                    grouped.setdefault(s[column], []).append(result.arrays["curve"])
-            firsts, lows = [], []
-            for value, curves in grouped.items():
-                length = min(len(c) for c in curves)
-                if length == 0:
-                    continue
-                mean = np.mean([c[:length] for c in curves], axis=0)
-                ax.plot(np.arange(1, length + 1), mean, label=str(value))
-                firsts.append(mean[0])
-                lows.append(float(np.min(mean)))
-            if log:
-                ax.set_yscale("log")
-            if firsts and np.all(np.isfinite(firsts)):
-                # a run that blew up would flatten every other curve: cut the axis at 10× the
-                # typical first-epoch loss
-                ax.set_ylim(0.5 * min(lows) if log else None,
-                            min(ax.get_ylim()[1], 10 * float(np.median(firsts))))
-            ax.set_xlabel("epoch")
-            ax.set_ylabel(ylabel)
-            ax.set_title(name)
-            ax.legend(fontsize=7)
-        fig.tight_layout()
-        return fig
+        return panels(plt, names, draw_panel, width=4.8, height=3.5)
 
     return draw
 

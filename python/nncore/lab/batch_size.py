@@ -21,7 +21,7 @@ from .. import curvature, landscape
 from ..network import DivergenceError
 from ..optim import Schedule
 from ..training import norm, run_epochs
-from ._runner import Lab, Run, RunResult, evaluate, load_datasets, spread_table
+from ._runner import Lab, Run, RunResult, evaluate, load_datasets, panels, spread_table
 
 BATCH_SIZES = (8, 32, 128, 512, None)  # None: the full batch (gradient descent)
 QUICK_BATCH_SIZES = (8, 128, None)
@@ -293,45 +293,33 @@ def _figures(lab, frame, runs, results, lines):
         fig.tight_layout()
         return fig
 
-    def slices_plot(plt):
-        fig, axes = plt.subplots(1, len(names), figsize=(4.5 * len(names), 3.4), squeeze=False)
-        for col, name in enumerate(names):
-            ax = axes[0][col]
-            curves = {}
-            for index, result in results.items():
-                s = runs[index].settings
-                if s["dataset"] == name and "slice_train" in result.arrays:
-                    curves.setdefault(s["batch_size"], []).extend(result.arrays["slice_train"])
-            for b, values in curves.items():
-                ax.plot(SLICE_ALPHAS, np.mean(values, axis=0), label=f"batch {b}")
-            ax.set_yscale("log")
-            ax.set_xlabel("α (filter-normalised random direction)")
-            ax.set_ylabel("training loss")
-            ax.set_title(name)
-            ax.legend(fontsize=7)
-        fig.tight_layout()
-        return fig
+    def slices_panel(ax, name):
+        curves = {}
+        for index, result in results.items():
+            s = runs[index].settings
+            if s["dataset"] == name and "slice_train" in result.arrays:
+                curves.setdefault(s["batch_size"], []).extend(result.arrays["slice_train"])
+        for b, values in curves.items():
+            ax.plot(SLICE_ALPHAS, np.mean(values, axis=0), label=f"batch {b}")
+        ax.set_yscale("log")
+        ax.set_xlabel("α (filter-normalised random direction)")
+        ax.set_ylabel("training loss")
+        ax.legend(fontsize=7)
 
-    def interpolation_plot(plt):
-        fig, axes = plt.subplots(1, len(names), figsize=(4.5 * len(names), 3.4), squeeze=False)
-        for col, name in enumerate(names):
-            ax = axes[0][col]
-            part = lines[lines["dataset"] == name] if len(lines) else lines
-            if len(part):
-                mean = part.groupby("t")[["train_loss", "test_loss"]].mean()
-                ax.plot(mean.index, mean["train_loss"], label="train")
-                ax.plot(mean.index, mean["test_loss"], label="test")
-                ax.axvline(0, color="grey", lw=0.5)
-                ax.axvline(1, color="grey", lw=0.5)
-                ax.set_yscale("log")
-                ax.legend(fontsize=7)
-            ax.set_xlabel(f"t: 0 = batch {part['from_batch_size'].iloc[0] if len(part) else 8}"
-                          f", 1 = full batch")
-            ax.set_ylabel("loss")
-            ax.set_title(name)
-        fig.tight_layout()
-        return fig
+    def interpolation_panel(ax, name):
+        part = lines[lines["dataset"] == name] if len(lines) else lines
+        if len(part):
+            mean = part.groupby("t")[["train_loss", "test_loss"]].mean()
+            ax.plot(mean.index, mean["train_loss"], label="train")
+            ax.plot(mean.index, mean["test_loss"], label="test")
+            ax.axvline(0, color="grey", lw=0.5)
+            ax.axvline(1, color="grey", lw=0.5)
+            ax.set_yscale("log")
+            ax.legend(fontsize=7)
+        ax.set_xlabel(f"t: 0 = batch {part['from_batch_size'].iloc[0] if len(part) else 8}"
+                      f", 1 = full batch")
+        ax.set_ylabel("loss")
 
     lab.figure("batch_size.png", summary_plot)
-    lab.figure("slices.png", slices_plot)
-    lab.figure("interpolation.png", interpolation_plot)
+    lab.figure("slices.png", lambda plt: panels(plt, names, slices_panel))
+    lab.figure("interpolation.png", lambda plt: panels(plt, names, interpolation_panel))
