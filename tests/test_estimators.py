@@ -196,7 +196,7 @@ def test_extras_batch_norm_adamw_and_schedules_with_adam():
     X, y = load_digits(return_X_y=True)
     X_tr, X_te, y_tr, y_te = train_test_split(X / 16, y, random_state=0)
     clf = nncore.MLPClassifier(hidden_layer_sizes=(64,), solver="adamw", batch_norm=True,
-                               init="he_normal", learning_rate="invscaling",
+                               init="he_normal", schedule="invscaling",
                                learning_rate_init=0.05, power_t=0.25, max_iter=30,
                                random_state=0)
     with warnings.catch_warnings():
@@ -219,8 +219,9 @@ def test_every_scikit_learn_parameter_with_the_same_default(ours, theirs):
     extras = set(mine) - set(inspect.signature(theirs.__init__).parameters)
     assert extras == {"weight_decay", "batch_norm", "init", "dtype", "loss_reduction", "lr_decay",
                       "lr_step_size", "warmup_epochs", "min_learning_rate", "callbacks",
-                      "progress", "n_threads"} | (
-        {"class_weight"} if ours is nncore.MLPClassifier else set())
+                      "progress", "n_threads", "schedule"} | (
+        {"class_weight", "stratify"} if ours is nncore.MLPClassifier
+        else {"mean_output_gradient"})
     assert all(mine[name].kind == inspect.Parameter.KEYWORD_ONLY for name in extras)
 
 

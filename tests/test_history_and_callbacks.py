@@ -114,7 +114,7 @@ def test_progress_bar_shows_epochs(capsys):
     ("cosine", [0.5 * 0.05 * (1 + math.cos(math.pi * e / 5)) for e in range(5)]),
 ])
 def test_extra_schedules_on_the_estimator(schedule, expected):
-    clf = classifier(learning_rate=schedule, lr_decay=0.5, lr_step_size=2, max_iter=5,
+    clf = classifier(schedule=schedule, lr_decay=0.5, lr_step_size=2, max_iter=5,
                      solver="adam", learning_rate_init=0.05).fit(X, y)
     np.testing.assert_allclose([r["learning_rate"] for r in clf.history_], expected, rtol=1e-12)
 

@@ -36,7 +36,7 @@ def test_loss_curves_plot_training_and_validation_loss():
 def test_learning_rate_and_scores(tmp_path):
     import matplotlib.pyplot as plt
 
-    est = fitted(learning_rate="exponential", lr_decay=0.8, early_stopping=True,
+    est = fitted(schedule="exponential", lr_decay=0.8, early_stopping=True,
                  n_iter_no_change=100)
     ax = plot.learning_rate(est)
     np.testing.assert_allclose(ax.get_lines()[0].get_ydata(), 1e-3 * 0.8 ** np.arange(12))

@@ -275,6 +275,9 @@ def test_first_step_divergence_reads_naturally():
                               hidden_layer_sizes=(3,), random_state=0)
     with pytest.raises(nncore.DivergenceError) as info:
         clf.fit(X_iris * 100, np.full(150, 20.0))
-    assert str(info.value).startswith("MLPRegressor diverged in epoch ")
+    # scikit-learn's sentence first (code matching its message keeps working), then nncore's.
+    sklearn_sentence = ("Solver produced non-finite parameter weights. The input data may "
+                        "contain large values and need to be preprocessed. ")
+    assert str(info.value).startswith(sklearn_sentence + "MLPRegressor diverged in epoch ")
     assert ": the loss or an updated parameter became non-finite" in str(info.value)
     assert "diverged" not in str(info.value).split(":", 1)[1]  # said once, not twice

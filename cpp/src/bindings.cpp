@@ -212,6 +212,24 @@ void bind_network(py::module_& m, const char* name) {
       .def_property(
           "alpha", [](Self& s) { return static_cast<double>(s.net.alpha()); },
           [](Self& s, double a) { s.net.set_alpha(static_cast<T>(a)); })
+      .def_property(
+          "loss_clip_epsilon", [](Self& s) { return s.net.loss_conventions().clip_epsilon; },
+          [](Self& s, double eps) {
+            if (!(eps >= 0.0 && eps < 0.5))
+              throw std::invalid_argument("loss_clip_epsilon must be in [0, 0.5), got " +
+                                          std::to_string(eps));
+            auto c = s.net.loss_conventions();
+            c.clip_epsilon = eps;
+            s.net.set_loss_conventions(c);
+          })
+      .def_property(
+          "sum_output_gradient",
+          [](Self& s) { return s.net.loss_conventions().sum_output_gradient; },
+          [](Self& s, bool on) {
+            auto c = s.net.loss_conventions();
+            c.sum_output_gradient = on;
+            s.net.set_loss_conventions(c);
+          })
       .def_property_readonly("n_params", [](Self& s) { return s.net.n_params(); })
       .def_property_readonly("capacity", [](Self& s) { return s.net.capacity(); })
       .def_property_readonly("workspace_allocations",

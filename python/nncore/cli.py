@@ -379,7 +379,7 @@ def _split(n, y, args, classification):
 def _model(args, cls, **extra):
     """The estimator the model options describe (epochs are the user's: no early stop on tol)."""
     return cls(hidden_layer_sizes=args.hidden, activation=args.activation, solver=args.solver,
-               learning_rate_init=args.learning_rate, learning_rate=args.schedule,
+               learning_rate_init=args.learning_rate, schedule=args.schedule,
                batch_size=args.batch_size, max_iter=args.epochs, alpha=args.alpha,
                batch_norm=args.batch_norm, n_iter_no_change=np.inf, **extra)
 

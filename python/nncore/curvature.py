@@ -40,6 +40,12 @@ class Objective:
 
     def __init__(self, model, X, y, sample_weight=None, *, chunk_size: int | None = None):
         self.network = network_of(model)
+        if self.network.sum_output_gradient and self.network.loss_name == "squared_error":
+            # A scikit-learn-style multi-output regressor trains on n_outputs times the data
+            # term's gradient while its loss is reported averaged over the outputs; the
+            # measures here need value, gradient and H·v of one function: the reported one.
+            self.network = self.network.copy()
+            self.network.sum_output_gradient = False
         data = model.prepare(X, y, sample_weight)
         self.n_params = self.network.n_params
         self.dtype = self.network.dtype

@@ -6,20 +6,25 @@ warnings and errors as scikit-learn 1.9. Each epoch runs in C++; Python draws wh
 draws with the same RandomState in the same order (initial weights, validation split, each
 epoch's permutation), so with the same `random_state` the runs agree with scikit-learn's.
 
+scikit-learn's numerical conventions are kept: the log-loss value of clipped probabilities (the
+gradient unclipped), the multi-output squared-error gradient of the sum over outputs,
+`learning_rate` read by solver='sgd' only, early stopping stratifying single-output targets only,
+L-BFGS on float32 input computed in float64.
+
 Extras, keyword-only, with defaults that keep scikit-learn's behaviour: more activations
 ('leaky_relu', 'softplus', 'gelu'), solvers 'momentum' (sgd without Nesterov) and 'adamw' (with
-`weight_decay`), schedules 'step', 'exponential', 'cosine' (`lr_decay`, `lr_step_size`,
-`min_learning_rate`, `warmup_epochs`), `batch_norm`, `init`, `dtype`, `loss_reduction`,
+`weight_decay`), `schedule` (any of nncore.SCHEDULES for any solver, in place of
+`learning_rate`; `lr_decay`, `lr_step_size`, `min_learning_rate`, `warmup_epochs`), the
+classifier's `stratify` (True: multiclass splits too; False: never) and `class_weight`, the
+regressor's `mean_output_gradient`, `batch_norm`, `init`, `dtype`, `loss_reduction`,
 `callbacks` (see nncore.callbacks), `progress` (a tqdm bar), `n_threads` (threads for the large
 matrix products; None: all usable CPUs); fitted, `history_` (one record per epoch: loss,
 val_loss, val_score, learning_rate, grad_norm, param_norm, seconds), `network_` (the
 nncore.Network, for the object API and nncore.curvature), `schedule_`, `training_stopped_`;
 methods `mean_loss` and `prepare`; `partial_fit(..., validation_data=)`. Training epochs run
-through nncore.training.run_epochs; this module keeps scikit-learn's bookkeeping. Differences from
-scikit-learn, each deliberate: step-size schedules apply to every solver (scikit-learn ignores
-them under Adam); early stopping stratifies the validation split for multiclass targets too;
-multi-output squared error minimises the loss it reports (scikit-learn's gradient is n_outputs
-times that loss's); a diverging fit stops with an error and keeps its last finite weights.
+through nncore.training.run_epochs; this module keeps scikit-learn's bookkeeping. The one
+deliberate difference in behaviour: without early stopping, a diverging fit stops at once with
+DivergenceError (its message starts with scikit-learn's) and keeps its last finite weights.
 """
 
 from __future__ import annotations
@@ -50,6 +55,10 @@ from .training import Validation, lbfgs, run_epochs
 
 _STOCHASTIC_SOLVERS = ("sgd", "adam", "adamw", "momentum")
 _NO_LIMIT = 2**62  # n_iter_no_change=np.inf: the count never gets there
+# scikit-learn's message for weights that stopped being finite; nncore's DivergenceError says it
+# first, then what happened and that the model kept its last finite weights.
+_NON_FINITE = ("Solver produced non-finite parameter weights. The input data may contain large "
+               "values and need to be preprocessed.")
 
 
 # Fitted attributes a model file carries (the network, optimiser and schedule go separately).
@@ -77,6 +86,23 @@ def _optimizer_from_document(spec, arrays, network):
     return optimizer
 
 
+def _snapshot(value):
+    """A copy of a parameter value that later changes to the original cannot reach."""
+    if isinstance(value, (list, dict)):
+        return type(value)(value)
+    return value
+
+
+def _labels_of(y):
+    """unique_labels(y), without its type checks where they cannot fail: an integer array, or a
+    float one holding whole numbers (what partial_fit gets chunk after chunk)."""
+    if isinstance(y, np.ndarray) and y.ndim == 1 and (
+            y.dtype.kind in "iu" or (y.dtype.kind == "f" and np.all(np.isfinite(y))
+                                     and np.all(y == np.round(y)))):
+        return np.unique(y)
+    return unique_labels(y)
+
+
 class _BaseMLP(BaseEstimator):
     def _store_hyperparameters(self, arguments):
         """Each constructor argument as the attribute of the same name, unvalidated (scikit-learn's
@@ -92,7 +118,8 @@ class _BaseMLP(BaseEstimator):
         "activation": [StrOptions(set(ACTIVATIONS))],
         "solver": [StrOptions({"lbfgs", *_STOCHASTIC_SOLVERS})],
         "batch_size": [StrOptions({"auto"}), BOUNDS["batch_size"].interval()],
-        "learning_rate": [StrOptions(set(SCHEDULES))],
+        "learning_rate": [StrOptions({"constant", "invscaling", "adaptive"})],
+        "schedule": [None, StrOptions(set(SCHEDULES))],
         "learning_rate_init": [BOUNDS["learning_rate"].interval()],
         "max_iter": [BOUNDS["epochs"].interval()],
         "shuffle": ["boolean"],
@@ -117,21 +144,35 @@ class _BaseMLP(BaseEstimator):
     }
 
     # ---- fitted parameters: views into the network -----------------------------------------
+    # Before the first fit, coefs_/intercepts_ may be assigned (a list, then filled item by
+    # item, as scikit-learn's own worked example does): they are held as given and become the
+    # starting weights of the next partial_fit or warm-started fit, as in scikit-learn.
     @property
     def coefs_(self):
-        return ViewList(self._fitted_network().coefs)
+        return self._parameter_views("coefs")
 
     @coefs_.setter
     def coefs_(self, values):
-        self._fitted_network().coefs.assign(values, "coefs_")
+        self._assign_parameters("coefs", values)
 
     @property
     def intercepts_(self):
-        return ViewList(self._fitted_network().intercepts)
+        return self._parameter_views("intercepts")
 
     @intercepts_.setter
     def intercepts_(self, values):
-        self._fitted_network().intercepts.assign(values, "intercepts_")
+        self._assign_parameters("intercepts", values)
+
+    def _parameter_views(self, kind):
+        if "_network" not in self.__dict__ and f"_assigned_{kind}" in self.__dict__:
+            return self.__dict__[f"_assigned_{kind}"]
+        return ViewList(getattr(self._fitted_network(), kind))
+
+    def _assign_parameters(self, kind, values):
+        if "_network" in self.__dict__:
+            getattr(self._network, kind).assign(values, f"{kind}_")
+        else:
+            self.__dict__[f"_assigned_{kind}"] = values if isinstance(values, list) else list(values)
 
     def _fitted_network(self) -> Network:
         network = self.__dict__.get("_network")
@@ -173,6 +214,21 @@ class _BaseMLP(BaseEstimator):
     def _core_loss(self) -> str:
         return {"identity": "squared_error", "exp": "poisson", "logistic": "logistic",
                 "softmax": "softmax"}[self.out_activation_]
+
+    def _validate_params(self):
+        """scikit-learn's validation of every constructor parameter, skipped when the parameters
+        are those that passed last time (partial_fit calls it once per chunk)."""
+        names = type(self).__dict__.get("_param_names_cache")
+        if names is None:
+            names = type(self)._param_names_cache = tuple(self._get_param_names())
+        current = tuple((type(v), _snapshot(v)) for v in (getattr(self, n) for n in names))
+        try:
+            unchanged = current == self.__dict__.get("_validated_params")
+        except (ValueError, TypeError):  # values that do not compare (arrays): validate
+            unchanged = False
+        if not unchanged:
+            super()._validate_params()
+            self._validated_params = current
 
     def _weighted(self, y, sample_weight, incremental):
         """The sample weights fit uses (the classifier folds class_weight into them)."""
@@ -220,6 +276,10 @@ class _BaseMLP(BaseEstimator):
             raise ValueError(f"hidden_layer_sizes must be > 0, got {hidden}.")
         first_pass = reset or "_network" not in self.__dict__ or (
             not self.warm_start and not incremental)
+        # Weights assigned before any fit start a partial_fit or warm-started fit.
+        assigned = (not reset and "_network" not in self.__dict__
+                    and (incremental or self.warm_start)
+                    and "_assigned_coefs" in self.__dict__)
 
         X, y = self._validate_input(X, y, incremental, reset=first_pass)
         if sp.issparse(X):
@@ -233,7 +293,14 @@ class _BaseMLP(BaseEstimator):
 
         if first_pass:
             dtype = np.dtype(self.dtype) if self.dtype is not None else X.dtype
-            self._initialize(y, layer_units, dtype)
+            if self.solver == "lbfgs" and self.dtype is None:
+                # scikit-learn's L-BFGS runs on scipy's float64 copy of the weights, so a
+                # float32 fit is computed (and its model kept) in float64.
+                dtype = np.dtype(np.float64)
+            self._initialize(y, layer_units, dtype, float32_start=X.dtype == np.float32,
+                             draw=not assigned)
+            if assigned:
+                self._start_from_assigned()
         elif self._network.layer_sizes != layer_units:
             raise ValueError(
                 f"warm_start/partial_fit needs the same layer sizes as the fitted network "
@@ -242,9 +309,30 @@ class _BaseMLP(BaseEstimator):
         net.alpha = self.alpha
         net.loss_reduction = self.loss_reduction
         net.n_threads = self.n_threads
+        self._use_loss_conventions(net, X.dtype)
         return X, y, sample_weight
 
-    def _initialize(self, y, layer_units, dtype):
+    def _use_loss_conventions(self, net, input_dtype=None):
+        """scikit-learn's loss conventions (see nncore.Network): the log-loss value of
+        probabilities clipped at the machine epsilon of their dtype — the input's under
+        L-BFGS, whose forward passes scipy runs on float32 weights for a float32 start — and
+        the multi-output squared-error gradient unless mean_output_gradient asks for the
+        gradient of the reported loss."""
+        dtype = input_dtype if self.solver == "lbfgs" and input_dtype is not None else net.dtype
+        net.loss_clip_epsilon = float(np.finfo(dtype).eps)
+        net.sum_output_gradient = not getattr(self, "mean_output_gradient", True)
+
+    def _start_from_assigned(self):
+        """The weights assigned to coefs_/intercepts_ before the first fit, as the network's."""
+        coefs = self.__dict__.pop("_assigned_coefs")
+        intercepts = self.__dict__.pop("_assigned_intercepts", None)
+        if intercepts is None:
+            raise ValueError("coefs_ was assigned before fitting but intercepts_ was not: "
+                             "assign both to start from given weights")
+        self._network.coefs.assign(coefs, "coefs_")
+        self._network.intercepts.assign(intercepts, "intercepts_")
+
+    def _initialize(self, y, layer_units, dtype, float32_start=False, draw=True):
         self.n_iter_ = 0
         self.t_ = 0
         self.n_outputs_ = y.shape[1]
@@ -259,10 +347,16 @@ class _BaseMLP(BaseEstimator):
         self._network = Network(
             layer_units, self.activation, self._core_loss(), alpha=self.alpha,
             loss_reduction=self.loss_reduction, dtype=dtype, batch_norm=self.batch_norm,
-            init=self.init, random_state=self._random_state, n_threads=self.n_threads)
+            init=self.init if draw else "zeros", random_state=self._random_state,
+            n_threads=self.n_threads)
+        if float32_start and dtype == np.float64:
+            # scikit-learn casts the initial weights to the input's float32 before L-BFGS
+            # takes them up in float64.
+            self._network.params[:] = self._network.params.astype(np.float32)
         self._optimizer = None
         self._schedule = None
-        self._best_state = None
+        # scikit-learn's best weights start as the initial ones.
+        self._best_state = self._network.state() if self.early_stopping else None
         if self.solver in _STOCHASTIC_SOLVERS:
             self.loss_curve_ = []
             self.history_ = []
@@ -283,6 +377,11 @@ class _BaseMLP(BaseEstimator):
         if self.early_stopping and incremental:
             raise ValueError("partial_fit does not support early_stopping=True")
         callbacks = self._checked_callbacks()
+        if not incremental and self.n_iter_ and "_best_state" in self.__dict__:
+            # A warm-started fit: scikit-learn's best weights are then the very arrays it goes on
+            # training (its restore made them one), so unless this fit finds a better
+            # validation score it ends on its last weights. None stands for those.
+            self._best_state = None
         if not incremental or self._optimizer is None:
             self._optimizer = make_optimizer(
                 self.solver, momentum=self.momentum, nesterov=self.nesterovs_momentum,
@@ -334,9 +433,13 @@ class _BaseMLP(BaseEstimator):
             # The optimiser's state is gone: the next fit or partial_fit starts a fresh optimiser
             # and schedule with the hyperparameters set then.
             self._optimizer = None
-            detail = str(exc).removeprefix("training diverged: ")
-            raise DivergenceError(
-                f"{type(self).__name__} diverged in epoch {self.n_iter_ + 1}: {detail}") from None
+            if self.early_stopping and not incremental:
+                self._diverged_under_early_stopping(data.n_samples, validation, bar, callbacks)
+            else:
+                detail = str(exc).removeprefix("training diverged: ")
+                raise DivergenceError(
+                    f"{_NON_FINITE} {type(self).__name__} diverged in epoch {self.n_iter_ + 1}: "
+                    f"{detail}") from None
         except KeyboardInterrupt:
             warnings.warn("Training interrupted by user.")
         finally:
@@ -349,6 +452,47 @@ class _BaseMLP(BaseEstimator):
                 getattr(callback, "on_train_end", lambda est: None)(self)
             self._callbacks_running = False
 
+    def _diverged_under_early_stopping(self, n_samples, validation, bar, callbacks):
+        """What scikit-learn's fit shows once its weights stop being finite under early stopping
+        (its issue 29504): it keeps going on non-finite weights — a NaN loss every epoch, and
+        the validation score of a model whose outputs are NaN (NaN for a regressor, whose NaN
+        resets the no-improvement count; for a classifier the accuracy of the labels NaN
+        outputs decode to) — under its usual stopping rules, then restores its best validation
+        weights. The same records without the arithmetic on NaNs: the network stays at its
+        last finite state. Should that NaN model have been scikit-learn's best (its fit then
+        ends in 'Solver produced non-finite parameter weights'), DivergenceError says so."""
+        nan = float("nan")
+        net = self._network
+        finite = net.params.copy()
+        net.params[:] = nan
+        try:
+            score = float(validation.score())
+        finally:
+            net.params[:] = finite
+        schedule = self._schedule
+        best_state = self._best_state
+        nan_is_best = False
+        while self.n_iter_ < self.max_iter:
+            record = {"epoch": len(self.history_) + 1, "loss": nan, "val_loss": nan,
+                      "val_score": score, "learning_rate": schedule.learning_rate,
+                      "grad_norm": nan, "param_norm": nan, "seconds": 0.0}
+            schedule.epoch_end(self._monitored(record), self.t_ + n_samples)
+            previous_best = self.best_validation_score_
+            self._record_epoch(record, n_samples, bar)
+            if self.best_validation_score_ > previous_best:
+                nan_is_best, self._best_state = True, best_state
+            if self._stop_after(record, callbacks):
+                break
+        else:
+            warnings.warn(
+                "Stochastic Optimizer: Maximum iterations (%d) reached and the optimization "
+                "hasn't converged yet." % self.max_iter, ConvergenceWarning)
+        if nan_is_best:
+            raise DivergenceError(
+                f"{_NON_FINITE} {type(self).__name__} diverged under early stopping, and the "
+                f"validation score of its non-finite weights ({score:g}) was the best; it keeps "
+                f"its last finite parameters.")
+
     def _checked_callbacks(self) -> list:
         callbacks = list(self.callbacks)
         for callback in callbacks:
@@ -359,7 +503,11 @@ class _BaseMLP(BaseEstimator):
     def _new_schedule(self) -> Schedule:
         n_iter_no_change = (_NO_LIMIT if self.n_iter_no_change == np.inf
                             else int(self.n_iter_no_change))
-        schedule = Schedule(self.learning_rate, self.learning_rate_init, power_t=self.power_t,
+        # scikit-learn's `learning_rate` drives solver='sgd' only (its Adam ignores it); nncore's
+        # `schedule`, when given, drives any solver.
+        kind = self.schedule if self.schedule is not None else (
+            self.learning_rate if self.solver in ("sgd", "momentum") else "constant")
+        schedule = Schedule(kind, self.learning_rate_init, power_t=self.power_t,
                             n_iter_no_change=n_iter_no_change, tol=self.tol,
                             step_size=self.lr_step_size, gamma=self.lr_decay,
                             total_epochs=self.max_iter, min_learning_rate=self.min_learning_rate,
@@ -403,10 +551,23 @@ class _BaseMLP(BaseEstimator):
         else:
             self.best_loss_ = schedule.best_loss
         self.history_.append(record)
+        if self._optimizer is not None:
+            self._optimizer.learning_rate = self._step_size_reported()
         if bar is not None:
             bar.set_postfix({k: f"{record[k]:.4g}" for k in ("loss", "val_score")
                              if record[k] is not None})
             bar.update(1)
+
+    def _step_size_reported(self) -> float:
+        """What scikit-learn's optimiser object shows as `learning_rate` after an epoch (code
+        written for it reads `est._optimizer.learning_rate`): SGD's step size for the next
+        epoch; Adam's bias-corrected step size η√(1−β2^t)/(1−β1^t) of its last step."""
+        rate = self._schedule.learning_rate
+        t = self._optimizer.state.get("t", 0)
+        if isinstance(self._optimizer, Adam) and t > 0:
+            rate = self._schedule.base_learning_rate if self._schedule.kind == "constant" else rate
+            rate *= np.sqrt(1 - self.beta_2 ** t) / (1 - self.beta_1 ** t)
+        return float(rate)
 
     def _stop_after(self, record, callbacks) -> bool:
         """True when a callback asks to stop, or by scikit-learn's rules: no improvement by tol
@@ -461,7 +622,12 @@ class _BaseMLP(BaseEstimator):
         classifier = is_classifier(self)
         X, Y, sample_weight = data
         stratify = None
-        if classifier and self._label_binarizer.y_type_ in ("binary", "multiclass"):
+        if classifier and self.stratify is None and Y.shape[1] == 1:
+            # scikit-learn's rule: stratify single-output (binary) targets, on its boolean
+            # encoding of them (which its error message for a one-member class shows).
+            stratify = Y.astype(bool)
+        elif classifier and self.stratify and self._label_binarizer.y_type_ in ("binary",
+                                                                               "multiclass"):
             stratify = Y.argmax(axis=1) if Y.shape[1] > 1 else Y[:, 0]
         arrays = [X, Y] if sample_weight is None else [X, Y, sample_weight]
         parts = train_test_split(*arrays, random_state=self._random_state,
@@ -491,6 +657,35 @@ class _BaseMLP(BaseEstimator):
                 message += (f"\nIncrease the number of iterations to improve the convergence "
                             f"(max_iter={self.max_iter}).")
             warnings.warn(message, ConvergenceWarning)
+
+    def _loss_grad_lbfgs(self, packed_coef_inter, X, y, sample_weight=None, activations=None,
+                         deltas=None, coef_grads=None, intercept_grads=None):
+        """scikit-learn's L-BFGS objective function, under its name and signature (code written
+        for scikit-learn calls it): sets the weights from packed_coef_inter (every coefs_ array
+        raveled, then every intercepts_ array) and returns (loss, gradient packed the same way)
+        on (X, y) — y as the network's targets, e.g. label indicators. The work buffers
+        scikit-learn passes are not needed; coef_grads and intercept_grads, when given, are
+        filled with the per-layer gradients."""
+        net = self._fitted_network()
+        theta = np.asarray(packed_coef_inter)
+        views = list(net.coefs) + list(net.intercepts)
+        if theta.shape != (sum(v.size for v in views),):
+            raise ValueError(f"packed_coef_inter must hold {sum(v.size for v in views)} values, "
+                             f"got shape {theta.shape}")
+        start = 0
+        for view in views:
+            view[...] = theta[start:start + view.size].reshape(view.shape)
+            start += view.size
+        X = X.toarray() if sp.issparse(X) else np.asarray(X)
+        y = np.asarray(y).reshape(X.shape[0], -1)
+        loss, _ = net.loss_and_grad(net.prepare(X, y, sample_weight))
+        grads = [g.copy() for g in list(net.coef_grads) + list(net.intercept_grads)]
+        n_layers = len(net.coefs)
+        if coef_grads is not None:
+            coef_grads[:] = grads[:n_layers]
+        if intercept_grads is not None:
+            intercept_grads[:] = grads[n_layers:]
+        return loss, np.concatenate([g.ravel() for g in grads])
 
     # ---- prediction --------------------------------------------------------------------------
     def _check_X_for_prediction(self, X) -> np.ndarray:
@@ -600,6 +795,17 @@ class _BaseMLP(BaseEstimator):
         if isinstance(params.get("hidden_layer_sizes"), list):  # JSON has no tuples
             params["hidden_layer_sizes"] = tuple(params["hidden_layer_sizes"])
         params["callbacks"] = ()
+        if "schedule" not in params:
+            # Written before `schedule` existed: `learning_rate` then drove every solver and
+            # took nncore's schedules too; `schedule` keeps that model training as it did.
+            # Early stopping then stratified multiclass targets as well (stratify=True now).
+            kind = params.get("learning_rate", "constant")
+            if kind != "constant" and (params.get("solver") not in ("sgd", "momentum")
+                                       or kind not in ("invscaling", "adaptive")):
+                params["schedule"] = kind
+                params["learning_rate"] = "constant"
+            if cls is MLPClassifier:
+                params["stratify"] = True
         if isinstance(params.get("class_weight"), list):
             params["class_weight"] = {k: v for k, v in params["class_weight"]}
         estimator = cls(**params)
@@ -611,6 +817,7 @@ class _BaseMLP(BaseEstimator):
         net.load_state({"params": arrays["params"],
                         "batchnorm_state": arrays["batchnorm_state"] if net.batch_norm else None})
         estimator._network = net
+        estimator._use_loss_conventions(net)
         for key, value in doc["fitted"].items():
             if key not in _FITTED:
                 raise ValueError(f"unexpected fitted attribute {key!r}")
@@ -688,7 +895,9 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         callbacks=(),
         progress=False,
         n_threads=None,
+        schedule=None,
         class_weight=None,
+        stratify=None,
     ):
         self._store_hyperparameters(locals())
 
@@ -697,6 +906,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     _parameter_constraints: dict = {
         **_BaseMLP._parameter_constraints,
         "class_weight": [None, dict, StrOptions({"balanced"})],
+        "stratify": [None, "boolean"],
     }
 
     def _weighted(self, y, sample_weight, incremental):
@@ -725,7 +935,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             self._label_binarizer.fit(y)
             self.classes_ = self._label_binarizer.classes_
         else:
-            classes = unique_labels(y)
+            classes = _labels_of(y)
             if self.warm_start:
                 if set(classes) != set(self.classes_):
                     raise ValueError(
@@ -734,7 +944,24 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             elif len(np.setdiff1d(classes, self.classes_, assume_unique=True)):
                 raise ValueError("`y` has classes not in `self.classes_`. "
                                  f"`self.classes_` has {self.classes_}. 'y' has {classes}.")
-        return X, self._label_binarizer.transform(y).astype(X.dtype)
+        return X, self._indicators(y, X.dtype)
+
+    def _indicators(self, y, dtype) -> np.ndarray:
+        """LabelBinarizer.transform(y) as `dtype`, by a direct lookup for the common case (1-D
+        numeric labels of a binary or multiclass problem, all of them known: the callers have
+        checked): partial_fit pays for this on every call."""
+        binarizer = self._label_binarizer
+        classes = self.classes_
+        if (y.ndim == 1 and y.dtype.kind in "iuf" and classes.dtype.kind in "iuf"
+                and binarizer.y_type_ in ("binary", "multiclass") and len(classes) >= 2):
+            index = np.searchsorted(classes, y)
+            if np.all(classes[np.minimum(index, len(classes) - 1)] == y):
+                if binarizer.y_type_ == "binary":
+                    return (index == 1).astype(dtype)[:, None]
+                Y = np.zeros((len(y), len(classes)), dtype=dtype)
+                Y[np.arange(len(y)), index] = 1
+                return Y
+        return binarizer.transform(y).astype(dtype)
 
     def _encoded_targets(self, y) -> np.ndarray:
         """y as the network's targets: label indicators (one column for binary targets)."""
@@ -815,6 +1042,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     _parameter_constraints: dict = {
         **_BaseMLP._parameter_constraints,
         "loss": [StrOptions({"squared_error", "poisson"})],
+        "mean_output_gradient": ["boolean"],
     }
 
     def __init__(
@@ -856,6 +1084,8 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         callbacks=(),
         progress=False,
         n_threads=None,
+        schedule=None,
+        mean_output_gradient=False,
     ):
         self._store_hyperparameters(locals())
 

@@ -172,6 +172,13 @@ class Network:
     n_threads : int or None, default None
         Threads for the large matrix products (those of at least ~2M multiply-adds; smaller ones
         always run on one thread). None: every CPU this process may use.
+
+    Two attributes (off by default; nncore's estimators set both, to train as scikit-learn
+    does) reproduce where scikit-learn's numbers are not the textbook's: `loss_clip_epsilon`
+    (0: off) — the log-loss *value* (loss, loss curves, L-BFGS's line search) of probabilities
+    clipped to [eps, 1 − eps], the gradient unclipped; `sum_output_gradient` — squared error's gradient
+    (and H·v) is that of Σ_k ½(y_k − f_k)², n_outputs times the gradient of the loss, which is
+    still reported averaged over the outputs.
     """
 
     params = _WriteThrough()
@@ -230,6 +237,24 @@ class Network:
         self._sgd = SGD()
         self._make_views()
         self.initialize(random_state, init=init, init_std=init_std)
+
+    @property
+    def loss_clip_epsilon(self) -> float:
+        return self._core.loss_clip_epsilon
+
+    @loss_clip_epsilon.setter
+    def loss_clip_epsilon(self, value):
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.floating)):
+            raise TypeError(f"loss_clip_epsilon must be a number in [0, 0.5), got {value!r}")
+        self._core.loss_clip_epsilon = float(value)  # the core checks the range
+
+    @property
+    def sum_output_gradient(self) -> bool:
+        return self._core.sum_output_gradient
+
+    @sum_output_gradient.setter
+    def sum_output_gradient(self, value):
+        self._core.sum_output_gradient = _check_bool(value, "sum_output_gradient")
 
     def _make_views(self):
         self.params, self.grads = self._core.params, self._core.grads
@@ -571,6 +596,8 @@ class Network:
             "dtype": self.dtype.name,
             "batch_norm": self.batch_norm,
             "n_threads": self.n_threads,
+            "loss_clip_epsilon": self.loss_clip_epsilon,
+            "sum_output_gradient": self.sum_output_gradient,
             **self.state(),
         }
 
@@ -579,6 +606,8 @@ class Network:
                       alpha=state["alpha"], loss_reduction=state["loss_reduction"],
                       dtype=state["dtype"], batch_norm=state["batch_norm"],
                       n_threads=state.get("n_threads"))
+        self.loss_clip_epsilon = state.get("loss_clip_epsilon", 0.0)
+        self.sum_output_gradient = state.get("sum_output_gradient", False)
         self.load_state(state)
 
     def copy(self) -> "Network":

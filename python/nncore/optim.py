@@ -25,6 +25,9 @@ class Optimizer:
     """Base class: `SGD`, `Adam` and `AdamW` are the optimisers."""
 
     _kind = "sgd"
+    # The step size of the last epoch's updates as scikit-learn's optimiser objects report it,
+    # set by the estimators after every epoch (None until then).
+    learning_rate = None
 
     def config(self) -> dict:
         """The constructor arguments: ``type(opt)(**opt.config())`` is a fresh copy."""

@@ -18,7 +18,7 @@ import numpy as np
 from ._version import __version__
 
 FORMAT = "nncore-model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 _CLASSES: dict = {}  # class name -> class with from_document(doc, arrays)
 
 

@@ -79,14 +79,17 @@ inline bool has_curvature(Activation g) {
 // Rdscores (B, K) = scale·w_i ∇²_f ℓ_i · Rf_i, row by row.
 template <class T>
 void loss_hessian_vector(Loss loss, T* Rdscores, const T* scores, const T* Rscores,
-                         const T* targets, const T* weights, Index B, Index K, T scale) {
+                         const T* targets, const T* weights, Index B, Index K, T scale,
+                         LossConventions conventions = {}) {
+  // The Hessian of the loss whose gradient training follows (the clipped value has none).
+  const T squared_divisor = conventions.sum_output_gradient ? T(1) : T(K);
   for (Index i = 0; i < B; ++i) {
     const T *f = scores + i * K, *rf = Rscores + i * K, *y = targets + i * K;
     T* out = Rdscores + i * K;
     const T gscale = scale * (weights != nullptr ? weights[i] : T(1));
     switch (loss) {
       case Loss::squared_error:
-        for (Index k = 0; k < K; ++k) out[k] = gscale * rf[k] / T(K);
+        for (Index k = 0; k < K; ++k) out[k] = gscale * rf[k] / squared_divisor;
         break;
       case Loss::logistic:
         for (Index k = 0; k < K; ++k) {
@@ -226,7 +229,7 @@ class HessianVectorProduct {
     Layer& last = layers_[static_cast<size_t>(L - 1)];  // linear: out is its z
     last.dact.resize(n, K);
     double objective = loss_forward_backward<T>(net.loss(), last.dact.data(), last.out->data(),
-                                                Y, w, n, K, scale);
+                                                Y, w, n, K, scale, net.loss_conventions());
     for (Index t = L - 1; t >= 0; --t) {
       Layer& s = layers_[static_cast<size_t>(t)];
       if (net.activation_of(t) != Activation::identity)
@@ -307,7 +310,7 @@ class HessianVectorProduct {
     const Layer& last = layers_[static_cast<size_t>(L - 1)];
     int cur = 0;  // Rdelta_[cur]: this layer's R{∂J/∂act}; the other: the layer below's
     loss_hessian_vector<T>(net.loss(), Rdelta_[cur].data(), last.out->data(),
-                           last.Rout->data(), Y, w, n, K, scale);
+                           last.Rout->data(), Y, w, n, K, scale, net.loss_conventions());
     for (Index t = L - 1; t >= 0; --t) {
       Layer& s = layers_[static_cast<size_t>(t)];
       const Index D = net.layer_sizes()[static_cast<size_t>(t + 1)];

@@ -14,6 +14,16 @@
 // loss_forward_backward returns Σ_i w_i ℓ_i (accumulated in double) and, when dscores is given,
 // writes dscores_i = scale · w_i · ∂ℓ_i/∂f_i, where the caller's scale turns the weighted sum
 // into the objective it minimises (1/Σw for the mean, n/Σw for the lecture's sum).
+//
+// LossConventions reproduce two places where scikit-learn's numbers are not the textbook's
+// (both off by default; its estimators switch them on):
+//   clip_epsilon         when > 0, the log-loss *value* as scikit-learn computes it: from the
+//                        probabilities (σ(f) = 1/(1 + e^−f), or the softmax over f − max f)
+//                        clipped to [eps, 1 − eps] (its eps: the machine epsilon of their
+//                        dtype), −Σ y log p (+ (1 − y) log(1 − p) for the logistic loss); the
+//                        gradient is the unclipped one, as scikit-learn's is
+//   sum_output_gradient  squared error's gradient is that of Σ_k ½(y_k − f_k)² (K times the
+//                        gradient of the reported loss, which stays averaged over outputs)
 #pragma once
 
 #include <algorithm>
@@ -32,9 +42,20 @@ T xlogx(T y) {
   return y > T(0) ? y * std::log(y) : T(0);
 }
 
+struct LossConventions {
+  double clip_epsilon = 0;
+  bool sum_output_gradient = false;
+};
+
+template <class T>
+T clip_probability(T p, double eps) {
+  return std::min(std::max(p, static_cast<T>(eps)), static_cast<T>(1.0 - eps));
+}
+
 template <class T>
 double loss_forward_backward(Loss loss, T* dscores, const T* scores, const T* targets,
-                             const T* weights, Index B, Index K, T scale) {
+                             const T* weights, Index B, Index K, T scale,
+                             LossConventions conventions = {}) {
   double total = 0.0;
   for (Index i = 0; i < B; ++i) {
     const T* f = scores + i * K;
@@ -46,17 +67,23 @@ double loss_forward_backward(Loss loss, T* dscores, const T* scores, const T* ta
     switch (loss) {
       case Loss::squared_error: {
         const T inv_k = T(1) / T(K);
+        const T gfactor = conventions.sum_output_gradient ? gscale : gscale * inv_k;
         for (Index k = 0; k < K; ++k) {
           const T r = f[k] - y[k];
           li += r * r;
-          if (df) df[k] = gscale * inv_k * r;
+          if (df) df[k] = gfactor * r;
         }
         li *= T(0.5) * inv_k;
         break;
       }
       case Loss::logistic:
         for (Index k = 0; k < K; ++k) {
-          li += softplus_scalar(f[k]) - y[k] * f[k];
+          if (conventions.clip_epsilon > 0) {
+            const T p = clip_probability(T(1) / (T(1) + std::exp(-f[k])), conventions.clip_epsilon);
+            li -= y[k] * std::log(p) + (T(1) - y[k]) * std::log(T(1) - p);
+          } else {
+            li += softplus_scalar(f[k]) - y[k] * f[k];
+          }
           if (df) df[k] = gscale * (logistic_scalar(f[k]) - y[k]);
         }
         break;
@@ -70,6 +97,14 @@ double loss_forward_backward(Loss loss, T* dscores, const T* scores, const T* ta
         }
         const T log_sum_exp = fmax + std::log(sum_exp);
         li = sum_y * log_sum_exp - y_dot_f;
+        if (conventions.clip_epsilon > 0) {
+          li = 0;
+          for (Index k = 0; k < K; ++k) {
+            if (y[k] == T(0)) continue;  // scikit-learn's xlogy: 0 · log p = 0
+            const T p = clip_probability(std::exp(f[k] - fmax) / sum_exp, conventions.clip_epsilon);
+            li -= y[k] * std::log(p);
+          }
+        }
         if (df) {
           for (Index k = 0; k < K; ++k)
             df[k] = gscale * (std::exp(f[k] - log_sum_exp) * sum_y - y[k]);

@@ -94,6 +94,10 @@ class Network {
     alpha_ = alpha;
   }
 
+  // scikit-learn's loss conventions (see loss.hpp), off by default.
+  LossConventions loss_conventions() const { return conventions_; }
+  void set_loss_conventions(LossConventions conventions) { conventions_ = conventions; }
+
   const SlabLayout& layout() const { return layout_; }
   // What each slab entry is: (kind, layer).
   const std::vector<std::pair<ParamKind, Index>>& entry_kinds() const { return kinds_; }
@@ -224,7 +228,8 @@ class Network {
     const Index L = n_layers();
     ConstMatrixMap<T> scores = forward(X, B, /*training=*/true);
     double objective = loss_forward_backward<T>(loss_, work(slots(L - 1).delta, L - 1, B).data(),
-                                                scores.data(), Y, w, B, n_outputs(), scale);
+                                                scores.data(), Y, w, B, n_outputs(), scale,
+                                                conventions_);
     objective += penalty();
     for (Index t = L - 1; t >= 0; --t) {
       const LayerSlots& s = slots(t);
@@ -294,7 +299,8 @@ class Network {
       const Index B = std::min(chunk, n - start);
       ConstMatrixMap<T> scores = forward(X + start * n_inputs(), B, training);
       total += loss_forward_backward<T>(loss_, nullptr, scores.data(), Y + start * n_outputs(),
-                                        w != nullptr ? w + start : nullptr, B, n_outputs(), T(1));
+                                        w != nullptr ? w + start : nullptr, B, n_outputs(), T(1),
+                                        conventions_);
     }
     return total;
   }
@@ -381,6 +387,7 @@ class Network {
   Loss loss_;
   bool batch_norm_;
   T alpha_ = 0;
+  LossConventions conventions_;
   SlabLayout layout_;
   std::vector<std::pair<ParamKind, Index>> kinds_;
   std::vector<LayerSlots> layers_;
