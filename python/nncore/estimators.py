@@ -230,6 +230,38 @@ class _BaseMLP(BaseEstimator):
             super()._validate_params()
             self._validated_params = current
 
+    def _checked_as_before(self, X, y):
+        """(X, y) unchanged when they are what scikit-learn's validate_data would hand back
+        unchanged for a fitted model — plain numeric arrays, float X of the fitted width and no
+        feature names on either side, finite values, y of X's length — else None, and the caller
+        runs validate_data itself (with its warnings and its exact messages). One sum per array
+        instead of scikit-learn's checks: what partial_fit pays per chunk."""
+        if (type(X) is not np.ndarray or type(y) is not np.ndarray or X.ndim != 2
+                or X.dtype not in (np.float32, np.float64) or X.shape[0] == 0
+                or X.shape[1] != getattr(self, "n_features_in_", -1)
+                or hasattr(self, "feature_names_in_") or len(y) != X.shape[0]
+                or y.dtype.kind not in "iuf" or not (y.ndim == 1 or (y.ndim == 2
+                                                                     and y.shape[1] > 1))):
+            return None
+        with np.errstate(over="ignore", invalid="ignore"):
+            if not np.isfinite(X.sum()) or (y.dtype.kind == "f" and not np.isfinite(y.sum())):
+                return None  # a non-finite value, or a sum that overflowed: the full check
+        return X, y
+
+    def _seeded_random_state(self) -> np.random.RandomState:
+        """check_random_state(self.random_state), freshly seeded on every fit and partial_fit
+        as in scikit-learn; for an int seed, one generator is kept and put back to the seeded
+        state (cheaper than seeding a new one)."""
+        seed = self.random_state
+        if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
+            return check_random_state(seed)
+        cached = self.__dict__.get("_seeded_state")
+        if cached is None or cached[0] != seed:
+            rng = np.random.RandomState(seed)
+            cached = self._seeded_state = (seed, rng.get_state(), rng)
+        cached[2].set_state(cached[1])
+        return cached[2]
+
     def _weighted(self, y, sample_weight, incremental):
         """The sample weights fit uses (the classifier folds class_weight into them)."""
         return sample_weight
@@ -289,7 +321,7 @@ class _BaseMLP(BaseEstimator):
         if y.ndim == 1:
             y = y.reshape(-1, 1)
         layer_units = [X.shape[1], *hidden, y.shape[1]]
-        self._random_state = check_random_state(self.random_state)
+        self._random_state = self._seeded_random_state()
 
         if first_pass:
             dtype = np.dtype(self.dtype) if self.dtype is not None else X.dtype
@@ -926,8 +958,16 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         return weights * _check_sample_weight(sample_weight, weights)
 
     def _validate_input(self, X, y, incremental, reset):
-        X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"], multi_output=True,
-                             dtype=(np.float64, np.float32), reset=reset)
+        checked = None if reset else self._checked_as_before(X, y)
+        if checked is not None:
+            X, y = checked
+            if incremental and not self.warm_start:
+                Y = self._indicators(y, X.dtype, known_only=True)
+                if Y is not None:
+                    return X, Y
+        else:
+            X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"], multi_output=True,
+                                 dtype=(np.float64, np.float32), reset=reset)
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         if not hasattr(self, "classes_") or (not self.warm_start and not incremental):
@@ -946,10 +986,11 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                                  f"`self.classes_` has {self.classes_}. 'y' has {classes}.")
         return X, self._indicators(y, X.dtype)
 
-    def _indicators(self, y, dtype) -> np.ndarray:
+    def _indicators(self, y, dtype, known_only=False) -> np.ndarray | None:
         """LabelBinarizer.transform(y) as `dtype`, by a direct lookup for the common case (1-D
-        numeric labels of a binary or multiclass problem, all of them known: the callers have
-        checked): partial_fit pays for this on every call."""
+        numeric labels of a binary or multiclass problem, every one of them in classes_):
+        partial_fit pays for this on every call. known_only: None instead when the lookup does
+        not apply or a label is not known (the caller then checks the labels and reports)."""
         binarizer = self._label_binarizer
         classes = self.classes_
         if (y.ndim == 1 and y.dtype.kind in "iuf" and classes.dtype.kind in "iuf"
@@ -961,7 +1002,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                 Y = np.zeros((len(y), len(classes)), dtype=dtype)
                 Y[np.arange(len(y)), index] = 1
                 return Y
-        return binarizer.transform(y).astype(dtype)
+        return None if known_only else binarizer.transform(y).astype(dtype)
 
     def _encoded_targets(self, y) -> np.ndarray:
         """y as the network's targets: label indicators (one column for binary targets)."""
@@ -1090,8 +1131,12 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         self._store_hyperparameters(locals())
 
     def _validate_input(self, X, y, incremental, reset):
-        X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"], multi_output=True,
-                             y_numeric=True, dtype=(np.float64, np.float32), reset=reset)
+        checked = None if reset else self._checked_as_before(X, y)
+        if checked is not None:
+            X, y = checked
+        else:
+            X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"], multi_output=True,
+                                 y_numeric=True, dtype=(np.float64, np.float32), reset=reset)
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         if self.loss == "poisson" and np.min(y) < 0:
