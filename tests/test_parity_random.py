@@ -3,8 +3,8 @@ scikit-learn and by nncore with the same random_state, must give the same fit.
 
 Every case draws (from its own seed) a task — regression, multi-output regression, Poisson,
 binary, multiclass, multilabel — and scikit-learn parameters: solver, activation, schedule,
-batch size, momentum, alpha, shuffle, early stopping, warm start (a second fit), sample weights
-and the input dtype. Compared: n_iter_, t_, loss_curve_, validation_scores_, the weights and
+batch size, momentum, alpha, shuffle, early stopping, warm start (a second fit), partial_fit
+calls after the fit, sample weights and the input dtype. Compared: n_iter_, t_, loss_curve_, validation_scores_, the weights and
 the predictions.
 
 How close is "the same": both libraries run the same formulas in a different order of floating-
@@ -63,6 +63,7 @@ def case_params(case):
         sample_weight=bool(rng.integers(4) == 0),
         n_samples=int(rng.integers(40, 90)),
         data_seed=int(rng.integers(1000)),
+        partial_fit=bool(rng.integers(4) == 0) and solver != "lbfgs",
     )
     return task, params, options
 
@@ -86,7 +87,7 @@ def case_data(task, n, seed, dtype):
     return X.astype(dtype), y
 
 
-def fit(estimator, X, y, sample_weight, warm_start):
+def fit(estimator, X, y, sample_weight, warm_start, partial_fit=False):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         warnings.simplefilter("ignore", RuntimeWarning)  # scikit-learn's overflow on a steep run
@@ -95,6 +96,11 @@ def fit(estimator, X, y, sample_weight, warm_start):
         if warm_start:  # a second fit continues from the first
             estimator.set_params(max_iter=3)
             estimator.fit(X, y, sample_weight=sample_weight)
+        if partial_fit:  # then two partial_fit calls, on two halves
+            half = len(X) // 2
+            for part in (slice(0, half), slice(half, None)):
+                estimator.partial_fit(X[part], y[part], sample_weight=None
+                                      if sample_weight is None else sample_weight[part])
     return estimator
 
 
@@ -130,13 +136,14 @@ def test_same_model_as_scikit_learn(case):
         nncore.MLPRegressor, sk.MLPRegressor)
     theirs = classes[1](**params)
     try:
-        fit(theirs, X, y, weights, params["warm_start"])
+        fit(theirs, X, y, weights, params["warm_start"], options["partial_fit"])
     except ValueError as exc:  # scikit-learn's own refusal (e.g. a one-member class)
         with pytest.raises(ValueError, match=str(exc)[:40].replace("(", r"\(")
                            .replace("[", r"\[")):
-            fit(classes[0](**params), X, y, weights, params["warm_start"])
+            fit(classes[0](**params), X, y, weights, params["warm_start"],
+                options["partial_fit"])
         return
-    ours = fit(classes[0](**params), X, y, weights, params["warm_start"])
+    ours = fit(classes[0](**params), X, y, weights, params["warm_start"], options["partial_fit"])
 
     # float32 with lbfgs: both models end in float64, but scipy hands scikit-learn's objective
     # float32 copies of the iterate when the start is float32 (its float32 weights), so its
@@ -146,7 +153,7 @@ def test_same_model_as_scikit_learn(case):
         compare(ours, theirs, X, classifier, rtol)
     except AssertionError as full:
         # Drift: the same fit for the first epochs, then apart. Refit both for 2 epochs.
-        if params["max_iter"] <= 2 or params["solver"] == "lbfgs":
+        if params["max_iter"] <= 2 or params["solver"] == "lbfgs" or options["partial_fit"]:
             raise
         short = dict(params, max_iter=2, early_stopping=False)
         ours2 = fit(classes[0](**short), X, y, weights, False)
