@@ -640,10 +640,10 @@ class _BaseMLP(BaseEstimator):
         spec = doc["network"]
         net = Network(spec["layer_sizes"], spec["activation"], spec["loss"], alpha=spec["alpha"],
                       loss_reduction=spec["loss_reduction"], dtype=spec["dtype"],
-                      batch_norm=spec["batch_norm"], init="zeros", n_threads=params["n_threads"],
-                      dropout=spec.get("dropout", 0.0))  # files before dropout: none
+                      batch_norm=spec["batch_norm"], init="zeros", n_threads=params["n_threads"])
         net.load_state({"params": arrays["params"],
                         "batchnorm_state": arrays["batchnorm_state"] if net.batch_norm else None})
+        net.dropout = spec.get("dropout", 0.0)  # files written before dropout: none
         net.dropout_seed = spec.get("dropout_seed", 0)
         net.dropout_step = spec.get("dropout_step", 0)
         estimator._network = net
