@@ -111,7 +111,8 @@ class Network {
         return "every dropout rate must be in [0, 1), got " + std::to_string(p);
       });
     bool same_layers = true;
-    for (size_t t = 0; t < rates.size(); ++t) same_layers &= (rates[t] > 0.0) == (dropout_[t] > 0.0);
+    for (size_t t = 0; t < rates.size(); ++t)
+      same_layers &= (rates[t] > 0.0) == (dropout_[t] > 0.0);
     dropout_ = rates;
     if (!same_layers) capacity_ = 0;  // mask buffers come and go with the layers that drop
   }
