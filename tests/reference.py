@@ -144,11 +144,12 @@ def batchnorm_backward(dY, gamma, cache):
 
 
 # ---- the network -------------------------------------------------------------------------------
-def forward(Ws, bs, X, act: str, bn=None, running=None):
+def forward(Ws, bs, X, act: str, bn=None, running=None, masks=None):
     """Pre-activations P_t and activations A_t of every layer (A_{-1} = X is not included).
 
     bn = (gammas, betas) normalises every hidden layer: with the batch's statistics, or with
-    running = (means, vars) when given (evaluation mode)."""
+    running = (means, vars) when given (evaluation mode). masks (one per hidden layer, None for
+    no dropout there): inverted dropout, A_t = g(Z_t) ⊙ mask_t, the mask's entries 0 or 1/(1−p)."""
     pres, acts, caches = [], [], []
     A = X
     for t, (W, b) in enumerate(zip(Ws, bs)):
@@ -162,6 +163,8 @@ def forward(Ws, bs, X, act: str, bn=None, running=None):
             else:
                 Z = batchnorm_eval(P, gamma, beta, running[0][t], running[1][t])
         A = Z if last else activation(act, Z)
+        if masks is not None and not last and masks[t] is not None:
+            A = A * masks[t]
         pres.append(Z)  # the activation's input
         acts.append(A)
         caches.append(cache)
@@ -176,28 +179,29 @@ def objective_scale(w: np.ndarray, reduction: str, n_total: int) -> float:
 
 
 def objective(Ws, bs, X, Y, act, loss, alpha=0.0, w=None, reduction="mean", n_total=None,
-              bn=None):
+              bn=None, masks=None):
     """scale · (Σ_i w_i ℓ_i + α/2 Σ_t ‖W_t‖²)."""
     w = np.ones(X.shape[0]) if w is None else w
     n_total = X.shape[0] if n_total is None else n_total
-    F = forward(Ws, bs, X, act, bn)[1][-1]
+    F = forward(Ws, bs, X, act, bn, masks=masks)[1][-1]
     raw = np.sum(w * per_sample_loss(loss, F, Y)) + 0.5 * alpha * sum(np.sum(W * W) for W in Ws)
     return objective_scale(w, reduction, n_total) * raw
 
 
 def gradients(Ws, bs, X, Y, act, loss, alpha=0.0, w=None, reduction="mean", n_total=None,
-              bn=None):
+              bn=None, masks=None):
     """(objective, dWs, dbs) by backpropagation written out by hand — plus (dgammas, dbetas)
-    when bn is given. The first layer's input gradient is not needed and is not computed."""
+    when bn is given. The first layer's input gradient is not needed and is not computed.
+    masks: dropout as in `forward`, held fixed (the gradient is that of the masked network)."""
     w = np.ones(X.shape[0]) if w is None else w
     n_total = X.shape[0] if n_total is None else n_total
     scale = objective_scale(w, reduction, n_total)
     if bn is None:
-        pres, acts = forward(Ws, bs, X, act)
+        pres, acts = forward(Ws, bs, X, act, masks=masks)
         caches = [None] * len(Ws)
     else:
-        pres, acts, caches = forward(Ws, bs, X, act, bn)
-    value = objective(Ws, bs, X, Y, act, loss, alpha, w, reduction, n_total, bn)
+        pres, acts, caches = forward(Ws, bs, X, act, bn, masks=masks)
+    value = objective(Ws, bs, X, Y, act, loss, alpha, w, reduction, n_total, bn, masks)
     dP = scale * w[:, None] * per_sample_loss_grad(loss, acts[-1], Y)  # ∂L/∂P_{L-1}
     dWs, dbs = [None] * len(Ws), [None] * len(Ws)
     dgammas, dbetas = [None] * (len(Ws) - 1), [None] * (len(Ws) - 1)
@@ -207,6 +211,8 @@ def gradients(Ws, bs, X, Y, act, loss, alpha=0.0, w=None, reduction="mean", n_to
         dbs[t] = dP.sum(axis=0)
         if t > 0:
             dA_prev = dP @ Ws[t].T
+            if masks is not None and masks[t - 1] is not None:
+                dA_prev = dA_prev * masks[t - 1]  # ∂L/∂g(Z_{t-1}) through A = g(Z) ⊙ mask
             dP = dA_prev * activation_derivative(act, pres[t - 1])  # ∂L/∂Z_{t-1}
             if bn is not None:
                 dP, dgammas[t - 1], dbetas[t - 1] = batchnorm_backward(dP, bn[0][t - 1],

@@ -217,9 +217,9 @@ def test_every_scikit_learn_parameter_with_the_same_default(ours, theirs):
         assert mine[name].default == param.default, name
         assert mine[name].kind == param.kind, name  # positional stays positional
     extras = set(mine) - set(inspect.signature(theirs.__init__).parameters)
-    assert extras == {"weight_decay", "batch_norm", "init", "dtype", "loss_reduction", "lr_decay",
-                      "lr_step_size", "warmup_epochs", "min_learning_rate", "callbacks",
-                      "progress", "n_threads", "schedule"} | (
+    assert extras == {"weight_decay", "batch_norm", "dropout", "init", "dtype", "loss_reduction",
+                      "lr_decay", "lr_step_size", "warmup_epochs", "min_learning_rate",
+                      "callbacks", "progress", "n_threads", "schedule"} | (
         {"class_weight", "stratify"} if ours is nncore.MLPClassifier
         else {"mean_output_gradient"})
     assert all(mine[name].kind == inspect.Parameter.KEYWORD_ONLY for name in extras)

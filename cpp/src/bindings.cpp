@@ -230,6 +230,21 @@ void bind_network(py::module_& m, const char* name) {
             c.sum_output_gradient = on;
             s.net.set_loss_conventions(c);
           })
+      .def_property(
+          "dropout", [](Self& s) { return s.net.dropout(); },
+          [](Self& s, const std::vector<double>& rates) {
+            BusyGuard<Self> guard(s);
+            s.net.set_dropout(rates);
+          },
+          "dropout rate of each hidden layer")
+      .def_property(
+          "dropout_seed", [](Self& s) { return s.net.dropout_seed(); },
+          [](Self& s, uint64_t seed) { s.net.set_dropout_seed(seed); },
+          "seed of the dropout masks")
+      .def_property(
+          "dropout_step", [](Self& s) { return s.net.dropout_step(); },
+          [](Self& s, uint64_t step) { s.net.set_dropout_step(step); },
+          "training steps that drew dropout masks: the counter of the next step's masks")
       .def_property_readonly("n_params", [](Self& s) { return s.net.n_params(); })
       .def_property_readonly("capacity", [](Self& s) { return s.net.capacity(); })
       .def_property_readonly("workspace_allocations",
@@ -320,7 +335,7 @@ void bind_network(py::module_& m, const char* name) {
       .def(
           "forward_backward",
           [](Self& s, const Array<T>& X, const Array<T>& Y, const std::optional<Array<T>>& w,
-             double scale, bool update_running) {
+             double scale, bool update_running, bool dropout) {
             check_matrix(X, "X", -1, s.net.n_inputs());
             const Index n = X.shape(0);
             if (n < 1) throw std::invalid_argument("X must have at least one row");
@@ -329,14 +344,15 @@ void bind_network(py::module_& m, const char* name) {
             BusyGuard<Self> guard(s);
             py::gil_scoped_release release;
             s.net.reserve(n);
-            const double objective =
-                s.net.forward_backward(X.data(), Y.data(), wp, n, static_cast<T>(scale));
+            const double objective = s.net.forward_backward(X.data(), Y.data(), wp, n,
+                                                            static_cast<T>(scale), dropout);
             if (update_running && std::isfinite(objective)) s.net.update_running_statistics(n);
             return objective;
           },
           py::arg("X").noconvert(), py::arg("Y").noconvert(), py::arg("sample_weight").noconvert(),
-          py::arg("scale"), py::arg("update_running_stats") = false,
-          "fills grads with ∂/∂θ scale·(Σ w ℓ + α/2 Σ‖W‖²) and returns Σ w ℓ + α/2 Σ‖W‖²")
+          py::arg("scale"), py::arg("update_running_stats") = false, py::arg("dropout") = false,
+          "fills grads with ∂/∂θ scale·(Σ w ℓ + α/2 Σ‖W‖²) and returns Σ w ℓ + α/2 Σ‖W‖²; "
+          "dropout: under the masks of the current dropout step, which then advances")
       .def(
           "hessian_vector_product",
           [](Self& s, const Array<T>& X, const Array<T>& Y, const std::optional<Array<T>>& w,
@@ -529,4 +545,22 @@ PYBIND11_MODULE(_core, m) {
                             std::to_string(EIGEN_MINOR_VERSION);
   m.def("seeded_permutation", &nncore::seeded_permutation, py::arg("n"), py::arg("seed"),
         "the row order train_epoch uses for shuffle=True and this seed");
+  m.def(
+      "dropout_mask",
+      [](uint64_t seed, uint64_t step, Index layer, Index rows, Index units, double rate) {
+        if (rows < 0 || units < 0 || layer < 0)
+          throw std::invalid_argument("layer, rows and units must be >= 0");
+        if (!(rate > 0.0 && rate < 1.0))
+          throw std::invalid_argument("rate must be in (0, 1), got " + std::to_string(rate));
+        Array<double> mask({rows, units});
+        nncore::dropout_mask_rows<double>(
+            nncore::MatrixMap<double>(mask.mutable_data(), rows, units), 0, rows,
+            nncore::dropout_stream_key(seed, step, static_cast<uint64_t>(layer)), rate,
+            nncore::dropout_scale<double>(rate));
+        return mask;
+      },
+      py::arg("seed"), py::arg("step"), py::arg("layer"), py::arg("rows"), py::arg("units"),
+      py::arg("rate"),
+      "the dropout mask (rows, units), entries 0 or 1/(1-rate), that hidden layer `layer` of a "
+      "training step with this seed and step counter multiplies into its first `rows` rows");
 }

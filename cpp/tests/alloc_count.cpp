@@ -71,11 +71,14 @@ int main() {
   long total = 0;
   for (const auto& w : workloads) {
     for (OptimizerKind kind : {OptimizerKind::sgd, OptimizerKind::adam}) {
-      for (bool batch_norm : {false, true}) {
-        const int threads = batch_norm ? 2 : 1;  // the threaded products too (with OpenMP)
+      for (int variant = 0; variant < 4; ++variant) {
+        const bool batch_norm = variant % 2 == 1, dropout = variant >= 2;
+        // the threaded products (and threaded mask drawing) too, with OpenMP
+        const int threads = batch_norm ? 2 : 1;
         Network<float> net({w.d, w.h1, w.h2, 1}, Activation::relu, Loss::squared_error, 1e-4f,
                            batch_norm);
         net.set_threads(threads);
+        if (dropout) net.set_dropout({0.5, 0.2});
         for (Index i = 0; i < net.n_params(); ++i) net.params()[i] = 0.01f * float(i % 7 - 3);
         OptimizerConfig config;
         config.kind = kind;
@@ -95,16 +98,17 @@ int main() {
         g_allocations = 0;
         g_counting = true;
         for (int step = 0; step < 3; ++step) {  // whole steps: forward, backward, update
-          net.forward_backward(X.data(), Y.data(), nullptr, w.batch, 1.0f / float(w.batch));
+          net.forward_backward(X.data(), Y.data(), nullptr, w.batch, 1.0f / float(w.batch),
+                               dropout);
           optimizer.step(net.params(), net.grads(), 1e-3, net.params_backup());
           if (batch_norm) net.update_running_statistics(w.batch);
         }
         opt.continuing = true;  // and a whole epoch over a given order
         train_epoch<float>(net, optimizer, X.data(), Y.data(), nullptr, n, order.data(), n, opt);
         g_counting = false;
-        std::printf("%s %s%s, %d thread(s): %ld allocations\n", w.name,
+        std::printf("%s %s%s%s, %d thread(s): %ld allocations\n", w.name,
                     kind == OptimizerKind::sgd ? "sgd" : "adam", batch_norm ? " bn" : "",
-                    net.threads(), g_allocations.load());
+                    dropout ? " dropout" : "", net.threads(), g_allocations.load());
         total += g_allocations.load();
       }
     }

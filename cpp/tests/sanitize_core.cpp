@@ -53,10 +53,15 @@ std::vector<T> targets_for(Loss loss, std::mt19937& rng, Index n, Index K) {
 }
 
 template <class T>
-void exercise(Activation act, Loss loss, bool batch_norm, OptimizerKind kind, std::mt19937& rng) {
+void exercise(Activation act, Loss loss, bool batch_norm, OptimizerKind kind, std::mt19937& rng,
+              bool dropout) {
   const Index n = 37, d = 5, K = 3;
   Network<T> net({d, 7, 4, K}, act, loss, T(0.01), batch_norm);
   net.set_threads(batch_norm ? 2 : 1);
+  if (dropout) {
+    net.set_dropout({0.5, 0.0});  // a layer with dropout beside one without
+    net.set_dropout_seed(rng());
+  }
   auto init = random_vector<T>(rng, static_cast<size_t>(net.n_params()), 0.3);
   std::copy(init.begin(), init.end(), net.params());
   auto X = random_vector<T>(rng, static_cast<size_t>(n * d), 1.0);
@@ -71,8 +76,10 @@ void exercise(Activation act, Loss loss, bool batch_norm, OptimizerKind kind, st
   check(finite, "finite scores");
 
   net.reserve(n);
-  const double objective = net.forward_backward(X.data(), Y.data(), w.data(), n, T(1) / T(n));
+  const double objective =
+      net.forward_backward(X.data(), Y.data(), w.data(), n, T(1) / T(n), dropout);
   check(std::isfinite(objective), "finite objective");
+  check(net.dropout_step() == (dropout ? 1u : 0u), "one dropout step per masked pass");
   check(net.input_grad_counts()[0] == 0, "no input gradient for layer 0");
 
   OptimizerConfig config;
@@ -115,6 +122,13 @@ void exercise(Activation act, Loss loss, bool batch_norm, OptimizerKind kind, st
   }
   if (batch_norm) net.set_batchnorm_statistics(X.data(), n);
   check(std::isfinite(net.weighted_loss_sum(X.data(), Y.data(), nullptr, n)), "finite loss");
+  if (dropout) {
+    // Rates changing which layers drop reallocate the workspace: the masks' buffers follow.
+    net.set_dropout({0.0, 0.3});
+    net.reserve(n);
+    check(std::isfinite(net.forward_backward(X.data(), Y.data(), nullptr, n, T(1) / T(n), true)),
+          "finite objective after the dropout layers changed");
+  }
 
   // Exact H·v twice, on all rows and on fewer (the buffers are reused and must not be read past
   // the rows given): the Hessian is symmetric, uᵀ(Hv) = vᵀ(Hu).
@@ -173,6 +187,13 @@ void error_paths() {
                "zero width");
   expect_throw([] { Network<T>({3, 1}, Activation::relu, Loss::softmax, T(0)); }, "softmax K");
   expect_throw([] { Network<T>({3, 2}, Activation::relu, Loss::squared_error, T(-1)); }, "alpha");
+  {
+    Network<T> two({3, 4, 4, 1}, Activation::relu, Loss::squared_error, T(0));
+    expect_throw([&] { two.set_dropout({0.5}); }, "dropout: one rate per hidden layer");
+    expect_throw([&] { two.set_dropout({0.5, 1.0}); }, "dropout rate 1");
+    expect_throw([&] { two.set_dropout({-0.1, 0.0}); }, "negative dropout rate");
+    expect_throw([&] { two.set_dropout({std::nan(""), 0.0}); }, "NaN dropout rate");
+  }
   Network<T> bn({3, 4, 1}, Activation::tanh, Loss::squared_error, T(0), true);
   std::vector<T> X(9, T(1)), Y(3, T(0));
   bn.reserve(3);
@@ -245,8 +266,8 @@ int main() {
   for (Activation act : acts)
     for (Loss loss : losses)
       for (bool bn : {false, true}) {
-        exercise<double>(act, loss, bn, kinds[runs % 3], rng);
-        exercise<float>(act, loss, bn, kinds[(runs + 1) % 3], rng);
+        exercise<double>(act, loss, bn, kinds[runs % 3], rng, runs % 4 == 0);
+        exercise<float>(act, loss, bn, kinds[(runs + 1) % 3], rng, runs % 4 == 2);
         runs += 2;
       }
   error_paths<double>();

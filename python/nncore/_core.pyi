@@ -18,6 +18,9 @@ reductions: tuple[str, ...]
 param_kinds: tuple[str, ...]
 
 def seeded_permutation(n: int, seed: int) -> list[int]: ...
+def dropout_mask(
+    seed: int, step: int, layer: int, rows: int, units: int, rate: float
+) -> npt.NDArray[np.float64]: ...
 
 class _Optimizer:
     def __init__(
@@ -100,6 +103,9 @@ class _Network:
     @property
     def loss(self) -> str: ...
     alpha: float
+    dropout: list[float]
+    dropout_seed: int
+    dropout_step: int
     @property
     def n_params(self) -> int: ...
     @property
@@ -132,6 +138,7 @@ class _Network:
         sample_weight: Optional[npt.NDArray[np.floating]],
         scale: float,
         update_running_stats: bool = False,
+        dropout: bool = False,
     ) -> float: ...
     def hessian_vector_product(
         self,

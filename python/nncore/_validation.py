@@ -110,12 +110,32 @@ BOUNDS = {
     "validation_fraction": Bound(_Real, 0, 1, "left"),
     "n_threads": Bound(_Int, 1, None, "left"),
     "init_std": Bound(_Real, 0, None, "neither"),
+    "dropout": Bound(_Real, 0, 1, "left"),  # a rate: 1 would drop every unit
 }
 
 
 def check_param(value, name: str, *, bound: str | None = None):
     """value checked against BOUNDS[bound or name]; messages name `name`."""
     return BOUNDS[bound or name].check(value, name)
+
+
+def check_dropout(rates, n_hidden: int) -> tuple[float, ...]:
+    """Dropout rates, one per hidden layer: a number in [0, 1) for every hidden layer, or a
+    sequence of n_hidden such numbers."""
+    if isinstance(rates, numbers.Real) and not isinstance(rates, bool):
+        rate = check_param(rates, "dropout")
+        if rate > 0 and n_hidden == 0:
+            raise ValueError(f"dropout={rate!r} needs hidden layers, and this network has none")
+        return (rate,) * n_hidden
+    if isinstance(rates, (str, bytes)) or not np.iterable(rates):
+        raise TypeError(f"dropout must be a number in [0, 1) or a sequence of one per hidden "
+                        f"layer, got {rates!r}")
+    rates = list(rates)
+    if len(rates) != n_hidden:
+        raise ValueError(f"dropout needs one rate per hidden layer ({n_hidden}), got "
+                         f"{len(rates)}: {rates!r}")
+    return tuple(check_param(r.item() if isinstance(r, np.generic) else r, f"dropout[{i}]",
+                             bound="dropout") for i, r in enumerate(rates))
 
 
 def _as_numeric(a, name: str) -> np.ndarray:

@@ -16,7 +16,7 @@ Extras, keyword-only, with defaults that keep scikit-learn's behaviour: more act
 `weight_decay`), `schedule` (any of nncore.SCHEDULES for any solver, in place of
 `learning_rate`; `lr_decay`, `lr_step_size`, `min_learning_rate`, `warmup_epochs`), the
 classifier's `stratify` (True: multiclass splits too; False: never) and `class_weight`, the
-regressor's `mean_output_gradient`, `batch_norm`, `init`, `dtype`, `loss_reduction`,
+regressor's `mean_output_gradient`, `batch_norm`, `dropout`, `init`, `dtype`, `loss_reduction`,
 `callbacks` (see nncore.callbacks), `progress` (a tqdm bar), `n_threads` (threads for the large
 matrix products; None: all usable CPUs); fitted, `history_` (one record per epoch: loss,
 val_loss, val_score, learning_rate, grad_norm, param_norm, seconds), `network_` (the
@@ -25,6 +25,18 @@ methods `mean_loss` and `prepare`; `partial_fit(..., validation_data=)`. Trainin
 through nncore.training.run_epochs; this module keeps scikit-learn's bookkeeping. The one
 deliberate difference in behaviour: without early stopping, a diverging fit stops at once with
 DivergenceError (its message starts with scikit-learn's) and keeps its last finite weights.
+
+dropout (default 0.0: none): inverted dropout on the output of every hidden layer, after batch
+norm and the activation, in training steps only — a rate in [0, 1) for all hidden layers or a
+sequence with one per hidden layer; epoch-based solvers only (solver='lbfgs' refuses a non-zero
+rate). `loss_curve_` (and history_'s loss) then reports the training steps' losses under their
+dropout masks, as PyTorch's or scikit-learn's running training loss would; predict,
+predict_proba, score, mean_loss, the early-stopping validation score and nncore.curvature all
+evaluate the network without dropout. The masks come from a seed that `fit` derives from
+random_state without drawing from it (nncore.network.dropout_seed_of: the initial weights and
+every batch order are those of dropout=0) and a step counter that continues across epochs,
+partial_fit calls, warm starts and save/load, so a fit is reproducible from random_state and
+independent of n_threads.
 """
 
 from __future__ import annotations
@@ -47,7 +59,7 @@ from sklearn.utils.multiclass import _check_partial_fit_first_call, type_of_targ
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from . import persistence
-from ._validation import BOUNDS
+from ._validation import BOUNDS, check_dropout
 from .network import (ACTIVATIONS, INITS, REDUCTIONS, DivergenceError, Network, PreparedData,
                       ViewList)
 from .optim import SCHEDULES, SGD, Adam, AdamW, Schedule, make_optimizer
@@ -135,6 +147,7 @@ class _BaseMLP(BaseEstimator):
         "lr_decay": [BOUNDS["gamma"].interval()],
         "lr_step_size": [BOUNDS["step_size"].interval()],
         "batch_norm": ["boolean"],
+        "dropout": [BOUNDS["dropout"].interval(), "array-like"],
         "init": [StrOptions(set(INITS))],
         "dtype": [None, StrOptions({"float32", "float64"})],
         "loss_reduction": [StrOptions(set(REDUCTIONS))],
@@ -228,7 +241,20 @@ class _BaseMLP(BaseEstimator):
             unchanged = False
         if not unchanged:
             super()._validate_params()
+            self._check_dropout()
             self._validated_params = current
+
+    def _check_dropout(self):
+        """What the constraint table cannot say: a dropout sequence has one rate per hidden
+        layer, and only epoch-based solvers drop out."""
+        hidden = self.hidden_layer_sizes
+        n_hidden = len(list(hidden)) if hasattr(hidden, "__iter__") else 1
+        rates = check_dropout(self.dropout, n_hidden)
+        if any(rates) and self.solver not in _STOCHASTIC_SOLVERS:
+            raise ValueError(f"dropout={self.dropout!r} needs an epoch-based solver ('sgd', "
+                             f"'momentum', 'adam', 'adamw'); solver={self.solver!r} minimises the "
+                             f"full-batch objective, which has no dropout: set dropout=0.0 or "
+                             f"choose another solver")
 
     def _checked_as_before(self, X, y):
         """(X, y) unchanged when they are what scikit-learn's validate_data would hand back
@@ -341,6 +367,7 @@ class _BaseMLP(BaseEstimator):
         net.alpha = self.alpha
         net.loss_reduction = self.loss_reduction
         net.n_threads = self.n_threads
+        net.dropout = self.dropout
         self._use_loss_conventions(net, X.dtype)
         return X, y, sample_weight
 
@@ -380,7 +407,7 @@ class _BaseMLP(BaseEstimator):
             layer_units, self.activation, self._core_loss(), alpha=self.alpha,
             loss_reduction=self.loss_reduction, dtype=dtype, batch_norm=self.batch_norm,
             init=self.init if draw else "zeros", random_state=self._random_state,
-            n_threads=self.n_threads)
+            n_threads=self.n_threads, dropout=self.dropout)
         if float32_start and dtype == np.float64:
             # scikit-learn casts the initial weights to the input's float32 before L-BFGS
             # takes them up in float64.
@@ -779,7 +806,8 @@ class _BaseMLP(BaseEstimator):
             "network": {"layer_sizes": net.layer_sizes, "activation": net.activation,
                         "loss": net.loss_name, "alpha": net.alpha,
                         "loss_reduction": net.loss_reduction, "dtype": net.dtype.name,
-                        "batch_norm": net.batch_norm},
+                        "batch_norm": net.batch_norm, "dropout": list(net.dropout),
+                        "dropout_seed": net.dropout_seed, "dropout_step": net.dropout_step},
             "optimizer": None,
             "schedule": None,
         }
@@ -815,6 +843,8 @@ class _BaseMLP(BaseEstimator):
             params["random_state"] = None  # a RandomState object: its seed is not recoverable
         hidden = params["hidden_layer_sizes"]
         params["hidden_layer_sizes"] = list(hidden) if hasattr(hidden, "__iter__") else hidden
+        if np.iterable(params["dropout"]):
+            params["dropout"] = [float(p) for p in params["dropout"]]
         if isinstance(params.get("class_weight"), dict):  # JSON keys would turn labels to text
             params["class_weight"] = [[k, v] for k, v in params["class_weight"].items()]
         return params
@@ -826,6 +856,8 @@ class _BaseMLP(BaseEstimator):
         params = dict(doc["params"])
         if isinstance(params.get("hidden_layer_sizes"), list):  # JSON has no tuples
             params["hidden_layer_sizes"] = tuple(params["hidden_layer_sizes"])
+        if isinstance(params.get("dropout"), list):
+            params["dropout"] = tuple(params["dropout"])
         params["callbacks"] = ()
         if "schedule" not in params:
             # Written before `schedule` existed: `learning_rate` then drove every solver and
@@ -848,6 +880,9 @@ class _BaseMLP(BaseEstimator):
                       batch_norm=spec["batch_norm"], init="zeros", n_threads=params["n_threads"])
         net.load_state({"params": arrays["params"],
                         "batchnorm_state": arrays["batchnorm_state"] if net.batch_norm else None})
+        net.dropout = spec.get("dropout", 0.0)  # files written before dropout: none
+        net.dropout_seed = spec.get("dropout_seed", 0)
+        net.dropout_step = spec.get("dropout_step", 0)
         estimator._network = net
         estimator._use_loss_conventions(net)
         for key, value in doc["fitted"].items():
@@ -917,6 +952,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         max_fun=15000,
         weight_decay=0.01,
         batch_norm=False,
+        dropout=0.0,
         init="glorot_uniform",
         dtype=None,
         loss_reduction="mean",
@@ -1115,6 +1151,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         max_fun=15000,
         weight_decay=0.01,
         batch_norm=False,
+        dropout=0.0,
         init="glorot_uniform",
         dtype=None,
         loss_reduction="mean",

@@ -11,10 +11,15 @@ and its raw scores f go to the loss. On a batch M with sample weights w (all one
 
     mean:  L = (Σ_{i∈M} w_i ℓ_i + α/2 Σ_t ‖W_t‖²) / Σ_{i∈M} w_i     (scikit-learn's objective)
     sum:   n · L, whose gradient is the lecture's (n/|M|) Σ_{i∈M} ∂ℓ_i/∂θ
+
+With dropout, a training step multiplies each hidden layer's output A_t by a fresh mask of
+entries 0 (probability p_t) or 1/(1 − p_t); ℓ_i is then the loss under those masks. Everything
+else — forward, predict, loss, mean_loss, the curvature tools — evaluates without dropout.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 from typing import NamedTuple
 
@@ -25,6 +30,7 @@ from sklearn.utils import check_random_state
 from . import _core
 from ._validation import (
     check_choice,
+    check_dropout,
     check_dtype,
     check_int,
     check_order,
@@ -136,6 +142,19 @@ def _seed_from(random_state) -> int:
     return int(check_random_state(random_state).randint(0, 2**63 - 1, dtype=np.int64))
 
 
+def dropout_seed_of(rng: np.random.RandomState) -> int:
+    """The dropout seed for a network initialised from `rng`: the first 8 bytes (little-endian)
+    of BLAKE2b over rng's Mersenne Twister state (key words, position, cached Gaussian) after the
+    initial weights were drawn. Nothing is drawn from rng, so the weights, the validation split
+    and every batch order are those of a run without dropout; the same random_state still
+    gives the same masks."""
+    _, key, pos, has_gauss, gauss = rng.get_state(legacy=True)
+    digest = hashlib.blake2b(np.asarray(key, dtype="<u4").tobytes(), digest_size=8)
+    digest.update(np.array([pos, has_gauss], dtype="<i8").tobytes())
+    digest.update(np.array([gauss], dtype="<f8").tobytes())
+    return int.from_bytes(digest.digest(), "little")
+
+
 class Network:
     """A multilayer perceptron trained by the C++ core.
 
@@ -172,6 +191,14 @@ class Network:
     n_threads : int or None, default None
         Threads for the large matrix products (those of at least ~2M multiply-adds; smaller ones
         always run on one thread). None: every CPU this process may use.
+    dropout : float or sequence of float, default 0
+        Inverted dropout on the output of every hidden layer (after batch norm and the
+        activation) in training steps — `train_epoch`, `run_epoch`, `nncore.train`, and
+        `loss_and_grad(..., dropout=True)`: a rate in [0, 1) for all hidden layers, or one per
+        hidden layer. The masks of a step are a function of (`dropout_seed`, `dropout_step`,
+        layer, row in the batch, unit) — the same for any n_threads; `dropout_seed` is derived
+        from random_state without drawing from it (see `dropout_seed_of`) and `dropout_step`
+        counts the steps that drew masks.
 
     Two attributes (off by default; nncore's estimators set both, to train as scikit-learn
     does) reproduce where scikit-learn's numbers are not the textbook's: `loss_clip_epsilon`
@@ -208,6 +235,7 @@ class Network:
         init_std: float = 0.01,
         random_state=None,
         n_threads: int | None = None,
+        dropout=0.0,
     ):
         try:
             sizes = [check_int(s, "layer_sizes entries") for s in layer_sizes]
@@ -234,6 +262,7 @@ class Network:
                                 bool(batch_norm))
         self.loss_reduction = loss_reduction
         self.n_threads = n_threads
+        self.dropout = dropout
         self._sgd = SGD()
         self._make_views()
         self.initialize(random_state, init=init, init_std=init_std)
@@ -319,6 +348,43 @@ class Network:
         self._loss_reduction = check_choice(value, "loss_reduction", REDUCTIONS)
 
     @property
+    def dropout(self) -> tuple[float, ...]:
+        """Dropout rate of each hidden layer (0: none); settable with a number or a sequence."""
+        return tuple(self._core.dropout)
+
+    @dropout.setter
+    def dropout(self, value):
+        self._core.dropout = list(check_dropout(value, len(self.layer_sizes) - 2))
+
+    @property
+    def dropout_seed(self) -> int:
+        """Seed of the dropout masks (an unsigned 64-bit integer)."""
+        return self._core.dropout_seed
+
+    @dropout_seed.setter
+    def dropout_seed(self, value):
+        self._core.dropout_seed = _check_uint64(value, "dropout_seed")
+
+    @property
+    def dropout_step(self) -> int:
+        """How many training steps drew dropout masks: the counter of the next step's masks.
+        It only grows (state()/load_state leave it alone), so masks never repeat in a run."""
+        return self._core.dropout_step
+
+    @dropout_step.setter
+    def dropout_step(self, value):
+        self._core.dropout_step = _check_uint64(value, "dropout_step")
+
+    def dropout_masks(self, rows: int, step: int | None = None) -> list:
+        """The masks (rows, width_t) of every hidden layer — None for a layer without dropout —
+        that training step `step` (default: the next one, `dropout_step`) multiplies into the
+        first `rows` rows of its batch: entries 0 or 1/(1 − p_t), float64."""
+        step = self.dropout_step if step is None else _check_uint64(step, "step")
+        rows = check_int(rows, "rows")
+        return [None if p == 0 else _core.dropout_mask(self.dropout_seed, step, t, rows, width, p)
+                for t, (p, width) in enumerate(zip(self.dropout, self.layer_sizes[1:-1]))]
+
+    @property
     def n_threads(self) -> int:
         return self._core.n_threads
 
@@ -346,7 +412,8 @@ class Network:
     def initialize(self, random_state=None, *, init: str = "glorot_uniform",
                    init_std: float = 0.01) -> "Network":
         """Draw fresh weights by the scheme `init` (see the class docstring); batch-norm scales
-        are reset to 1, shifts to 0 and running statistics to mean 0, variance 1."""
+        are reset to 1, shifts to 0 and running statistics to mean 0, variance 1; the dropout
+        seed is derived from the random state after those draws, the dropout step reset to 0."""
         check_choice(init, "init", INITS)
         init_std = check_param(init_std, "init_std")
         rng = check_random_state(random_state)
@@ -367,6 +434,8 @@ class Network:
         for gamma, beta, mean, var in zip(self.bn_gammas, self.bn_betas, self.running_means,
                                           self.running_vars):
             gamma[...], beta[...], mean[...], var[...] = 1.0, 0.0, 0.0, 1.0
+        self._core.dropout_seed = dropout_seed_of(rng)
+        self._core.dropout_step = 0
         return self
 
     # ---- state: parameters and batch-norm running statistics ---------------------------------
@@ -457,16 +526,19 @@ class Network:
         return self._core.weighted_loss_sum(data.X, data.Y, w, False) / weight_sum
 
     def loss_and_grad(self, X, y=None, sample_weight=None, *, n_total=None,
-                      update_running_stats: bool = False):
+                      update_running_stats: bool = False, dropout: bool = False):
         """(objective, grads): fills the gradient buffer for (X, y) taken as one batch and returns
         the objective with a view of the gradients (the same array as `self.grads`). Batch norm
         runs in training mode; `update_running_stats` folds this batch into its running averages
-        as a training step does."""
+        as a training step does. dropout=True evaluates under the masks of step `dropout_step`
+        (see `dropout_masks`) and then advances the step, as a training step does; by default
+        the objective is that without dropout."""
         data = self.prepare(X, y, sample_weight)
         scale = self.objective_scale(data, n_total)
         raw = self._core.forward_backward(
             data.X, data.Y, data.sample_weight, scale,
-            _check_bool(update_running_stats, "update_running_stats"))
+            _check_bool(update_running_stats, "update_running_stats"),
+            _check_bool(dropout, "dropout"))
         return raw * scale, self.grads
 
     def objective_terms(self, X, y=None, sample_weight=None, *, training: bool = True):
@@ -598,6 +670,9 @@ class Network:
             "n_threads": self.n_threads,
             "loss_clip_epsilon": self.loss_clip_epsilon,
             "sum_output_gradient": self.sum_output_gradient,
+            "dropout": self.dropout,
+            "dropout_seed": self.dropout_seed,
+            "dropout_step": self.dropout_step,
             **self.state(),
         }
 
@@ -605,10 +680,12 @@ class Network:
         self.__init__(state["layer_sizes"], state["activation"], state["loss"],
                       alpha=state["alpha"], loss_reduction=state["loss_reduction"],
                       dtype=state["dtype"], batch_norm=state["batch_norm"],
-                      n_threads=state.get("n_threads"))
+                      n_threads=state.get("n_threads"), dropout=state.get("dropout", 0.0))
         self.loss_clip_epsilon = state.get("loss_clip_epsilon", 0.0)
         self.sum_output_gradient = state.get("sum_output_gradient", False)
         self.load_state(state)
+        self.dropout_seed = state.get("dropout_seed", 0)
+        self.dropout_step = state.get("dropout_step", 0)
 
     def copy(self) -> "Network":
         """An independent network with the same architecture, settings and parameters."""
@@ -621,7 +698,8 @@ class Network:
             f"Network(layer_sizes={self.layer_sizes}, activation={self.activation!r}, "
             f"loss={self.loss_name!r}, alpha={self.alpha:g}, "
             f"loss_reduction={self.loss_reduction!r}, dtype={self.dtype.name!r}"
-            f"{', batch_norm=True' if self.batch_norm else ''})"
+            f"{', batch_norm=True' if self.batch_norm else ''}"
+            f"{f', dropout={self.dropout}' if any(self.dropout) else ''})"
         )
 
 
@@ -632,6 +710,13 @@ def _checked_state(state, key, shape):
     if not np.isfinite(value).all():
         raise ValueError(f"{key} holds non-finite values")
     return value
+
+
+def _check_uint64(value, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or \
+            not 0 <= int(value) < 2**64:
+        raise ValueError(f"{name} must be an integer in [0, 2**64), got {value!r}")
+    return int(value)
 
 
 def _check_prepared(data) -> None:

@@ -204,6 +204,10 @@ def lbfgs(network: Network, X, y=None, *, max_iter: int = 200, max_fun: int = 15
     from scipy.optimize import minimize
 
     _check_network(network)
+    if any(network.dropout):
+        raise ValueError(f"lbfgs minimises the full-batch objective, which has no dropout; this "
+                         f"network has dropout={network.dropout}: set network.dropout = 0 or "
+                         f"train it with nncore.train")
     max_iter = check_param(max_iter, "max_iter", bound="epochs")
     max_fun = check_param(max_fun, "max_fun")
     tol = check_param(tol, "tol")

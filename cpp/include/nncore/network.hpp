@@ -3,15 +3,21 @@
 //   layer t = 0..L-1:  pre_t (B, D_{t+1}) = act_{t-1} · W_t + b_t
 //                      z_t = BN_t(pre_t) = γ_t ⊙ xhat_t + β_t   (hidden layers, with batch_norm)
 //                      act_t = g_t(z_t)                        (z_t = pre_t without batch norm)
+//                      out_t = act_t ⊙ mask_t                  (hidden layers with dropout p_t > 0,
+//                                                               training steps only; else act_t)
 //   act_{-1} = X (B, d); g_t is the hidden activation for t < L-1 and identity for the output
-//   layer, whose act_{L-1} (B, K) are the raw scores the loss reads.
+//   layer, whose act_{L-1} (B, K) are the raw scores the loss reads. Layer t+1 reads out_t.
+// Dropout comes last, after batch norm and the activation: batch norm's statistics (and its
+// running averages) are then those of undropped units, the same in training and evaluation;
+// masking before the batch statistics would make them shift between the two modes.
 //
 // Parameters (and gradients, same layout), per layer: W_t (D_t, D_{t+1}), b_t (1, D_{t+1}), then
 // γ_t, β_t (1, D_{t+1}) on batch-normalised layers. Batch-norm running statistics (not trained)
 // live in their own buffer: running_mean_t, running_var_t per normalised layer.
 // Workspace, sized for `capacity` rows and only ever grown by reserve(): per layer pre_t, act_t,
-// delta_t (∂L/∂act_t, turned into ∂L/∂pre_t in place), and for batch norm xhat_t, z_t and the
-// per-feature statistics; act_t aliases the activation's input when g_t is identity. A training
+// delta_t (∂L/∂out_t, turned into ∂L/∂pre_t in place), and for batch norm xhat_t, z_t and the
+// per-feature statistics; act_t aliases the activation's input when g_t is identity. Layers with
+// dropout also hold mask_t and out_t (they exist only while the layer's rate is > 0). A training
 // step allocates nothing.
 #pragma once
 
@@ -23,6 +29,7 @@
 #include "activation.hpp"
 #include "batchnorm.hpp"
 #include "dense.hpp"
+#include "dropout.hpp"
 #include "loss.hpp"
 #include "tensor.hpp"
 
@@ -72,6 +79,7 @@ class Network {
       map_row<T>(bn_state_.data(), slots(t).running_var).setOnes();
     }
     input_grad_counts_.assign(static_cast<size_t>(n_layers()), 0);
+    dropout_.assign(static_cast<size_t>(n_layers() - 1), 0.0);
   }
 
   // ---- structure -------------------------------------------------------------------------
@@ -87,6 +95,38 @@ class Network {
     return t == n_layers() - 1 ? Activation::identity : hidden_;
   }
   T alpha() const { return alpha_; }
+
+  // Dropout rate p_t of each hidden layer (L-1 entries, each in [0, 1); 0: no dropout there).
+  const std::vector<double>& dropout() const { return dropout_; }
+  bool has_dropout(Index t) const {
+    return t < n_layers() - 1 && dropout_[static_cast<size_t>(t)] > 0.0;
+  }
+  void set_dropout(const std::vector<double>& rates) {
+    require(static_cast<Index>(rates.size()) == n_layers() - 1, [&] {
+      return "dropout needs one rate per hidden layer (" + std::to_string(n_layers() - 1) +
+             "), got " + std::to_string(rates.size());
+    });
+    for (double p : rates)
+      require(std::isfinite(p) && p >= 0.0 && p < 1.0, [&] {
+        return "every dropout rate must be in [0, 1), got " + std::to_string(p);
+      });
+    bool same_layers = true;
+    for (size_t t = 0; t < rates.size(); ++t)
+      same_layers &= (rates[t] > 0.0) == (dropout_[t] > 0.0);
+    dropout_ = rates;
+    if (!same_layers) capacity_ = 0;  // mask buffers come and go with the layers that drop
+  }
+  bool any_dropout() const {
+    for (double p : dropout_)
+      if (p > 0.0) return true;
+    return false;
+  }
+  // The masks of training step s are a function of (seed, s): see dropout.hpp. The step
+  // counter advances once per training step that drew masks.
+  uint64_t dropout_seed() const { return dropout_seed_; }
+  void set_dropout_seed(uint64_t seed) { dropout_seed_ = seed; }
+  uint64_t dropout_step() const { return dropout_step_; }
+  void set_dropout_step(uint64_t step) { dropout_step_ = step; }
   void set_alpha(T alpha) {
     require(std::isfinite(static_cast<double>(alpha)) && alpha >= T(0), [&] {
       return std::string("alpha must be a finite number >= 0, got " + std::to_string(alpha));
@@ -162,6 +202,11 @@ class Network {
       }
       s.act = activation_of(t) == Activation::identity ? s.g_input : take(rows * width);
       s.delta = take(rows * width);
+      s.mask = s.out = -1;
+      if (has_dropout(t)) {
+        s.mask = take(rows * width);
+        s.out = take(rows * width);
+      }
       if (use_gemm_buffers_)
         s.gemm = std::make_unique<DenseBuffers<T>>(rows, sizes_[t], width, threads_);
     }
@@ -180,8 +225,10 @@ class Network {
   // ---- forward / backward -------------------------------------------------------------------
   // Forward pass over B <= capacity rows of X (B, d); returns the scores (B, K) in the workspace.
   // training: batch norm uses the batch's statistics (update_running_statistics then folds them
-  // into the running averages); otherwise the running averages.
-  ConstMatrixMap<T> forward(const T* X, Index B, bool training = false) {
+  // into the running averages); otherwise the running averages. dropout (training only): the
+  // masks of the current dropout step on the layers whose rate is > 0.
+  ConstMatrixMap<T> forward(const T* X, Index B, bool training = false, bool dropout = false) {
+    last_dropout_ = training && dropout && any_dropout();
     const T* inp = X;
     for (Index t = 0; t < n_layers(); ++t) {
       const LayerSlots& s = slots(t);
@@ -206,7 +253,11 @@ class Network {
                                      param_row(s.bias), activation_of(t));
         });
       }
-      inp = work(s.act, t, B).data();
+      if (last_dropout_ && has_dropout(t))
+        dropout_forward<T>(work(s.out, t, B), work(s.mask, t, B), as_const(work(s.act, t, B)),
+                           dropout_[static_cast<size_t>(t)],
+                           dropout_stream_key(dropout_seed_, dropout_step_, t), threads_);
+      inp = work(output_of(t), t, B).data();
     }
     return ConstMatrixMap<T>(inp, B, n_outputs());
   }
@@ -223,18 +274,21 @@ class Network {
   // One minibatch X (B, d), Y (B, K), w (B) or null, batch norm in training mode:
   //   grads = ∂/∂θ  scale · (Σ_i w_i ℓ_i + α/2 Σ_t ‖W_t‖²)
   // and returns the unscaled Σ_i w_i ℓ_i + α/2 Σ_t ‖W_t‖². X, Y, w must hold B <= capacity rows.
-  double forward_backward(const T* X, const T* Y, const T* w, Index B, T scale) {
+  // dropout: ℓ_i of the network under the current step's masks (a training step), after which
+  // the dropout step counter advances; without it, the objective without dropout.
+  double forward_backward(const T* X, const T* Y, const T* w, Index B, T scale,
+                          bool dropout = false) {
     // Every gradient entry is written (not accumulated) below, so the slab needs no zeroing.
     const Index L = n_layers();
-    ConstMatrixMap<T> scores = forward(X, B, /*training=*/true);
+    ConstMatrixMap<T> scores = forward(X, B, /*training=*/true, dropout);
     double objective = loss_forward_backward<T>(loss_, work(slots(L - 1).delta, L - 1, B).data(),
                                                 scores.data(), Y, w, B, n_outputs(), scale,
                                                 conventions_);
     objective += penalty();
     for (Index t = L - 1; t >= 0; --t) {
       const LayerSlots& s = slots(t);
-      const ConstMatrixMap<T> layer_input(t == 0 ? X : work(slots(t - 1).act, t - 1, B).data(), B,
-                                          sizes_[t]);
+      const ConstMatrixMap<T> layer_input(t == 0 ? X : work(output_of(t - 1), t - 1, B).data(),
+                                          B, sizes_[t]);
       MatrixMap<T> dW = grad_matrix(s.weight);
       if (t > 0) {
         MatrixMap<T> dinp = work(slots(t - 1).delta, t - 1, B);
@@ -248,6 +302,7 @@ class Network {
       }
       if (alpha_ != T(0)) dW += (scale * alpha_) * param_matrix(s.weight);
     }
+    if (last_dropout_) ++dropout_step_;
     return objective;
   }
 
@@ -327,6 +382,7 @@ class Network {
     SlabEntry running_mean, running_var;                               // in bn_state_
     Index pre = 0, xhat = 0, z = 0, g_input = 0, act = 0, delta = 0;   // workspace (rows × width)
     Index mean = 0, var = 0, inv_std = 0, scratch1 = 0, scratch2 = 0;  // workspace (width)
+    Index mask = -1, out = -1;  // workspace (rows × width), layers with dropout only
     std::unique_ptr<DenseBuffers<T>> gemm;  // GEMM packing buffers for `capacity` rows
   };
 
@@ -335,11 +391,17 @@ class Network {
     return layout_.add(rows, cols);
   }
   const LayerSlots& slots(Index t) const { return layers_[static_cast<size_t>(t)]; }
+  // Where layer t's output, the next layer's input, is in the last forward pass.
+  Index output_of(Index t) const {
+    return last_dropout_ && has_dropout(t) ? slots(t).out : slots(t).act;
+  }
 
-  // Turns delta_t from ∂L/∂act_t into ∂L/∂pre_t: through g_t, then through batch norm.
+  // Turns delta_t from ∂L/∂out_t into ∂L/∂pre_t: through the dropout mask, g_t, then batch norm.
   void nonlinear_backward(Index t, Index B) {
     const LayerSlots& s = slots(t);
     MatrixMap<T> delta = work(s.delta, t, B);
+    if (last_dropout_ && has_dropout(t))
+      dropout_backward<T>(delta, as_const(delta), as_const(work(s.mask, t, B)), threads_);
     const ConstMatrixMap<T> g_input = as_const(work(s.g_input, t, B)),
                             act = as_const(work(s.act, t, B));
     parallel_rows(B, sizes_[t + 1], threads_, [&](Index r0, Index r1) {
@@ -396,6 +458,9 @@ class Network {
   Vector<T> backup_;
   bool has_backup_ = false;
   Vector<T> bn_state_;
+  std::vector<double> dropout_;  // (L-1) rates
+  uint64_t dropout_seed_ = 0, dropout_step_ = 0;
+  bool last_dropout_ = false;  // the last forward pass applied dropout masks
 
   Index capacity_ = 0;
   bool use_gemm_buffers_ = true;

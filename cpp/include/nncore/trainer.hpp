@@ -8,6 +8,8 @@
 //   sum:   n · L_M, whose gradient is the lecture's (n/|M|) Σ_{i∈M} ∂ℓ_i/∂θ
 // The epoch loss reported is always in mean units, Σ_M |M| L_M / Σ_M |M|, which is
 // scikit-learn's loss_curve_ entry whatever the reduction.
+// Hidden layers with a dropout rate train under fresh masks every step (network.hpp,
+// dropout.hpp); L_M, and so the epoch loss, is then the loss under those masks.
 #pragma once
 
 #include <chrono>
@@ -169,7 +171,9 @@ EpochResult train_epoch(Network<T>& net, Optimizer<T>& optimizer, const T* X, co
     if (!(weight_sum > 0.0)) continue;
     const double scale =
         (opt.reduction == Reduction::mean ? 1.0 : static_cast<double>(n)) / weight_sum;
-    const double objective = net.forward_backward(xb, yb, wb, B, static_cast<T>(scale));
+    // With dropout, the step's masks (and so its loss) come from the network's step counter.
+    const double objective =
+        net.forward_backward(xb, yb, wb, B, static_cast<T>(scale), /*dropout=*/true);
     if (!std::isfinite(objective)) {
       // The current parameters give a non-finite loss: go back to those before the previous
       // step (whose loss was finite) and drop the optimiser's state, which carries the
