@@ -11,7 +11,8 @@ each with SGD+momentum 0.9 and with Adam. An epoch is a fresh permutation, every
 forward, loss, backward, update. Every tool runs in its own process with its thread count set
 (nncore n_threads, torch.set_num_threads, OPENBLAS/OMP/MKL_NUM_THREADS). nncore runs three ways:
 the object API (Network.train_epoch), the estimator's partial_fit (one epoch per call) and the
-estimator's fit (epochs timed end to end by a callback). The table shows the median epoch, GFLOP/s of the work actually needed (6·n·Σ fan_in·fan_out minus the input layer's
+estimator's fit (epochs timed end to end by a callback), and the ratio of the last two (what
+partial_fit's per-call checks cost; bench/partial_fit.py measures it alone). The table shows the median epoch, GFLOP/s of the work actually needed (6·n·Σ fan_in·fan_out minus the input layer's
 input gradient, 2·n·d·h1), each peer's time / nncore's, the machine's float32 GEMM ceiling
 (best of NumPy's and Eigen's 1024³ product, same thread count), and nncore's peak RSS above the
 data itself. PyTorch is optional: without it its column says so.
@@ -276,8 +277,8 @@ def main():
         ceiling = measure("ceiling", "tiny", "squared", "sgd", threads).get("gflops", float("nan"))
         print(f"\n## {threads} thread(s); float32 GEMM ceiling {ceiling:.0f} GFLOP/s\n")
         print("| workload | loss | optimiser | nncore | GFLOP/s (% ceiling) | extra RSS | "
-              + " | ".join(f"{t} (×)" for t in TOOLS[1:]) + " |")
-        print("|---" * (6 + len(TOOLS) - 1) + "|")
+              + " | ".join(f"{t} (×)" for t in TOOLS[1:]) + " | partial_fit / fit |")
+        print("|---" * (7 + len(TOOLS) - 1) + "|")
         for name in names:
             for loss in losses:
                 for opt in opts:
@@ -288,6 +289,10 @@ def main():
                         r = row[t]
                         cells.append("n/a" if "error" in r else
                                      f"{r['seconds'] * 1e3:.1f} ms ({r['seconds'] / ours:.2f}×)")
+                    # What one partial_fit call costs beside one epoch inside fit.
+                    pf, ft = row["nncore-estimator"], row["nncore-fit"]
+                    cells.append("n/a" if "error" in pf or "error" in ft else
+                                 f"{pf['seconds'] / ft['seconds']:.2f}×")
                     gflops = flops(name) / ours / 1e9
                     print(f"| {name} | {loss} | {opt} | {ours * 1e3:.1f} ms | {gflops:.0f} "
                           f"({100 * gflops / ceiling:.0f}%) | "

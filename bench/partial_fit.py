@@ -1,7 +1,7 @@
 """What one partial_fit call costs beside one epoch of fit, on bench/compare.py's "tiny"
 workload (8,192 × 16, hidden (32, 32), batch 32, one thread, float32).
 
-    python bench/partial_fit.py [--repeats 30]
+    python bench/partial_fit.py [--rounds 40 --repeats 5]
 
 For MLPClassifier (binary labels) and MLPRegressor, solver 'adam' and 'sgd': the median
 seconds of one epoch inside fit (timed between epoch ends by a callback, so fit's own per-epoch
@@ -62,8 +62,8 @@ def partial_fit_calls(classifier, solver, calls):
 def main():
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--repeats", type=int, default=30)
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=5, help="epochs or calls per round")
+    parser.add_argument("--rounds", type=int, default=40)
     args = parser.parse_args()
     warnings.simplefilter("ignore")
     print("| estimator | solver | fit, per epoch | partial_fit, per call | ratio |")
@@ -71,7 +71,7 @@ def main():
     for classifier in (True, False):
         for solver in ("adam", "sgd"):
             fit_times, call_times = [], []
-            for _ in range(args.rounds):  # alternate, so load changes hit both alike
+            for _ in range(args.rounds):  # alternate often, so load changes hit both alike
                 fit_times += fit_epochs(classifier, solver, args.repeats)
                 call_times += partial_fit_calls(classifier, solver, args.repeats)
             fit_ms = 1e3 * statistics.median(fit_times)

@@ -160,6 +160,9 @@ def test_ctrl_c_stops_a_long_fit_quickly_and_leaves_a_usable_model():
     script = textwrap.dedent("""
         import os, signal, threading, time, warnings
         import numpy as np, nncore
+        # A shell that starts jobs in the background (as some CI runners do) hands its children
+        # SIGINT ignored; Python then installs no KeyboardInterrupt handler. Install it.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         rng = np.random.default_rng(0)
         X = rng.normal(size=(60000, 32)).astype(np.float32)
         y = (X[:, 0] > 0).astype(int)

@@ -281,12 +281,12 @@ class _BaseMLP(BaseEstimator):
         seed = self.random_state
         if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
             return check_random_state(seed)
-        cached = self.__dict__.get("_seeded_state")
-        if cached is None or cached[0] != seed:
-            rng = np.random.RandomState(seed)
-            cached = self._seeded_state = (seed, rng.get_state(), rng)
-        cached[2].set_state(cached[1])
-        return cached[2]
+        rng = self.__dict__.get("_seeded_rng")
+        if rng is None:
+            rng = self._seeded_rng = np.random.RandomState(seed)
+        else:
+            rng.seed(seed)  # what RandomState(seed) does, on the existing generator
+        return rng
 
     def _weighted(self, y, sample_weight, incremental):
         """The sample weights fit uses (the classifier folds class_weight into them)."""
@@ -296,9 +296,7 @@ class _BaseMLP(BaseEstimator):
         self._validate_params()
         sample_weight = self._weighted(y, sample_weight, incremental)
         X, y, sample_weight = self._start(X, y, sample_weight, incremental)
-        # The network's own checks, after scikit-learn's: the cast to the network's dtype (e.g.
-        # float32) must not overflow, and the targets must suit its loss.
-        data = self._network.prepare(X, y, sample_weight)
+        data = self._prepared(X, y, sample_weight)
         if self.solver in _STOCHASTIC_SOLVERS:
             self._fit_stochastic(data, incremental, validation_data)
         else:
@@ -323,6 +321,18 @@ class _BaseMLP(BaseEstimator):
                       else self._validation_from(validation_data))  # the held-out partitions
         self._fit_stochastic(stream, False, validation=validation)
         return self
+
+    def _prepared(self, X, y, sample_weight) -> PreparedData:
+        """The network's own checks, after scikit-learn's: the cast to the network's dtype (e.g.
+        float32) must not overflow, and the targets must suit its loss. Arrays already of the
+        network's dtype without sample weights need neither — scikit-learn's checks (or
+        _checked_as_before) found them finite, the targets are label indicators or checked
+        regression targets of the network's width — and go in as they are."""
+        net = self._network
+        if (sample_weight is None and X.dtype == net.dtype and y.dtype == net.dtype
+                and y.ndim == 2 and not sp.issparse(X)):
+            return PreparedData(np.ascontiguousarray(X), np.ascontiguousarray(y), None)
+        return net.prepare(X, y, sample_weight)
 
     def _start(self, X, y, sample_weight, incremental, reset=False):
         """Checks, label encoding and (on a first pass) a new network: fit's and partial_fit's
