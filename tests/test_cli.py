@@ -41,6 +41,18 @@ def test_train_other_datasets(dataset):
     assert ("R^2" in result.stdout) == (dataset == "diabetes")
 
 
+def test_train_with_dropout():
+    result = run("train", "--dataset", "digits", "--epochs", "2", "--hidden", "32",
+                 "--dropout", "0.3", "--no-progress")
+    assert result.returncode == 0, result.stderr
+    assert set(table(result.stdout)) == {"train", "validation", "test"}
+    for bad in ("1", "-0.1", "x"):
+        result = run("train", "--dropout", bad)
+        assert result.returncode == 2 and "--dropout: must be a rate in [0, 1)" in result.stderr
+    result = run("train", "--dropout", "0.2", "--solver", "lbfgs", "--epochs", "2")
+    assert result.returncode != 0 and "dropout" in result.stderr
+
+
 def write_csv(path, n=240, seed=0):
     rng = np.random.default_rng(seed)
     with open(path, "w", newline="") as f:
