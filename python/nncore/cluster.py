@@ -56,7 +56,7 @@ def connect(scheduler: str | None):
     if scheduler.startswith("local:"):
         cluster = distributed.LocalCluster(n_workers=int(scheduler.split(":", 1)[1]),
                                            threads_per_worker=1, processes=True,
-                                           dashboard_address=None)
+                                           dashboard_address=":0")
         try:
             with distributed.Client(cluster) as client:
                 yield client
