@@ -50,6 +50,8 @@ def test_run_epochs_is_the_loop_train_and_fit_run():
         clf.fit(X, y)
     rng = np.random.RandomState(1)
     net = nncore.Network([4, 8, 3], "tanh", "softmax", alpha=1e-4, random_state=rng)
+    # The estimator reports scikit-learn's log-loss value (its clipped-probability formula).
+    net.loss_clip_epsilon = np.finfo(np.float64).eps
     schedule = nncore.Schedule("constant", 0.05)
     curve = [r["loss"] for r in nncore.run_epochs(
         net, net.prepare(X, y), nncore.SGD(0.9, True), schedule, batch_size=30, max_epochs=6,
