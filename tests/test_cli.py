@@ -48,7 +48,7 @@ def test_train_with_dropout():
     assert set(table(result.stdout)) == {"train", "validation", "test"}
     for bad in ("1", "-0.1", "x"):
         result = run("train", "--dropout", bad)
-        assert result.returncode == 2 and "--dropout: must be a rate in [0, 1)" in result.stderr
+        assert result.returncode == 2 and "--dropout: must be a number in [0, 1)" in result.stderr
     result = run("train", "--dropout", "0.2", "--solver", "lbfgs", "--epochs", "2")
     assert result.returncode != 0 and "dropout" in result.stderr
 

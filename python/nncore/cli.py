@@ -39,16 +39,6 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _dropout_rate(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not 0.0 <= value < 1.0:
-        raise argparse.ArgumentTypeError(f"must be a rate in [0, 1), got {text!r}")
-    return value
-
-
 def _positive_float(text: str) -> float:
     try:
         value = float(text)
@@ -143,7 +133,7 @@ def _model_options(parser, activations, schedules):
                         help="epochs (L-BFGS: iterations)")
     parser.add_argument("--alpha", type=float, default=1e-4, help="L2 penalty")
     parser.add_argument("--batch-norm", action="store_true", help="batch-normalise hidden layers")
-    parser.add_argument("--dropout", type=_dropout_rate, default=0.0,
+    parser.add_argument("--dropout", type=_fraction, default=0.0,
                         help="dropout rate of every hidden layer, in [0, 1) (default 0: none)")
 
 
