@@ -162,7 +162,7 @@ def _as_numeric(a, name: str) -> np.ndarray:
     return arr
 
 
-def _all_finite(arr: np.ndarray) -> bool:
+def all_finite(arr: np.ndarray) -> bool:
     # A finite sum proves every entry finite (an inf or NaN would reach it) at a fraction of
     # an elementwise test's cost; only a sum that overflowed needs the elementwise test.
     with np.errstate(over="ignore", invalid="ignore"):
@@ -173,14 +173,14 @@ def _all_finite(arr: np.ndarray) -> bool:
 
 def finite_as(arr: np.ndarray, name: str, dtype) -> np.ndarray:
     """arr as a C-contiguous array of dtype, all finite (no copy when it already is one)."""
-    if arr.dtype.kind == "f" and not _all_finite(arr):
+    if arr.dtype.kind == "f" and not all_finite(arr):
         bad = np.argwhere(~np.isfinite(arr))[0]
         raise ValueError(
             f"{name} must be finite, got {arr[tuple(bad)]!r} at index {tuple(int(i) for i in bad)}"
         )
     with np.errstate(over="ignore"):
         out = np.ascontiguousarray(arr, dtype=dtype)
-    if out.dtype != arr.dtype and not _all_finite(out):  # a narrowing cast can overflow
+    if out.dtype != arr.dtype and not all_finite(out):  # a narrowing cast can overflow
         bad = np.argwhere(~np.isfinite(out))[0]
         raise ValueError(
             f"{name} holds {arr[tuple(bad)]!r} at index {tuple(int(i) for i in bad)}, too large "

@@ -59,7 +59,7 @@ from sklearn.utils.multiclass import _check_partial_fit_first_call, type_of_targ
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from . import persistence
-from ._validation import BOUNDS, check_dropout
+from ._validation import BOUNDS, all_finite, check_dropout
 from .network import (ACTIVATIONS, INITS, REDUCTIONS, DivergenceError, Network, PreparedData,
                       ViewList)
 from .optim import SCHEDULES, SGD, Adam, AdamW, Schedule, make_optimizer
@@ -269,9 +269,8 @@ class _BaseMLP(BaseEstimator):
                 or y.dtype.kind not in "iuf" or not (y.ndim == 1 or (y.ndim == 2
                                                                      and y.shape[1] > 1))):
             return None
-        with np.errstate(over="ignore", invalid="ignore"):
-            if not np.isfinite(X.sum()) or (y.dtype.kind == "f" and not np.isfinite(y.sum())):
-                return None  # a non-finite value, or a sum that overflowed: the full check
+        if not all_finite(X) or (y.dtype.kind == "f" and not all_finite(y)):
+            return None  # scikit-learn's check reports the non-finite value
         return X, y
 
     def _seeded_random_state(self) -> np.random.RandomState:
@@ -494,10 +493,7 @@ class _BaseMLP(BaseEstimator):
                     break
             else:
                 if not incremental:
-                    warnings.warn(
-                        "Stochastic Optimizer: Maximum iterations (%d) reached and the "
-                        "optimization hasn't converged yet." % self.max_iter,
-                        ConvergenceWarning)
+                    self._warn_max_iter()
         except DivergenceError as exc:
             # The optimiser's state is gone: the next fit or partial_fit starts a fresh optimiser
             # and schedule with the hyperparameters set then.
@@ -553,14 +549,16 @@ class _BaseMLP(BaseEstimator):
             if self._stop_after(record, callbacks):
                 break
         else:
-            warnings.warn(
-                "Stochastic Optimizer: Maximum iterations (%d) reached and the optimization "
-                "hasn't converged yet." % self.max_iter, ConvergenceWarning)
+            self._warn_max_iter()
         if nan_is_best:
             raise DivergenceError(
                 f"{_NON_FINITE} {type(self).__name__} diverged under early stopping, and the "
                 f"validation score of its non-finite weights ({score:g}) was the best; it keeps "
                 f"its last finite parameters.")
+
+    def _warn_max_iter(self):
+        warnings.warn("Stochastic Optimizer: Maximum iterations (%d) reached and the optimization "
+                      "hasn't converged yet." % self.max_iter, ConvergenceWarning)
 
     def _checked_callbacks(self) -> list:
         callbacks = list(self.callbacks)
