@@ -186,11 +186,9 @@ def test_gradient_with_a_fixed_mask_matches_central_differences(act, bn):
     assert net.dropout_step == step + 1
 
 
-@pytest.mark.skipif(not _core.openmp, reason="needs the core built with OpenMP")
 def test_thread_count_does_not_change_a_dropout_fit_bitwise():
     """Batches of 512 rows × 256 hidden units (2^17 elements: the size where elementwise passes,
-    mask drawing included, split over threads); one hidden layer on 8 inputs keeps every product
-    below the threaded-GEMM size, whose float64 summation order depends on the split."""
+    mask drawing included, split over threads), and a deep net whose products split too."""
     rng = np.random.default_rng(0)
     X = rng.normal(size=(1024, 8))
     y = X @ rng.normal(size=8) + 0.1 * rng.normal(size=1024)
@@ -209,17 +207,16 @@ def test_thread_count_does_not_change_a_dropout_fit_bitwise():
     assert c1 == c2
     assert not np.array_equal(p1, fit(1, dropout=0.0)[0])  # dropout did something
 
-    if nncore.build_info()["float_kernel"] != "eigen":
-        # nncore's float kernel keeps each output's summation order for any split: a deep net
-        # with threaded products gives the same bits too.
-        def fit32(threads):
-            net = nncore.Network([8, 512, 512, 1], "relu", dtype="float32", dropout=(0.2, 0.5),
-                                 random_state=0, n_threads=threads)
-            nncore.train(net, X, y, epochs=2, batch_size=512, learning_rate=1e-3,
-                         random_state=0)
-            return net.params.copy()
+    # Both kernels keep each output's summation order for any column split of a product: a deep
+    # net with threaded products gives the same bits too.
+    def fit_deep(threads, dtype):
+        net = nncore.Network([8, 512, 512, 1], "relu", dtype=dtype, dropout=(0.2, 0.5),
+                             random_state=0, n_threads=threads)
+        nncore.train(net, X, y, epochs=2, batch_size=512, learning_rate=1e-3, random_state=0)
+        return net.params.copy()
 
-        np.testing.assert_array_equal(fit32(1), fit32(2))
+    for dtype in ("float32", "float64"):
+        np.testing.assert_array_equal(fit_deep(1, dtype), fit_deep(2, dtype))
 
 
 def _data(n=120, seed=0):

@@ -230,34 +230,7 @@ def test_bitwise_reproducible_run_to_run():
     np.testing.assert_array_equal(fit_one(5), fit_one(5))
 
 
-@pytest.mark.parametrize("dtype,rtol", [("float64", 1e-12), ("float32", 1e-4)])
-def test_threads_change_only_summation_order_and_are_reproducible(dtype, rtol):
-    """Large products split over 2 threads: results equal the 1-thread ones to rounding, and
-    each thread count reproduces itself bit for bit run to run."""
-    rng = np.random.default_rng(0)
-    X = rng.normal(size=(600, 300))
-    y = rng.normal(size=600)
-
-    def run(threads):
-        net = nncore.Network([300, 256, 256, 1], "relu", dtype=dtype, random_state=0,
-                             n_threads=threads)
-        assert net.n_threads == (threads if nncore._core.openmp else 1)
-        nncore.train(net, X, y, epochs=2, batch_size=300, learning_rate=1e-3, random_state=0)
-        return net.params.copy()
-
-    one, two = run(1), run(2)
-    np.testing.assert_array_equal(one, run(1))
-    np.testing.assert_array_equal(two, run(2))
-    np.testing.assert_allclose(two, one, rtol=rtol, atol=rtol * np.abs(one).max())
-    if dtype == "float32" and nncore.build_info()["float_kernel"] != "eigen":
-        # nncore's float kernel keeps each output's summation order whatever the column split,
-        # and every other pass is elementwise: the thread count changes nothing at all.
-        np.testing.assert_array_equal(two, one)
-
-
-def test_n_threads_is_checked_and_defaults_to_the_usable_cpus():
-    assert nncore.Network([2, 1]).n_threads == (
-        nncore.network.available_cpus() if nncore._core.openmp else 1)
+def test_n_threads_is_checked():
     with pytest.raises(ValueError, match="n_threads must be an integer >= 1"):
         nncore.Network([2, 1], n_threads=0)
     with pytest.raises(ValueError, match="n_threads"):

@@ -17,6 +17,8 @@
 #include "nncore/network.hpp"
 #include "nncore/optim.hpp"
 #include "nncore/schedule.hpp"
+#include "nncore/shared_use.hpp"
+#include "nncore/thread_pool.hpp"
 #include "nncore/trainer.hpp"
 
 namespace py = pybind11;
@@ -85,15 +87,31 @@ std::string name_of(const std::vector<std::pair<std::string, E>>& table, E value
 template <class T>
 using Array = py::array_t<T, py::array::c_style>;
 
-// The network plus a flag that refuses concurrent use of one network from two Python threads
-// (its workspace is shared state); separate networks run in parallel freely.
+// The network plus the lock that lets threads share it: evaluation (forward, weighted_loss_sum,
+// penalty) takes it shared, everything that writes the network or its buffers takes it alone
+// (shared_use.hpp). Every wait for it happens with the GIL released: a training epoch holds it
+// and takes the GIL now and then (Ctrl-C), so waiting with the GIL held could deadlock.
 template <class T>
 struct PyNetwork {
   nncore::Network<T> net;
   nncore::HessianVectorProduct<T> hvp;  // its buffers, kept between products
-  std::atomic<bool> busy{false};
-  static constexpr const char* what = "network";
+  nncore::SharedUseLock lock;
 };
+
+// f() with the network to itself (f may not touch Python objects).
+template <class T, class F>
+auto alone(PyNetwork<T>& s, F&& f) {
+  py::gil_scoped_release release;
+  nncore::SoleUse use(s.lock);
+  return f();
+}
+// f() beside other readers (f may not touch Python objects).
+template <class T, class F>
+auto shared(PyNetwork<T>& s, F&& f) {
+  py::gil_scoped_release release;
+  nncore::SharedUse use(s.lock);
+  return f();
+}
 
 template <class T>
 struct PyOptimizer {
@@ -211,39 +229,42 @@ void bind_network(py::module_& m, const char* name) {
       .def_property_readonly("batch_norm", [](Self& s) { return s.net.batch_norm(); })
       .def_property(
           "alpha", [](Self& s) { return static_cast<double>(s.net.alpha()); },
-          [](Self& s, double a) { s.net.set_alpha(static_cast<T>(a)); })
+          [](Self& s, double a) { alone(s, [&] { s.net.set_alpha(static_cast<T>(a)); }); })
       .def_property(
           "loss_clip_epsilon", [](Self& s) { return s.net.loss_conventions().clip_epsilon; },
           [](Self& s, double eps) {
             if (!(eps >= 0.0 && eps < 0.5))
               throw std::invalid_argument("loss_clip_epsilon must be in [0, 0.5), got " +
                                           std::to_string(eps));
-            auto c = s.net.loss_conventions();
-            c.clip_epsilon = eps;
-            s.net.set_loss_conventions(c);
+            alone(s, [&] {
+              auto c = s.net.loss_conventions();
+              c.clip_epsilon = eps;
+              s.net.set_loss_conventions(c);
+            });
           })
       .def_property(
           "sum_output_gradient",
           [](Self& s) { return s.net.loss_conventions().sum_output_gradient; },
           [](Self& s, bool on) {
-            auto c = s.net.loss_conventions();
-            c.sum_output_gradient = on;
-            s.net.set_loss_conventions(c);
+            alone(s, [&] {
+              auto c = s.net.loss_conventions();
+              c.sum_output_gradient = on;
+              s.net.set_loss_conventions(c);
+            });
           })
       .def_property(
           "dropout", [](Self& s) { return s.net.dropout(); },
           [](Self& s, const std::vector<double>& rates) {
-            BusyGuard<Self> guard(s);
-            s.net.set_dropout(rates);
+            alone(s, [&] { s.net.set_dropout(rates); });
           },
           "dropout rate of each hidden layer")
       .def_property(
           "dropout_seed", [](Self& s) { return s.net.dropout_seed(); },
-          [](Self& s, uint64_t seed) { s.net.set_dropout_seed(seed); },
+          [](Self& s, uint64_t seed) { alone(s, [&] { s.net.set_dropout_seed(seed); }); },
           "seed of the dropout masks")
       .def_property(
           "dropout_step", [](Self& s) { return s.net.dropout_step(); },
-          [](Self& s, uint64_t step) { s.net.set_dropout_step(step); },
+          [](Self& s, uint64_t step) { alone(s, [&] { s.net.set_dropout_step(step); }); },
           "training steps that drew dropout masks: the counter of the next step's masks")
       .def_property_readonly("n_params", [](Self& s) { return s.net.n_params(); })
       .def_property_readonly("capacity", [](Self& s) { return s.net.capacity(); })
@@ -283,24 +304,23 @@ void bind_network(py::module_& m, const char* name) {
           "(kind, layer, offset, rows, cols) of every tensor in the parameter slab")
       .def_property(
           "n_threads", [](Self& s) { return s.net.threads(); },
-          [](Self& s, int threads) {
-            BusyGuard<Self> guard(s);
-            s.net.set_threads(threads);
-          },
-          "threads for the large matrix products")
+          [](Self& s, int threads) { alone(s, [&] { s.net.set_threads(threads); }); },
+          "threads a computation started now runs on; set a number, or 0 for the process-wide "
+          "default (thread_limit())")
+      .def_property_readonly(
+          "n_threads_requested", [](Self& s) { return s.net.requested_threads(); },
+          "the number set, or 0 for the process-wide default")
       .def(
           "use_reference_products",
           [](Self& s, bool reference) {
-            BusyGuard<Self> guard(s);
-            s.net.use_reference_products(reference);
+            alone(s, [&] { s.net.use_reference_products(reference); });
           },
           py::arg("reference"),
           "plain Eigen products instead of the preallocated GEMM path (for testing)")
       .def("reserve",
            [](Self& s, Index rows) {
              if (rows < 1) throw std::invalid_argument("reserve needs rows >= 1");
-             BusyGuard<Self> guard(s);
-             s.net.reserve(rows);
+             alone(s, [&] { s.net.reserve(rows); });
            })
       .def(
           "forward",
@@ -309,9 +329,7 @@ void bind_network(py::module_& m, const char* name) {
             const Index n = X.shape(0);
             Array<T> out({n, s.net.n_outputs()});
             T* out_ptr = out.mutable_data();
-            BusyGuard<Self> guard(s);
-            py::gil_scoped_release release;
-            s.net.predict_scores(X.data(), n, out_ptr, training);
+            shared(s, [&] { s.net.predict_scores(X.data(), n, out_ptr, training); });
             return out;
           },
           py::arg("X").noconvert(), py::arg("training") = false,
@@ -324,14 +342,13 @@ void bind_network(py::module_& m, const char* name) {
             const Index n = X.shape(0);
             check_matrix(Y, "Y", n, s.net.n_outputs());
             const T* wp = optional_weights(w, n);
-            BusyGuard<Self> guard(s);
-            py::gil_scoped_release release;
-            return s.net.weighted_loss_sum(X.data(), Y.data(), wp, n, training);
+            return shared(s, [&] { return s.net.weighted_loss_sum(X.data(), Y.data(), wp, n, training); });
           },
           py::arg("X").noconvert(), py::arg("Y").noconvert(), py::arg("sample_weight").noconvert(),
           py::arg("training") = false, "Σ_i w_i ℓ_i over all rows (no penalty)")
       .def(
-          "penalty", [](Self& s) { return s.net.penalty(); }, "α/2 Σ_t ‖W_t‖²")
+          "penalty", [](Self& s) { return shared(s, [&] { return s.net.penalty(); }); },
+          "α/2 Σ_t ‖W_t‖²")
       .def(
           "forward_backward",
           [](Self& s, const Array<T>& X, const Array<T>& Y, const std::optional<Array<T>>& w,
@@ -341,13 +358,13 @@ void bind_network(py::module_& m, const char* name) {
             if (n < 1) throw std::invalid_argument("X must have at least one row");
             check_matrix(Y, "Y", n, s.net.n_outputs());
             const T* wp = optional_weights(w, n);
-            BusyGuard<Self> guard(s);
-            py::gil_scoped_release release;
-            s.net.reserve(n);
-            const double objective = s.net.forward_backward(X.data(), Y.data(), wp, n,
-                                                            static_cast<T>(scale), dropout);
-            if (update_running && std::isfinite(objective)) s.net.update_running_statistics(n);
-            return objective;
+            return alone(s, [&] {
+              s.net.reserve(n);
+              const double objective = s.net.forward_backward(X.data(), Y.data(), wp, n,
+                                                              static_cast<T>(scale), dropout);
+              if (update_running && std::isfinite(objective)) s.net.update_running_statistics(n);
+              return objective;
+            });
           },
           py::arg("X").noconvert(), py::arg("Y").noconvert(), py::arg("sample_weight").noconvert(),
           py::arg("scale"), py::arg("update_running_stats") = false, py::arg("dropout") = false,
@@ -369,13 +386,10 @@ void bind_network(py::module_& m, const char* name) {
             if (with_grad) grad.emplace(std::vector<py::ssize_t>{s.net.n_params()});
             T* hv_ptr = hv.mutable_data();
             T* grad_ptr = grad ? grad->mutable_data() : nullptr;
-            BusyGuard<Self> guard(s);
-            double objective;
-            {
-              py::gil_scoped_release release;
-              objective = s.hvp.apply(s.net, X.data(), Y.data(), wp, n, static_cast<T>(scale),
-                                      v.data(), hv_ptr, grad_ptr, with_penalty);
-            }
+            const double objective = alone(s, [&] {
+              return s.hvp.apply(s.net, X.data(), Y.data(), wp, n, static_cast<T>(scale),
+                                 v.data(), hv_ptr, grad_ptr, with_penalty);
+            });
             return std::make_tuple(objective, hv, grad);
           },
           py::arg("X").noconvert(), py::arg("Y").noconvert(), py::arg("sample_weight").noconvert(),
@@ -395,13 +409,10 @@ void bind_network(py::module_& m, const char* name) {
             const Index k = V.shape(0);
             Array<T> HV({k, s.net.n_params()});
             T* out = HV.mutable_data();
-            BusyGuard<Self> guard(s);
-            double objective;
-            {
-              py::gil_scoped_release release;
-              objective = s.hvp.apply_many(s.net, X.data(), Y.data(), wp, n,
-                                           static_cast<T>(scale), V.data(), out, k, with_penalty);
-            }
+            const double objective = alone(s, [&] {
+              return s.hvp.apply_many(s.net, X.data(), Y.data(), wp, n, static_cast<T>(scale),
+                                      V.data(), out, k, with_penalty);
+            });
             return std::make_tuple(objective, HV);
           },
           py::arg("X").noconvert(), py::arg("Y").noconvert(), py::arg("sample_weight").noconvert(),
@@ -412,9 +423,7 @@ void bind_network(py::module_& m, const char* name) {
           "set_batchnorm_statistics",
           [](Self& s, const Array<T>& X) {
             check_matrix(X, "X", -1, s.net.n_inputs());
-            BusyGuard<Self> guard(s);
-            py::gil_scoped_release release;
-            s.net.set_batchnorm_statistics(X.data(), X.shape(0));
+            alone(s, [&] { s.net.set_batchnorm_statistics(X.data(), X.shape(0)); });
           },
           py::arg("X").noconvert())
       .def(
@@ -422,9 +431,11 @@ void bind_network(py::module_& m, const char* name) {
           [](Self& s, Opt& o, double learning_rate) {
             if (o.opt.n_params() != s.net.n_params())
               throw std::invalid_argument("the optimiser was made for a different network");
-            BusyGuard<Self> guard(s);
             BusyGuard<Opt> opt_guard(o);
-            return o.opt.step(s.net.params(), s.net.grads(), learning_rate, s.net.params_backup());
+            return alone(s, [&] {
+              return o.opt.step(s.net.params(), s.net.grads(), learning_rate,
+                                s.net.params_backup());
+            });
           },
           py::arg("optimizer"), py::arg("learning_rate"),
           "one optimiser update from the current grads; False if it made a parameter non-finite "
@@ -459,13 +470,11 @@ void bind_network(py::module_& m, const char* name) {
               py::gil_scoped_acquire acquire;
               return PyErr_CheckSignals() != 0;
             };
-            BusyGuard<Self> guard(s);
             BusyGuard<Opt> opt_guard(o);
-            nncore::EpochResult r;
-            {
-              py::gil_scoped_release release;
-              r = nncore::train_epoch(s.net, o.opt, X.data(), Y.data(), wp, n, order_ptr, m, opt);
-            }
+            const nncore::EpochResult r = alone(s, [&] {
+              return nncore::train_epoch(s.net, o.opt, X.data(), Y.data(), wp, n, order_ptr, m,
+                                         opt);
+            });
             if (r.interrupted) throw py::error_already_set();
             return std::make_tuple(r.mean_loss, r.steps, r.diverged, r.mean_grad_norm,
                                    r.rolled_back);
@@ -516,6 +525,17 @@ void bind_schedule(py::module_& m) {
 
 }  // namespace
 
+// The default thread count as C functions, for threadpoolctl (nncore/_threadpool.py registers a
+// controller that finds this library by these symbols and calls them through ctypes).
+extern "C" {
+__attribute__((visibility("default"))) int nncore_get_num_threads() {
+  return nncore::threads::limit();
+}
+__attribute__((visibility("default"))) void nncore_set_num_threads(int n) {
+  nncore::threads::set_limit(n);
+}
+}
+
 PYBIND11_MODULE(_core, m) {
   m.doc() = "nncore's compiled core (Eigen kernels); use the nncore package, not this module.";
   bind_optimizer<double>(m, "Optimizer64");
@@ -530,11 +550,17 @@ PYBIND11_MODULE(_core, m) {
   m.attr("reductions") = names(kReductions);
   m.attr("param_kinds") = names(kParamKinds);
   m.attr("march") = NNCORE_MARCH;
-#ifdef _OPENMP
-  m.attr("openmp") = true;
-#else
-  m.attr("openmp") = false;
-#endif
+  m.def("thread_limit", &nncore::threads::limit,
+        "the process-wide default thread count: OMP_NUM_THREADS at import, else the usable CPUs; "
+        "threadpoolctl reads and sets it");
+  m.def(
+      "set_thread_limit",
+      [](int n) {
+        if (n < 1) throw std::invalid_argument("the thread limit must be >= 1, got " + std::to_string(n));
+        nncore::threads::set_limit(n);
+      },
+      py::arg("n"));
+  m.def("usable_cpus", &nncore::threads::usable_cpus, "CPUs this process may run on");
 #ifdef NNCORE_SGEMM
   m.attr("float_kernel") = nncore::sgemm::kLanes == 16 ? "nncore-avx512" : "nncore-avx2";
 #else

@@ -1,6 +1,7 @@
 """nncore: fast, exact multilayer perceptrons on a C++17/Eigen core."""
 
 from . import _core, callbacks
+from ._threadpool import thread_limit
 from ._version import __version__
 from .estimators import MLPClassifier, MLPRegressor
 from .network import ACTIVATIONS, INITS, LOSSES, DivergenceError, Network, PreparedData
@@ -14,7 +15,7 @@ __all__ = [
     "ACTIVATIONS", "INITS", "LOSSES", "SCHEDULES", "Adam", "AdamW", "DivergenceError",
     "LBFGSResult", "MLPClassifier", "MLPRegressor", "Network", "Optimizer", "PreparedData", "SGD",
     "Schedule", "__version__", "build_info", "lbfgs", "load", "make_optimizer", "run_epochs",
-    "train",
+    "thread_limit", "train",
     "sweep",
     "fit_stream",
     "best_settings",
@@ -22,7 +23,8 @@ __all__ = [
 
 
 def build_info() -> dict:
-    """How the compiled core was built: Eigen version, instruction set, OpenMP threads, and the
-    float32 matrix-multiply kernel ("nncore-avx512", "nncore-avx2", or "eigen" without AVX2)."""
+    """How the compiled core was built: Eigen version, instruction set and the float32
+    matrix-multiply kernel ("nncore-avx512", "nncore-avx2", or "eigen" without AVX2). Threads
+    come from the core's own pool (see `thread_limit`)."""
     return {"eigen": _core.eigen_version, "march": _core.march or "portable",
-            "openmp": _core.openmp, "float_kernel": _core.float_kernel}
+            "float_kernel": _core.float_kernel}

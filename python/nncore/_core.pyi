@@ -8,7 +8,6 @@ import numpy.typing as npt
 march: str
 eigen_version: str
 float_kernel: str
-openmp: bool
 # The core's name tables, in its enum order; Python builds its choices and checks from them.
 activations: tuple[str, ...]
 losses: tuple[str, ...]
@@ -17,6 +16,9 @@ schedules: tuple[str, ...]
 reductions: tuple[str, ...]
 param_kinds: tuple[str, ...]
 
+def thread_limit() -> int: ...
+def set_thread_limit(n: int) -> None: ...
+def usable_cpus() -> int: ...
 def seeded_permutation(n: int, seed: int) -> list[int]: ...
 def dropout_mask(
     seed: int, step: int, layer: int, rows: int, units: int, rate: float
@@ -91,6 +93,8 @@ class _Network:
     @property
     def batch_norm(self) -> bool: ...
     n_threads: int
+    @property
+    def n_threads_requested(self) -> int: ...
     def use_reference_products(self, reference: bool) -> None: ...
     @property
     def batchnorm_state(self) -> Optional[npt.NDArray[np.floating]]: ...

@@ -123,14 +123,6 @@ class _WriteThrough:
         target[...] = value
 
 
-def available_cpus() -> int:
-    """CPUs this process may run on."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
-
 def _check_bool(value, name: str) -> bool:
     if not isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{name} must be True or False, got {value!r}")
@@ -190,7 +182,11 @@ class Network:
         Seeds the initial weights.
     n_threads : int or None, default None
         Threads for the large matrix products (those of at least ~2M multiply-adds; smaller ones
-        always run on one thread). None: every CPU this process may use.
+        run on one thread), the large elementwise passes, and evaluation's blocks of rows. None:
+        the process-wide default, read at each call — OMP_NUM_THREADS when nncore was imported,
+        else every CPU this process may use, as changed by `threadpoolctl.threadpool_limits`
+        (joblib's and Dask's workers set these limits for you). Results are the same bits for
+        every thread count.
     dropout : float or sequence of float, default 0
         Inverted dropout on the output of every hidden layer (after batch norm and the
         activation) in training steps — `train_epoch`, `run_epoch`, `nncore.train`, and
@@ -386,12 +382,18 @@ class Network:
 
     @property
     def n_threads(self) -> int:
+        """The threads a computation started now runs on: the number set, or with None the
+        process-wide default (see `nncore.thread_limit`), read at each call."""
         return self._core.n_threads
 
     @n_threads.setter
     def n_threads(self, value):
-        self._core.n_threads = (available_cpus() if value is None
-                                else check_param(value, "n_threads"))
+        self._core.n_threads = 0 if value is None else check_param(value, "n_threads")
+
+    @property
+    def n_threads_requested(self) -> int | None:
+        """The n_threads set: a number, or None for the process-wide default."""
+        return self._core.n_threads_requested or None
 
     def layout(self) -> list[tuple[str, int, int, int, int]]:
         """(kind, layer, offset, rows, cols) of every tensor in `params` (and `grads`): kind is
@@ -667,7 +669,7 @@ class Network:
             "loss_reduction": self.loss_reduction,
             "dtype": self.dtype.name,
             "batch_norm": self.batch_norm,
-            "n_threads": self.n_threads,
+            "n_threads": self.n_threads_requested,
             "loss_clip_epsilon": self.loss_clip_epsilon,
             "sum_output_gradient": self.sum_output_gradient,
             "dropout": self.dropout,

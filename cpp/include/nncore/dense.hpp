@@ -16,6 +16,8 @@
 
 #include <algorithm>
 #include <memory>
+#include <numeric>
+#include <optional>
 #include <utility>
 #include <vector>
 
@@ -73,64 +75,80 @@ inline bool uses_gemm(Index rows, Index cols, Index depth) {
 }
 
 // Products this large (multiply-adds) are split over threads; smaller ones stay on one thread,
-// where a parallel region's fork/join (a few µs) would cost more than it saves.
+// where handing out tasks (a few µs) would cost more than it saves.
 constexpr Index kParallelGemmWork = Index(1) << 21;
+// A split product is cut into column blocks, about this many per thread: enough that a thread
+// that lost its core to another process leaves little for the others to wait on, few enough that
+// packing A again for every block stays cheap. Blocks start on multiples of
+// gemm_column_align<T>() columns: whole register panels of either kernel (sgemm.hpp's 16 or 32
+// columns; Eigen's, below).
+constexpr Index kGemmTasksPerThread = 2;
+template <class T>
+constexpr Index gemm_column_align() {
+  // Eigen computes a row-major C as the column-major Cᵀ, so C's columns are the rows of its
+  // kernel's register panels (mr rows; nr for good measure): blocks must start on a multiple of
+  // both for every row to go through the same code path as in the whole product.
+  using Traits = Eigen::internal::gebp_traits<T, T>;
+  return std::lcm(std::lcm(Index(32), Index(Traits::mr)), Index(Traits::nr));
+}
 
 // Multiply-adds of C (rows, cols) = A (rows, depth) · B: the work a product has to share.
 inline Index gemm_work(Index rows, Index cols, Index depth) { return rows * cols * depth; }
 
-// One product's packing buffers, one set per thread; thread j computes a block of C's columns.
+// One product's packing buffers, one set per thread (slot) that may run part of it.
+// Every element of C is computed by one task, over the whole depth, in an order that depends on
+// neither the block it falls in nor the number of blocks: sgemm.hpp's kernel sums each element in
+// the same order whatever the column range; Eigen's does too for blocks that start on a panel
+// boundary, given the same depth slicing, which it derives from the sizes its buffers were made
+// for — so every slot's buffers are made for the whole product. Results are therefore the same
+// bits for every thread count.
 template <class T>
 struct ParallelGemm {
-  ParallelGemm(Index rows, Index cols, Index depth, int threads) {
-    const int parts = gemm_work(rows, cols, depth) >= kParallelGemmWork ? threads : 1;
-    for (int j = 0; j < parts; ++j) {
-      // Part 0 also runs whole products too small to split (a smaller batch), so it is sized
-      // for every column.
-      const auto [c0, c1] =
-          j == 0 ? std::pair<Index, Index>(0, cols) : column_block(cols, parts, j);
-      buffers.push_back(std::make_unique<GemmBuffers<T>>(rows, std::max<Index>(c1 - c0, 1), depth));
-    }
+  ParallelGemm(Index rows, Index cols, Index depth, int slots) {
+    const int n = gemm_work(rows, cols, depth) >= kParallelGemmWork ? std::max(slots, 1) : 1;
+    for (int j = 0; j < n; ++j)
+      buffers.push_back(std::make_unique<GemmBuffers<T>>(rows, cols, depth));
   }
-  // Columns [c0, c1) of part j of `parts`, in multiples of 16 so each part keeps whole SIMD
-  // registers.
-  static std::pair<Index, Index> column_block(Index cols, int parts, int j) {
-    const Index per = ((cols + parts - 1) / parts + 15) / 16 * 16;
-    return {std::min(cols, per * j), std::min(cols, per * (j + 1))};
-  }
-  // C (rows, cols) = A · B (+= when `accumulate`), split by columns of C (and of B) over the
-  // threads.
+  // C (rows, cols) = A · B (+= when `accumulate`), split by blocks of C's (and B's) columns over
+  // the slots' threads.
   template <int AOrder, int BOrder>
   void run(T* C, Index ldc, const T* A, Index lda, const T* B, Index ldb, Index rows, Index cols,
            Index depth, bool accumulate = false) {
-    const int parts = static_cast<int>(buffers.size());
-    if (parts == 1 || gemm_work(rows, cols, depth) < kParallelGemmWork) {
+    const int threads = static_cast<int>(buffers.size());
+    if (threads == 1 || gemm_work(rows, cols, depth) < kParallelGemmWork) {
       buffers[0]->template product<AOrder, BOrder>(C, ldc, A, lda, B, ldb, rows, cols, depth,
                                                    accumulate);
       return;
     }
-#pragma omp parallel for num_threads(parts) schedule(static, 1)
-    for (int j = 0; j < parts; ++j) {
-      const auto [c0, c1] = column_block(cols, parts, j);
-      if (c1 <= c0) continue;
+    const Index blocks = threads * kGemmTasksPerThread;
+    constexpr Index align = gemm_column_align<T>();
+    const Index width = ((cols + blocks - 1) / blocks + align - 1) / align * align;
+    const Index tasks = (cols + width - 1) / width;
+    threads::parallel_for(threads, tasks, [&](int64_t task, int slot) {
+      const Index c0 = task * width, c1 = std::min(cols, c0 + width);
       // Column c of B: row-major B starts at B + c; column-major B (a transposed row-major
       // matrix) at B + c·ldb.
       const T* B_cols = BOrder == Eigen::RowMajor ? B + c0 : B + c0 * ldb;
-      buffers[static_cast<size_t>(j)]->template product<AOrder, BOrder>(
+      buffers[static_cast<size_t>(slot)]->template product<AOrder, BOrder>(
           C + c0, ldc, A, lda, B_cols, ldb, rows, c1 - c0, depth, accumulate);
-    }
+    });
   }
   std::vector<std::unique_ptr<GemmBuffers<T>>> buffers;
 };
 
-// Packing buffers of one layer's three products, for batches of up to `rows` rows.
+// Packing buffers of one layer's products, for batches of up to `rows` rows, on up to `threads`
+// threads: the forward product's, and with `backward` the two gradient products'.
 template <class T>
 struct DenseBuffers {
-  DenseBuffers(Index rows, Index d_in, Index d_out, int threads)
-      : forward(rows, d_out, d_in, threads),
-        weight_grad(d_in, d_out, rows, threads),
-        input_grad(rows, d_in, d_out, threads) {}
-  ParallelGemm<T> forward, weight_grad, input_grad;
+  DenseBuffers(Index rows, Index d_in, Index d_out, int threads, bool backward = true)
+      : forward(rows, d_out, d_in, threads) {
+    if (backward) {
+      weight_grad.emplace(d_in, d_out, rows, threads);
+      input_grad.emplace(rows, d_in, d_out, threads);
+    }
+  }
+  ParallelGemm<T> forward;
+  std::optional<ParallelGemm<T>> weight_grad, input_grad;
 };
 
 template <class T>
@@ -151,18 +169,18 @@ void dense_backward(MatrixMap<T>* dinp, MatrixMap<T> dW, RowVectorMap<T> db, Con
                     ConstMatrixMap<T> inp, ConstMatrixMap<T> W,
                     DenseBuffers<T>* buffers = nullptr) {
   const Index B = inp.rows(), d_in = inp.cols(), d_out = W.cols();
-  if (buffers != nullptr && uses_gemm(d_in, d_out, B)) {
+  if (buffers != nullptr && buffers->weight_grad && uses_gemm(d_in, d_out, B)) {
     // inpᵀ: the row-major (B, D_in) block read as column-major (D_in, B)
-    buffers->weight_grad.template run<Eigen::ColMajor, Eigen::RowMajor>(
+    buffers->weight_grad->template run<Eigen::ColMajor, Eigen::RowMajor>(
         dW.data(), d_out, inp.data(), d_in, dpre.data(), d_out, d_in, d_out, B);
   } else {
     dW.noalias() = inp.transpose() * dpre;
   }
   db.noalias() = dpre.colwise().sum();
   if (dinp == nullptr) return;
-  if (buffers != nullptr && uses_gemm(B, d_in, d_out)) {
+  if (buffers != nullptr && buffers->input_grad && uses_gemm(B, d_in, d_out)) {
     // Wᵀ: the row-major (D_in, D_out) matrix read as column-major (D_out, D_in)
-    buffers->input_grad.template run<Eigen::RowMajor, Eigen::ColMajor>(
+    buffers->input_grad->template run<Eigen::RowMajor, Eigen::ColMajor>(
         dinp->data(), d_in, dpre.data(), d_out, W.data(), d_out, B, d_in, d_out);
   } else {
     dinp->noalias() = dpre * W.transpose();

@@ -14,11 +14,16 @@
 // Parameters (and gradients, same layout), per layer: W_t (D_t, D_{t+1}), b_t (1, D_{t+1}), then
 // γ_t, β_t (1, D_{t+1}) on batch-normalised layers. Batch-norm running statistics (not trained)
 // live in their own buffer: running_mean_t, running_var_t per normalised layer.
-// Workspace, sized for `capacity` rows and only ever grown by reserve(): per layer pre_t, act_t,
-// delta_t (∂L/∂out_t, turned into ∂L/∂pre_t in place), and for batch norm xhat_t, z_t and the
-// per-feature statistics; act_t aliases the activation's input when g_t is identity. Layers with
-// dropout also hold mask_t and out_t (they exist only while the layer's rate is > 0). A training
-// step allocates nothing.
+// Workspace (one per pass: the network's own for training, a fresh one for every evaluation),
+// sized for `capacity` rows: per layer pre_t, act_t, and for batch norm z_t; act_t aliases the
+// activation's input when g_t is identity. A training workspace also holds what backward needs:
+// delta_t (∂L/∂out_t, turned into ∂L/∂pre_t in place), batch norm's xhat_t and per-feature
+// statistics, and on layers with dropout mask_t and out_t (they exist only while the layer's rate
+// is > 0). The network's own is only ever grown by reserve(): a training step allocates nothing.
+//
+// Threads: evaluation (predict_scores, weighted_loss_sum) reads the network and writes only its
+// own workspace, so any number of threads may evaluate one network at once; everything else
+// (training, setters) needs the network to itself — the bindings take that lock.
 #pragma once
 
 #include <cmath>
@@ -36,6 +41,24 @@
 namespace nncore {
 
 enum class ParamKind { weight, bias, bn_gamma, bn_beta };
+
+// The buffers of one forward (and backward) pass; offsets into `data` per layer.
+template <class T>
+struct Workspace {
+  struct Layer {
+    Index pre = 0, xhat = 0, z = 0, g_input = 0, act = 0, delta = 0;   // (rows × width)
+    Index mean = 0, var = 0, inv_std = 0, scratch1 = 0, scratch2 = 0;  // (width)
+    Index mask = -1, out = -1;  // (rows × width), layers with dropout only
+    std::unique_ptr<DenseBuffers<T>> gemm;  // GEMM packing buffers for `capacity` rows
+  };
+  std::vector<Layer> layers;
+  Vector<T> data;
+  Index capacity = 0;
+  int threads = 1;        // threads the products are split over (the packing buffers' slots)
+  bool training = false;  // holds what backward needs
+  bool last_dropout = false;  // the last forward pass applied dropout masks
+  Index batch_x = 0, batch_y = 0, batch_w = 0;  // training only: the gathered minibatch
+};
 
 template <class T>
 class Network {
@@ -114,7 +137,7 @@ class Network {
     for (size_t t = 0; t < rates.size(); ++t)
       same_layers &= (rates[t] > 0.0) == (dropout_[t] > 0.0);
     dropout_ = rates;
-    if (!same_layers) capacity_ = 0;  // mask buffers come and go with the layers that drop
+    if (!same_layers) train_.capacity = 0;  // mask buffers come and go with the layers that drop
   }
   bool any_dropout() const {
     for (double p : dropout_)
@@ -149,117 +172,51 @@ class Network {
   Index batchnorm_state_size() const { return bn_state_.size(); }
 
   // ---- workspace ---------------------------------------------------------------------------
-  Index capacity() const { return capacity_; }
+  Index capacity() const { return train_.capacity; }
   long long workspace_allocations() const { return workspace_allocations_; }
   // How often each layer computed the gradient of its input; layer 0 must stay at 0.
   const std::vector<long long>& input_grad_counts() const { return input_grad_counts_; }
 
-  // Threads for the large products (dense.hpp decides which are large enough). Takes effect at
-  // the next reserve(); needs the core built with OpenMP, else stays 1.
+  // Threads for the large products and passes: a number, or 0 for the process-wide default
+  // (threads::limit(), which threadpoolctl and OMP_NUM_THREADS set), read at every reserve().
   void set_threads(int threads) {
-    require(threads >= 1, [&] { return "n_threads must be >= 1, got " + std::to_string(threads); });
-#ifdef _OPENMP
-    threads_ = threads;
-#else
-    threads_ = 1;
-#endif
-    for (auto& s : layers_) s.gemm.reset();
-    capacity_ = 0;
+    require(threads >= 0, [&] { return "n_threads must be >= 1, got " + std::to_string(threads); });
+    requested_threads_ = threads;
   }
-  int threads() const { return threads_; }
+  int requested_threads() const { return requested_threads_; }
+  // The thread count a computation started now runs on.
+  int threads() const { return threads::resolve(requested_threads_); }
 
   // Plain Eigen products instead of the preallocated-buffer GEMM path: the reference the tests
   // compare the fast path with. Takes effect at the next reserve().
   void use_reference_products(bool reference) {
     use_gemm_buffers_ = !reference;
-    for (auto& s : layers_) s.gemm.reset();
-    capacity_ = 0;
+    train_.capacity = 0;
   }
 
-  // Grows the workspace to hold `rows` rows. The only place the workspace allocates.
+  // Makes the training workspace hold `rows` rows on the current thread count, and starts the
+  // pool's workers that needs. The only place training allocates.
   void reserve(Index rows) {
-    if (rows <= capacity_) return;
-    Index offset = 0;
-    auto take = [&](Index count) {
-      const Index at = offset;
-      offset += count;
-      return at;
-    };
-    for (Index t = 0; t < n_layers(); ++t) {
-      LayerSlots& s = layers_[static_cast<size_t>(t)];
-      const Index width = sizes_[t + 1];
-      s.pre = take(rows * width);
-      s.g_input = s.pre;
-      if (has_batch_norm(t)) {
-        s.xhat = take(rows * width);
-        s.z = take(rows * width);
-        s.g_input = s.z;
-        s.mean = take(width);
-        s.var = take(width);
-        s.inv_std = take(width);
-        s.scratch1 = take(width);
-        s.scratch2 = take(width);
-      }
-      s.act = activation_of(t) == Activation::identity ? s.g_input : take(rows * width);
-      s.delta = take(rows * width);
-      s.mask = s.out = -1;
-      if (has_dropout(t)) {
-        s.mask = take(rows * width);
-        s.out = take(rows * width);
-      }
-      if (use_gemm_buffers_)
-        s.gemm = std::make_unique<DenseBuffers<T>>(rows, sizes_[t], width, threads_);
-    }
-    batch_x_ = take(rows * n_inputs());
-    batch_y_ = take(rows * n_outputs());
-    batch_w_ = take(rows);
-    workspace_.resize(offset);
-    capacity_ = rows;
+    const int threads = this->threads();
+    if (rows <= train_.capacity && threads == train_.threads) return;
+    build(train_, std::max(rows, train_.capacity), threads, /*training=*/true);
+    threads::prepare(threads);
     ++workspace_allocations_;
   }
 
-  T* batch_x() { return workspace_.data() + batch_x_; }  // (capacity, d)
-  T* batch_y() { return workspace_.data() + batch_y_; }  // (capacity, K)
-  T* batch_w() { return workspace_.data() + batch_w_; }  // (capacity)
+  T* batch_x() { return train_.data.data() + train_.batch_x; }  // (capacity, d)
+  T* batch_y() { return train_.data.data() + train_.batch_y; }  // (capacity, K)
+  T* batch_w() { return train_.data.data() + train_.batch_w; }  // (capacity)
 
   // ---- forward / backward -------------------------------------------------------------------
   // Forward pass over B <= capacity rows of X (B, d); returns the scores (B, K) in the workspace.
   // training: batch norm uses the batch's statistics (update_running_statistics then folds them
   // into the running averages); otherwise the running averages. dropout (training only): the
   // masks of the current dropout step on the layers whose rate is > 0.
+  // This one runs in the training workspace (reserve() it first); evaluation goes through
+  // predict_scores, which has its own.
   ConstMatrixMap<T> forward(const T* X, Index B, bool training = false, bool dropout = false) {
-    last_dropout_ = training && dropout && any_dropout();
-    const T* inp = X;
-    for (Index t = 0; t < n_layers(); ++t) {
-      const LayerSlots& s = slots(t);
-      MatrixMap<T> pre = work(s.pre, t, B);
-      dense_forward<T>(pre, ConstMatrixMap<T>(inp, B, sizes_[t]), param_matrix(s.weight),
-                       s.gemm.get());
-      if (has_batch_norm(t)) {
-        pre.rowwise() += param_row(s.bias);
-        MatrixMap<T> z = work(s.z, t, B);
-        if (training) {
-          batchnorm_forward_train<T>(z, work(s.xhat, t, B), work_row(s.mean, t), work_row(s.var, t),
-                                     work_row(s.inv_std, t), as_const(pre), param_row(s.gamma));
-        } else {
-          batchnorm_forward_eval<T>(z, as_const(pre), as_const(bn_row(s.running_mean)),
-                                    as_const(bn_row(s.running_var)), param_row(s.gamma));
-        }
-        bias_activation_forward<T>(work(s.act, t, B), z, param_row(s.beta), activation_of(t));
-      } else {
-        MatrixMap<T> act = work(s.act, t, B);
-        parallel_rows(B, sizes_[t + 1], threads_, [&](Index r0, Index r1) {
-          bias_activation_forward<T>(row_block(act, r0, r1), row_block(pre, r0, r1),
-                                     param_row(s.bias), activation_of(t));
-        });
-      }
-      if (last_dropout_ && has_dropout(t))
-        dropout_forward<T>(work(s.out, t, B), work(s.mask, t, B), as_const(work(s.act, t, B)),
-                           dropout_[static_cast<size_t>(t)],
-                           dropout_stream_key(dropout_seed_, dropout_step_, t), threads_);
-      inp = work(output_of(t), t, B).data();
-    }
-    return ConstMatrixMap<T>(inp, B, n_outputs());
+    return forward(train_, X, B, training, dropout);
   }
 
   // α/2 Σ_t ‖W_t‖² (biases and batch-norm parameters are not penalised).
@@ -280,29 +237,31 @@ class Network {
                           bool dropout = false) {
     // Every gradient entry is written (not accumulated) below, so the slab needs no zeroing.
     const Index L = n_layers();
-    ConstMatrixMap<T> scores = forward(X, B, /*training=*/true, dropout);
-    double objective = loss_forward_backward<T>(loss_, work(slots(L - 1).delta, L - 1, B).data(),
+    Workspace<T>& ws = train_;
+    ConstMatrixMap<T> scores = forward(ws, X, B, /*training=*/true, dropout);
+    double objective = loss_forward_backward<T>(loss_, work(ws, ws_layer(ws, L - 1).delta, L - 1, B).data(),
                                                 scores.data(), Y, w, B, n_outputs(), scale,
                                                 conventions_);
     objective += penalty();
     for (Index t = L - 1; t >= 0; --t) {
       const LayerSlots& s = slots(t);
-      const ConstMatrixMap<T> layer_input(t == 0 ? X : work(output_of(t - 1), t - 1, B).data(),
-                                          B, sizes_[t]);
+      const typename Workspace<T>::Layer& w = ws_layer(ws, t);
+      const ConstMatrixMap<T> layer_input(
+          t == 0 ? X : work(ws, output_of(ws, t - 1), t - 1, B).data(), B, sizes_[t]);
       MatrixMap<T> dW = grad_matrix(s.weight);
       if (t > 0) {
-        MatrixMap<T> dinp = work(slots(t - 1).delta, t - 1, B);
-        dense_backward<T>(&dinp, dW, grad_row(s.bias), as_const(work(s.delta, t, B)), layer_input,
-                          param_matrix(s.weight), s.gemm.get());
+        MatrixMap<T> dinp = work(ws, ws_layer(ws, t - 1).delta, t - 1, B);
+        dense_backward<T>(&dinp, dW, grad_row(s.bias), as_const(work(ws, w.delta, t, B)),
+                          layer_input, param_matrix(s.weight), w.gemm.get());
         ++input_grad_counts_[static_cast<size_t>(t)];
-        nonlinear_backward(t - 1, B);
+        nonlinear_backward(ws, t - 1, B);
       } else {
-        dense_backward<T>(nullptr, dW, grad_row(s.bias), as_const(work(s.delta, t, B)), layer_input,
-                          param_matrix(s.weight), s.gemm.get());
+        dense_backward<T>(nullptr, dW, grad_row(s.bias), as_const(work(ws, w.delta, t, B)),
+                          layer_input, param_matrix(s.weight), w.gemm.get());
       }
       if (alpha_ != T(0)) dW += (scale * alpha_) * param_matrix(s.weight);
     }
-    if (last_dropout_) ++dropout_step_;
+    if (ws.last_dropout) ++dropout_step_;
     return objective;
   }
 
@@ -319,8 +278,10 @@ class Network {
     for (Index t = 0; t < n_layers(); ++t) {
       if (!has_batch_norm(t)) continue;
       const LayerSlots& s = slots(t);
+      const typename Workspace<T>::Layer& w = ws_layer(train_, t);
       batchnorm_update_running<T>(bn_row(s.running_mean), bn_row(s.running_var),
-                                  as_const(work_row(s.mean, t)), as_const(work_row(s.var, t)), B);
+                                  as_const(work_row(train_, w.mean, t)),
+                                  as_const(work_row(train_, w.var, t)), B);
     }
   }
 
@@ -335,29 +296,41 @@ class Network {
   }
 
   // ---- evaluation over whole data sets -------------------------------------------------------
-  // scores (n, K) for X (n, d). In eval mode the data stream through the workspace in blocks; in
-  // training mode batch norm needs every row at once.
-  void predict_scores(const T* X, Index n, T* out, bool training = false) {
-    const Index chunk = eval_chunk(n, training);
-    for (Index start = 0; start < n; start += chunk) {
-      const Index B = std::min(chunk, n - start);
-      MatrixMap<T>(out + start * n_outputs(), B, n_outputs()) =
-          forward(X + start * n_inputs(), B, training);
-    }
+  // Evaluation reads the network and writes workspaces of its own, so any number of threads may
+  // evaluate one network at once. In eval mode the rows go through in blocks of eval_block()
+  // rows, the blocks on the threads; in training mode batch norm needs every row at once, and the
+  // products are split instead. Either way each row's result is the same for every thread count.
+
+  // scores (n, K) for X (n, d).
+  void predict_scores(const T* X, Index n, T* out, bool training = false) const {
+    const Index K = n_outputs();
+    evaluate(X, n, training, [&](Index start, ConstMatrixMap<T> scores) {
+      MatrixMap<T>(out + start * K, scores.rows(), K) = scores;
+      return 0.0;
+    });
   }
 
   // Σ_i w_i ℓ_i over X (n, d), Y (n, K), w (n) or null; no gradient, no penalty.
-  double weighted_loss_sum(const T* X, const T* Y, const T* w, Index n, bool training = false) {
-    const Index chunk = eval_chunk(n, training);
-    double total = 0.0;
-    for (Index start = 0; start < n; start += chunk) {
-      const Index B = std::min(chunk, n - start);
-      ConstMatrixMap<T> scores = forward(X + start * n_inputs(), B, training);
-      total += loss_forward_backward<T>(loss_, nullptr, scores.data(), Y + start * n_outputs(),
-                                        w != nullptr ? w + start : nullptr, B, n_outputs(), T(1),
-                                        conventions_);
-    }
-    return total;
+  double weighted_loss_sum(const T* X, const T* Y, const T* w, Index n,
+                           bool training = false) const {
+    const Index K = n_outputs();
+    return evaluate(X, n, training, [&](Index start, ConstMatrixMap<T> scores) {
+      return loss_forward_backward<T>(loss_, nullptr, scores.data(), Y + start * K,
+                                      w != nullptr ? w + start : nullptr, scores.rows(), K, T(1),
+                                      conventions_);
+    });
+  }
+
+  // Rows per block of an eval-mode pass: about kEvalBlockWork multiply-adds, a multiple of 32
+  // rows in [kEvalBlockMin, kEvalBlockMax]. It depends on the layer sizes only, so a row's result
+  // does not depend on how many rows come with it or how many threads there are.
+  static constexpr Index kEvalBlockWork = Index(1) << 24;
+  static constexpr Index kEvalBlockMin = 128, kEvalBlockMax = 1024;
+  Index eval_block() const {
+    Index per_row = 0;
+    for (Index t = 0; t < n_layers(); ++t) per_row += sizes_[t] * sizes_[t + 1];
+    return std::clamp(kEvalBlockWork / std::max<Index>(per_row, 1) / 32 * 32, kEvalBlockMin,
+                      kEvalBlockMax);
   }
 
   // Sets every running mean/variance to the statistics of X (n, d) taken as one batch (the
@@ -366,24 +339,22 @@ class Network {
     require(n >= 2, [&] {
       return std::string("batch-norm statistics need at least 2 rows, got " + std::to_string(n));
     });
-    reserve(n);
-    forward(X, n, /*training=*/true);
+    Workspace<T> ws;
+    build(ws, n, threads(), /*training=*/true);
+    forward(ws, X, n, /*training=*/true);
     for (Index t = 0; t < n_layers(); ++t) {
       if (!has_batch_norm(t)) continue;
       const LayerSlots& s = slots(t);
-      bn_row(s.running_mean) = work_row(s.mean, t);
-      bn_row(s.running_var) = work_row(s.var, t) * (T(n) / T(n - 1));
+      const typename Workspace<T>::Layer& w = ws_layer(ws, t);
+      bn_row(s.running_mean) = work_row(ws, w.mean, t);
+      bn_row(s.running_var) = work_row(ws, w.var, t) * (T(n) / T(n - 1));
     }
   }
 
  private:
   struct LayerSlots {
-    Index weight = -1, bias = -1, gamma = -1, beta = -1;               // slab entries
-    SlabEntry running_mean, running_var;                               // in bn_state_
-    Index pre = 0, xhat = 0, z = 0, g_input = 0, act = 0, delta = 0;   // workspace (rows × width)
-    Index mean = 0, var = 0, inv_std = 0, scratch1 = 0, scratch2 = 0;  // workspace (width)
-    Index mask = -1, out = -1;  // workspace (rows × width), layers with dropout only
-    std::unique_ptr<DenseBuffers<T>> gemm;  // GEMM packing buffers for `capacity` rows
+    Index weight = -1, bias = -1, gamma = -1, beta = -1;  // slab entries
+    SlabEntry running_mean, running_var;                  // in bn_state_
   };
 
   Index add_param(ParamKind kind, Index layer, Index rows, Index cols) {
@@ -391,27 +362,154 @@ class Network {
     return layout_.add(rows, cols);
   }
   const LayerSlots& slots(Index t) const { return layers_[static_cast<size_t>(t)]; }
-  // Where layer t's output, the next layer's input, is in the last forward pass.
-  Index output_of(Index t) const {
-    return last_dropout_ && has_dropout(t) ? slots(t).out : slots(t).act;
+  static const typename Workspace<T>::Layer& ws_layer(const Workspace<T>& ws, Index t) {
+    return ws.layers[static_cast<size_t>(t)];
+  }
+
+  // Lays out `ws` for `rows` rows, its products split over `threads` threads; a training
+  // workspace also holds what backward needs and the gathered minibatch.
+  void build(Workspace<T>& ws, Index rows, int threads, bool training) const {
+    Index offset = 0;
+    auto take = [&](Index count) {
+      const Index at = offset;
+      offset += count;
+      return at;
+    };
+    ws.layers.resize(static_cast<size_t>(n_layers()));
+    for (Index t = 0; t < n_layers(); ++t) {
+      typename Workspace<T>::Layer& w = ws.layers[static_cast<size_t>(t)];
+      const Index width = sizes_[t + 1];
+      w.pre = take(rows * width);
+      w.g_input = w.pre;
+      if (has_batch_norm(t)) {
+        w.z = take(rows * width);
+        w.g_input = w.z;
+        if (training) {
+          w.xhat = take(rows * width);
+          w.mean = take(width);
+          w.var = take(width);
+          w.inv_std = take(width);
+          w.scratch1 = take(width);
+          w.scratch2 = take(width);
+        }
+      }
+      w.act = activation_of(t) == Activation::identity ? w.g_input : take(rows * width);
+      w.delta = training ? take(rows * width) : -1;
+      w.mask = w.out = -1;
+      if (training && has_dropout(t)) {
+        w.mask = take(rows * width);
+        w.out = take(rows * width);
+      }
+      w.gemm.reset();
+      // Evaluation blocks too small for a GEMM (a single row, say) need no packing space.
+      if (use_gemm_buffers_ && (training || uses_gemm(rows, width, sizes_[t])))
+        w.gemm = std::make_unique<DenseBuffers<T>>(rows, sizes_[t], width, threads, training);
+    }
+    ws.batch_x = ws.batch_y = ws.batch_w = -1;
+    if (training) {
+      ws.batch_x = take(rows * n_inputs());
+      ws.batch_y = take(rows * n_outputs());
+      ws.batch_w = take(rows);
+    }
+    ws.data.resize(offset);
+    ws.capacity = rows;
+    ws.threads = threads;
+    ws.training = training;
+    ws.last_dropout = false;
+  }
+
+  // Forward pass over B <= ws.capacity rows of X (B, d) in `ws`; returns the scores (B, K) there.
+  // training: batch norm on the batch's statistics (needs a training workspace); dropout: the
+  // masks of the current dropout step (training workspaces only).
+  ConstMatrixMap<T> forward(Workspace<T>& ws, const T* X, Index B, bool training,
+                            bool dropout = false) const {
+    ws.last_dropout = training && dropout && ws.training && any_dropout();
+    const T* inp = X;
+    for (Index t = 0; t < n_layers(); ++t) {
+      const LayerSlots& s = slots(t);
+      const typename Workspace<T>::Layer& w = ws_layer(ws, t);
+      MatrixMap<T> pre = work(ws, w.pre, t, B);
+      dense_forward<T>(pre, ConstMatrixMap<T>(inp, B, sizes_[t]), param_matrix(s.weight),
+                       w.gemm.get());
+      if (has_batch_norm(t)) {
+        pre.rowwise() += param_row(s.bias);
+        MatrixMap<T> z = work(ws, w.z, t, B);
+        if (training) {
+          batchnorm_forward_train<T>(z, work(ws, w.xhat, t, B), work_row(ws, w.mean, t),
+                                     work_row(ws, w.var, t), work_row(ws, w.inv_std, t),
+                                     as_const(pre), param_row(s.gamma));
+        } else {
+          batchnorm_forward_eval<T>(z, as_const(pre), bn_row(s.running_mean),
+                                    bn_row(s.running_var), param_row(s.gamma));
+        }
+        bias_activation_forward<T>(work(ws, w.act, t, B), z, param_row(s.beta), activation_of(t));
+      } else {
+        MatrixMap<T> act = work(ws, w.act, t, B);
+        parallel_rows(B, sizes_[t + 1], ws.threads, [&](Index r0, Index r1) {
+          bias_activation_forward<T>(row_block(act, r0, r1), row_block(pre, r0, r1),
+                                     param_row(s.bias), activation_of(t));
+        });
+      }
+      if (ws.last_dropout && has_dropout(t))
+        dropout_forward<T>(work(ws, w.out, t, B), work(ws, w.mask, t, B),
+                           as_const(work(ws, w.act, t, B)), dropout_[static_cast<size_t>(t)],
+                           dropout_stream_key(dropout_seed_, dropout_step_, t), ws.threads);
+      inp = work(ws, output_of(ws, t), t, B).data();
+    }
+    return ConstMatrixMap<T>(inp, B, n_outputs());
+  }
+
+  // f(start, scores (B, K) of rows [start, start + B)) over X (n, d) in blocks, in workspaces of
+  // this call's own; returns the sum of f's results in block order.
+  template <class F>
+  double evaluate(const T* X, Index n, bool training, F&& f) const {
+    if (n <= 0) return 0.0;
+    const int threads = this->threads();
+    if (training && batch_norm_) {
+      Workspace<T> ws;
+      build(ws, n, threads, /*training=*/true);
+      return f(Index(0), forward(ws, X, n, /*training=*/true));
+    }
+    const Index block = std::min(n, eval_block());
+    const Index blocks = (n + block - 1) / block;
+    // Blocks side by side, one workspace per thread; or a single block, its products split.
+    const int slots = static_cast<int>(std::min<Index>(threads, blocks));
+    std::vector<Workspace<T>> ws(static_cast<size_t>(slots));
+    for (auto& w : ws) build(w, block, slots > 1 ? 1 : threads, /*training=*/false);
+    std::vector<double> sums(static_cast<size_t>(blocks));
+    threads::parallel_for(slots, blocks, [&](int64_t j, int slot) {
+      const Index start = j * block, B = std::min(block, n - start);
+      sums[static_cast<size_t>(j)] =
+          f(start, forward(ws[static_cast<size_t>(slot)], X + start * n_inputs(), B, training));
+    });
+    double total = 0.0;
+    for (double v : sums) total += v;
+    return total;
+  }
+
+  // Where layer t's output, the next layer's input, is in the last forward pass through ws.
+  Index output_of(const Workspace<T>& ws, Index t) const {
+    return ws.last_dropout && has_dropout(t) ? ws_layer(ws, t).out : ws_layer(ws, t).act;
   }
 
   // Turns delta_t from ∂L/∂out_t into ∂L/∂pre_t: through the dropout mask, g_t, then batch norm.
-  void nonlinear_backward(Index t, Index B) {
+  void nonlinear_backward(Workspace<T>& ws, Index t, Index B) {
     const LayerSlots& s = slots(t);
-    MatrixMap<T> delta = work(s.delta, t, B);
-    if (last_dropout_ && has_dropout(t))
-      dropout_backward<T>(delta, as_const(delta), as_const(work(s.mask, t, B)), threads_);
-    const ConstMatrixMap<T> g_input = as_const(work(s.g_input, t, B)),
-                            act = as_const(work(s.act, t, B));
-    parallel_rows(B, sizes_[t + 1], threads_, [&](Index r0, Index r1) {
+    const typename Workspace<T>::Layer& w = ws_layer(ws, t);
+    MatrixMap<T> delta = work(ws, w.delta, t, B);
+    if (ws.last_dropout && has_dropout(t))
+      dropout_backward<T>(delta, as_const(delta), as_const(work(ws, w.mask, t, B)), ws.threads);
+    const ConstMatrixMap<T> g_input = as_const(work(ws, w.g_input, t, B)),
+                            act = as_const(work(ws, w.act, t, B));
+    parallel_rows(B, sizes_[t + 1], ws.threads, [&](Index r0, Index r1) {
       activation_backward<T>(row_block(delta, r0, r1), row_block(g_input, r0, r1),
                              row_block(act, r0, r1), activation_of(t));
     });
     if (has_batch_norm(t))
-      batchnorm_backward<T>(delta, grad_row(s.gamma), grad_row(s.beta), work_row(s.scratch1, t),
-                            work_row(s.scratch2, t), as_const(delta), as_const(work(s.xhat, t, B)),
-                            as_const(work_row(s.inv_std, t)), param_row(s.gamma));
+      batchnorm_backward<T>(delta, grad_row(s.gamma), grad_row(s.beta),
+                            work_row(ws, w.scratch1, t), work_row(ws, w.scratch2, t),
+                            as_const(delta), as_const(work(ws, w.xhat, t, B)),
+                            as_const(work_row(ws, w.inv_std, t)), param_row(s.gamma));
   }
 
   ConstMatrixMap<T> param_matrix(Index entry) const {
@@ -423,25 +521,20 @@ class Network {
   MatrixMap<T> grad_matrix(Index entry) { return map_matrix<T>(grads_.data(), layout_[entry]); }
   RowVectorMap<T> grad_row(Index entry) { return map_row<T>(grads_.data(), layout_[entry]); }
   RowVectorMap<T> bn_row(const SlabEntry& e) { return map_row<T>(bn_state_.data(), e); }
-  MatrixMap<T> work(Index offset, Index t, Index B) {
-    return MatrixMap<T>(workspace_.data() + offset, B, sizes_[t + 1]);
+  ConstRowVectorMap<T> bn_row(const SlabEntry& e) const {
+    return map_row<T>(static_cast<const T*>(bn_state_.data()), e);
   }
-  RowVectorMap<T> work_row(Index offset, Index t) {
-    return RowVectorMap<T>(workspace_.data() + offset, sizes_[t + 1]);
+  MatrixMap<T> work(Workspace<T>& ws, Index offset, Index t, Index B) const {
+    return MatrixMap<T>(ws.data.data() + offset, B, sizes_[t + 1]);
+  }
+  RowVectorMap<T> work_row(Workspace<T>& ws, Index offset, Index t) const {
+    return RowVectorMap<T>(ws.data.data() + offset, sizes_[t + 1]);
   }
   static ConstMatrixMap<T> as_const(const MatrixMap<T>& m) {
     return ConstMatrixMap<T>(m.data(), m.rows(), m.cols());
   }
   static ConstRowVectorMap<T> as_const(const RowVectorMap<T>& m) {
     return ConstRowVectorMap<T>(m.data(), m.size());
-  }
-  // Evaluation streams data through the workspace in blocks big enough for efficient GEMMs;
-  // training-mode batch norm needs the whole set as one batch.
-  Index eval_chunk(Index n, bool training) {
-    const Index chunk =
-        training && batch_norm_ ? n : std::max<Index>(capacity_, std::min<Index>(n, 1024));
-    reserve(chunk);
-    return chunk;
   }
 
   std::vector<Index> sizes_;
@@ -460,13 +553,10 @@ class Network {
   Vector<T> bn_state_;
   std::vector<double> dropout_;  // (L-1) rates
   uint64_t dropout_seed_ = 0, dropout_step_ = 0;
-  bool last_dropout_ = false;  // the last forward pass applied dropout masks
 
-  Index capacity_ = 0;
   bool use_gemm_buffers_ = true;
-  int threads_ = 1;
-  Vector<T> workspace_;
-  Index batch_x_ = 0, batch_y_ = 0, batch_w_ = 0;
+  int requested_threads_ = 0;  // 0: the process-wide default
+  Workspace<T> train_;         // training steps' own
   long long workspace_allocations_ = 0;
   std::vector<long long> input_grad_counts_;
 };

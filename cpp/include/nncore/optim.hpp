@@ -88,23 +88,29 @@ class Optimizer {
   // (in double; the trainer's gradient norm without a pass of its own). If any updated value is
   // not finite, θ is restored from `backup`, the optimiser's state is reset (it holds the
   // diverging direction) and false is returned.
-  // Slabs of at least kParallelSlab parameters are updated by `threads` threads, each on its own
-  // contiguous part (the pass is memory-bound: smaller slabs stay in one thread's cache).
+  // Slabs of at least kParallelSlab parameters are updated in contiguous chunks on up to
+  // `threads` threads (the pass is memory-bound: smaller slabs stay in one thread's cache). The
+  // chunks depend on the slab's size only, so the sum of squares is the same for every thread
+  // count.
   static constexpr Index kParallelSlab = Index(1) << 18;
+  static constexpr Index kChunk = Index(1) << 15;
   static constexpr int kMaxParts = 64;
 
   bool step(T* params, const T* grads, double learning_rate, T* backup, int threads = 1,
             double* grad_squares = nullptr) {
-    const int parts = n_ >= kParallelSlab ? std::clamp(threads, 1, kMaxParts) : 1;
+    const Index parts =
+        n_ >= kParallelSlab ? std::min<Index>(kMaxParts, (n_ + kChunk - 1) / kChunk) : 1;
     // Per-part results, combined in part order so the sum is the same on every run.
     unsigned not_finite[kMaxParts] = {};
     double squares[kMaxParts] = {};
-    for_each_part(n_, parts, [&](int j, Index begin, Index end) {
-      not_finite[j] = update(params, grads, learning_rate, backup, begin, end, squares[j]);
+    // Chunk edges on multiples of 16 entries: whole cache lines and vectors per chunk.
+    auto edge = [&](Index j) { return j == parts ? n_ : n_ * j / parts / 16 * 16; };
+    threads::parallel_for(threads, parts, [&](int64_t j, int) {
+      not_finite[j] = update(params, grads, learning_rate, backup, edge(j), edge(j + 1), squares[j]);
     });
     bool finite = true;
     double sum = 0.0;
-    for (int j = 0; j < parts; ++j) {
+    for (Index j = 0; j < parts; ++j) {
       finite = finite && not_finite[j] == 0;
       sum += squares[j];
     }

@@ -16,6 +16,8 @@
 #include <type_traits>
 #include <vector>
 
+#include "thread_pool.hpp"
+
 namespace nncore {
 
 using Index = Eigen::Index;
@@ -80,32 +82,24 @@ ConstRowVectorMap<T> map_row(const T* slab, const SlabEntry& e) {
   return ConstRowVectorMap<T>(slab + e.offset, e.size());
 }
 
-// f(j, begin, end) for each part j of [0, n) cut into `parts` contiguous pieces, the parts on
-// their own OpenMP threads when parts > 1. f must not throw.
-template <class F>
-void for_each_part(Index n, int parts, F&& f) {
-  if (parts <= 1) {
-    f(0, Index(0), n);
-    return;
-  }
-#pragma omp parallel for num_threads(parts) schedule(static, 1)
-  for (int j = 0; j < parts; ++j) {
-    const Index per = (n + parts - 1) / parts;
-    f(j, std::min(n, per * j), std::min(n, per * (j + 1)));
-  }
-}
-
 // Elementwise passes over a (rows, width) block worth splitting over threads: below this many
-// elements a parallel region's fork/join costs more than it saves.
+// elements the hand-off costs more than it saves. Above it, the rows go out in tasks of about
+// kTaskElements elements, several per thread, so a thread that lost its core delays little.
 constexpr Index kParallelElements = Index(1) << 17;
+constexpr Index kTaskElements = Index(1) << 15;
 
-// f(begin, end) over the rows [0, rows), in `threads` contiguous parts when rows × width is
-// large enough, else in one call on this thread. f must not throw.
+// f(begin, end) over the rows [0, rows) in contiguous blocks: on up to `threads` threads when
+// rows × width is large enough, else in one call on this thread. f must not throw.
 template <class F>
 void parallel_rows(Index rows, Index width, int threads, F&& f) {
-  const int parts =
-      threads > 1 && rows * width >= kParallelElements && rows >= threads ? threads : 1;
-  for_each_part(rows, parts, [&](int, Index begin, Index end) { f(begin, end); });
+  if (threads <= 1 || rows * width < kParallelElements || rows < 2) {
+    f(Index(0), rows);
+    return;
+  }
+  const Index tasks = std::min(rows, std::max<Index>(1, rows * width / kTaskElements));
+  threads::parallel_for(threads, tasks, [&](int64_t task, int) {
+    f(rows * task / tasks, rows * (task + 1) / tasks);
+  });
 }
 
 // Rows [begin, end) of a row-major map, as a map.
