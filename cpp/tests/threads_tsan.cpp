@@ -122,9 +122,26 @@ void run(bool batch_norm) {
   for (auto& t : fits) t.join();
 }
 
+// The pool alone: many short loops one after another, each with a different number of tasks (a
+// worker late for one loop must never run a task of the next), every task run exactly once.
+void pool_loops(int loops) {
+  std::vector<std::atomic<int>> runs(64);
+  long wrong = 0;
+  for (int loop = 0; loop < loops; ++loop) {
+    const int tasks = 2 + loop % 13 + (loop % 7 == 0 ? 40 : 0);
+    for (auto& r : runs) r = 0;
+    threads::parallel_for(2 + loop % 3, tasks, [&](int64_t task, int) {
+      runs[static_cast<size_t>(task)].fetch_add(1, std::memory_order_relaxed);
+    });
+    for (int i = 0; i < 64; ++i) wrong += runs[static_cast<size_t>(i)] != (i < tasks ? 1 : 0);
+  }
+  check(wrong == 0, "every task of every loop ran exactly once");
+}
+
 }  // namespace
 
 int main() {
+  pool_loops(200000);
   run<float>(false);
   run<double>(false);
   run<double>(true);

@@ -15,9 +15,11 @@
 #pragma once
 
 #include <algorithm>
+#include <atomic>
 #include <memory>
 #include <numeric>
 #include <optional>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -33,6 +35,9 @@ namespace nncore {
 template <class T>
 class GemmBuffers {
  public:
+  // Whether threads share one packing of both operands (see ParallelGemm): Eigen's kernel packs
+  // its own.
+  static constexpr bool kSharesPacking = false;
   GemmBuffers(Index rows, Index cols, Index depth) : space_(rows, cols, depth, 1, true) {
     space_.allocateAll();
   }
@@ -57,12 +62,39 @@ class GemmBuffers {
 template <>
 class GemmBuffers<float> {
  public:
+  static constexpr bool kSharesPacking = true;
   GemmBuffers(Index rows, Index cols, Index depth) : space_(rows, cols, depth) {}
   template <int AOrder, int BOrder>
   void product(float* C, Index ldc, const float* A, Index lda, const float* B, Index ldb,
                Index rows, Index cols, Index depth, bool accumulate) {
     sgemm::product<AOrder, BOrder>(C, ldc, A, lda, B, ldb, rows, cols, depth, accumulate, space_);
   }
+  // Shared by threads: A and B packed once, then blocks of C's rows (sgemm.hpp).
+  static Index packed_size(Index rows, Index cols, Index depth) {
+    return sgemm::packed_a_size(rows, depth) + sgemm::packed_b_size(cols, depth);
+  }
+  // Part `part` (of kPackParts) of packing A and B whole: halves of A's rows, halves of B's
+  // columns. A pure copy: how it is cut changes nothing in the result.
+  static constexpr int kPackParts = 4;
+  template <int AOrder, int BOrder>
+  static void pack(int part, float* packed, const float* A, Index lda, const float* B, Index ldb,
+                   Index rows, Index cols, Index depth) {
+    if (part < 2) {
+      const Index mid = std::min(rows, sgemm::padded(rows / 2, sgemm::kRows));
+      sgemm::pack_a_rows<AOrder>(packed, A, lda, rows, depth, part == 0 ? 0 : mid,
+                                 part == 0 ? mid : rows);
+    } else {
+      const Index mid = std::min(cols, sgemm::padded(cols / 2, sgemm::kCols));
+      sgemm::pack_b_cols<BOrder>(packed + sgemm::packed_a_size(rows, depth), B, ldb, cols, depth,
+                                 part == 2 ? 0 : mid, part == 2 ? mid : cols);
+    }
+  }
+  static void product_rows(float* C, Index ldc, const float* packed, Index rows, Index cols,
+                           Index depth, bool accumulate, Index r0, Index r1) {
+    sgemm::product_rows(C, ldc, packed, packed + sgemm::packed_a_size(rows, depth), rows, cols,
+                        depth, accumulate, r0, r1);
+  }
+  static constexpr Index kRowAlign = sgemm::kRows;
 
  private:
   sgemm::Buffers space_;
@@ -77,30 +109,36 @@ inline bool uses_gemm(Index rows, Index cols, Index depth) {
 // Products this large (multiply-adds) are split over threads; smaller ones stay on one thread,
 // where handing out tasks (a few µs) would cost more than it saves.
 constexpr Index kParallelGemmWork = Index(1) << 21;
-// A split product is cut into column blocks, about this many per thread: enough that a thread
-// that lost its core to another process leaves little for the others to wait on, few enough that
-// packing A again for every block stays cheap. Blocks start on multiples of
-// gemm_column_align<T>() columns: whole register panels of either kernel (sgemm.hpp's 16 or 32
-// columns; Eigen's, below).
-constexpr Index kGemmTasksPerThread = 2;
+
+// A split product is cut into several blocks per thread, so a thread that lost its core to
+// another process leaves little for the others to wait on. nncore's float kernel packs both
+// operands once (the caller does it) and then cuts C into blocks of rows, each multiplying its
+// rows of packed A with all of packed B: blocks cost no extra packing, so they can be small.
+// Eigen's kernel packs for itself: C is cut into blocks of columns, each packing its own columns of
+// B and all of A again, so fewer, larger ones.
+template <class T>
+constexpr Index gemm_tasks_per_thread() {
+  return GemmBuffers<T>::kSharesPacking ? 4 : 2;
+}
+// Eigen's blocks of C's columns start on a multiple of this many. Eigen computes a row-major C as
+// the column-major Cᵀ, so C's columns are the rows of its kernel's register panels (mr rows, nr
+// columns): a block must start on a multiple of mr for each of its elements to go through the
+// same code path, and so the same summation order, as in the whole product. (nncore's float kernel
+// sums every element in the same order whatever the block.)
 template <class T>
 constexpr Index gemm_column_align() {
-  // Eigen computes a row-major C as the column-major Cᵀ, so C's columns are the rows of its
-  // kernel's register panels (mr rows; nr for good measure): blocks must start on a multiple of
-  // both for every row to go through the same code path as in the whole product.
   using Traits = Eigen::internal::gebp_traits<T, T>;
-  return std::lcm(std::lcm(Index(32), Index(Traits::mr)), Index(Traits::nr));
+  return std::lcm(Index(Traits::mr), Index(Traits::nr));
 }
 
 // Multiply-adds of C (rows, cols) = A (rows, depth) · B: the work a product has to share.
 inline Index gemm_work(Index rows, Index cols, Index depth) { return rows * cols * depth; }
 
-// One product's packing buffers, one set per thread (slot) that may run part of it.
-// Every element of C is computed by one task, over the whole depth, in an order that depends on
-// neither the block it falls in nor the number of blocks: sgemm.hpp's kernel sums each element in
-// the same order whatever the column range; Eigen's does too for blocks that start on a panel
-// boundary, given the same depth slicing, which it derives from the sizes its buffers were made
-// for — so every slot's buffers are made for the whole product. Results are therefore the same
+// One product's packing space: one set per thread (slot) that may run part of it, and for
+// nncore's float kernel the operands packed once for all of them. Every element of C is computed
+// by one task, over the whole depth, in an order that depends on neither the block it falls in nor
+// the number of blocks (see gemm_column_align; Eigen's depth slicing follows the sizes its buffers
+// were made for, so every slot's are made for the whole product). Results are therefore the same
 // bits for every thread count.
 template <class T>
 struct ParallelGemm {
@@ -108,9 +146,10 @@ struct ParallelGemm {
     const int n = gemm_work(rows, cols, depth) >= kParallelGemmWork ? std::max(slots, 1) : 1;
     for (int j = 0; j < n; ++j)
       buffers.push_back(std::make_unique<GemmBuffers<T>>(rows, cols, depth));
+    if constexpr (GemmBuffers<T>::kSharesPacking)
+      if (n > 1) packed.resize(GemmBuffers<T>::packed_size(rows, cols, depth));
   }
-  // C (rows, cols) = A · B (+= when `accumulate`), split by blocks of C's (and B's) columns over
-  // the slots' threads.
+  // C (rows, cols) = A · B (+= when `accumulate`), split over the slots' threads.
   template <int AOrder, int BOrder>
   void run(T* C, Index ldc, const T* A, Index lda, const T* B, Index ldb, Index rows, Index cols,
            Index depth, bool accumulate = false) {
@@ -120,20 +159,43 @@ struct ParallelGemm {
                                                    accumulate);
       return;
     }
-    const Index blocks = threads * kGemmTasksPerThread;
-    constexpr Index align = gemm_column_align<T>();
-    const Index width = ((cols + blocks - 1) / blocks + align - 1) / align * align;
-    const Index tasks = (cols + width - 1) / width;
-    threads::parallel_for(threads, tasks, [&](int64_t task, int slot) {
-      const Index c0 = task * width, c1 = std::min(cols, c0 + width);
-      // Column c of B: row-major B starts at B + c; column-major B (a transposed row-major
-      // matrix) at B + c·ldb.
-      const T* B_cols = BOrder == Eigen::RowMajor ? B + c0 : B + c0 * ldb;
-      buffers[static_cast<size_t>(slot)]->template product<AOrder, BOrder>(
-          C + c0, ldc, A, lda, B_cols, ldb, rows, c1 - c0, depth, accumulate);
-    });
+    const Index blocks = threads * gemm_tasks_per_thread<T>();
+    if constexpr (GemmBuffers<T>::kSharesPacking) {
+      // The first tasks pack the operands; the others compute blocks of rows once all packing is
+      // done. Tasks are claimed in order, so a block waits only for packing already under way.
+      constexpr Index align = GemmBuffers<T>::kRowAlign;
+      constexpr int pack_tasks = GemmBuffers<T>::kPackParts;
+      const Index height = ((rows + blocks - 1) / blocks + align - 1) / align * align;
+      const Index tasks = (rows + height - 1) / height;
+      std::atomic<int> packed_parts{0};
+      threads::parallel_for(threads, pack_tasks + tasks, [&](int64_t task, int) {
+        if (task < pack_tasks) {
+          GemmBuffers<T>::template pack<AOrder, BOrder>(static_cast<int>(task), packed.data(), A,
+                                                        lda, B, ldb, rows, cols, depth);
+          packed_parts.fetch_add(1, std::memory_order_release);
+          return;
+        }
+        threads::wait_until([&] { return packed_parts.load(std::memory_order_acquire) == pack_tasks; });
+        const Index r0 = (task - pack_tasks) * height;
+        GemmBuffers<T>::product_rows(C, ldc, packed.data(), rows, cols, depth, accumulate, r0,
+                                     std::min(rows, r0 + height));
+      });
+    } else {
+      constexpr Index align = gemm_column_align<T>();
+      const Index width = ((cols + blocks - 1) / blocks + align - 1) / align * align;
+      const Index tasks = (cols + width - 1) / width;
+      threads::parallel_for(threads, tasks, [&](int64_t task, int slot) {
+        const Index c0 = task * width, c1 = std::min(cols, c0 + width);
+        // Column c of B: row-major B starts at B + c; column-major B (a transposed row-major
+        // matrix) at B + c·ldb.
+        const T* B_cols = BOrder == Eigen::RowMajor ? B + c0 : B + c0 * ldb;
+        buffers[static_cast<size_t>(slot)]->template product<AOrder, BOrder>(
+            C + c0, ldc, A, lda, B_cols, ldb, rows, c1 - c0, depth, accumulate);
+      });
+    }
   }
   std::vector<std::unique_ptr<GemmBuffers<T>>> buffers;
+  Vector<T> packed;  // both operands packed once for every block (kernels that can share them)
 };
 
 // Packing buffers of one layer's products, for batches of up to `rows` rows, on up to `threads`

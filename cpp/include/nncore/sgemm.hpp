@@ -231,32 +231,95 @@ void pack_b(float* out, const float* B, Index ldb, Index j0, Index N, Index k0, 
   pack_panels<kCols, BOrder == Eigen::RowMajor>(out, B, ldb, j0, N, k0, depth);
 }
 
+// C's columns [0, N) over one depth slice [k0, k0 + depth): a_slice holds A's rows packed for
+// that slice (pack_a), `b` is packing space for B's blocks. add: C += the product (else =).
+template <int BOrder>
+void multiply_slice(float* C, Index ldc, const float* a_slice, const float* B, Index ldb, Index M,
+                    Index N, Index k0, Index depth, bool add, float* b) {
+  for (Index j0 = 0; j0 < N; j0 += kColsBlock) {
+    const Index block = std::min(kColsBlock, N - j0);
+    pack_b<BOrder>(b, B, ldb, j0, block, k0, depth);
+    for (Index i0 = 0; i0 < M; i0 += kRows) {
+      const int rows = static_cast<int>(std::min<Index>(kRows, M - i0));
+      const float* a_panel = a_slice + i0 * depth;
+      for (Index jj = 0; jj < block; jj += kCols) {
+        const int cols = static_cast<int>(std::min<Index>(kCols, block - jj));
+        float* c = C + i0 * ldc + j0 + jj;
+        const float* b_panel = b + jj * depth;
+        tile_product(rows, cols, depth, a_panel, b_panel, c, ldc, add);
+      }
+    }
+  }
+}
+
+inline void zero_rows(float* C, Index ldc, Index M, Index N) {
+  for (Index i = 0; i < M; ++i) std::fill(C + i * ldc, C + i * ldc + N, 0.0f);
+}
+
 // C (M, N) row-major with leading dimension ldc: = A · B, or += A · B when `accumulate`.
 // A is (M, K) and B (K, N), stored in AOrder/BOrder with leading dimensions lda, ldb.
 template <int AOrder, int BOrder>
 void product(float* C, Index ldc, const float* A, Index lda, const float* B, Index ldb, Index M,
              Index N, Index K, bool accumulate, Buffers& buffers) {
   if (K == 0) {
-    if (!accumulate)
-      for (Index i = 0; i < M; ++i) std::fill(C + i * ldc, C + i * ldc + N, 0.0f);
+    if (!accumulate) zero_rows(C, ldc, M, N);
     return;
   }
   eigen_assert(buffers.fits(M, N));
   for (Index k0 = 0; k0 < K; k0 += kDepth) {
     const Index depth = std::min(kDepth, K - k0);
-    const bool add = accumulate || k0 > 0;
     pack_a<AOrder>(buffers.a(), A, lda, M, k0, depth);
+    multiply_slice<BOrder>(C, ldc, buffers.a(), B, ldb, M, N, k0, depth, accumulate || k0 > 0,
+                           buffers.b());
+  }
+}
+
+// For threads sharing one product: A and B packed whole, once, then rows of C computed from them.
+// A's depth slice k0 lies at M_pad × k0 (the panels pack_a writes for that slice; M_pad = M rounded
+// up to whole panels), B's at k0 × N_pad (all its column panels for that slice, panel by panel).
+inline Index padded(Index n, Index to) { return (n + to - 1) / to * to; }
+inline Index packed_a_size(Index M, Index K) { return padded(M, kRows) * K; }
+inline Index packed_b_size(Index N, Index K) { return padded(N, kCols) * K; }
+// Rows [r0, r1) of A (r0 a multiple of kRows) into their panels of every slice.
+template <int AOrder>
+void pack_a_rows(float* out, const float* A, Index lda, Index M, Index K, Index r0, Index r1) {
+  for (Index k0 = 0; k0 < K; k0 += kDepth) {
+    const Index depth = std::min(kDepth, K - k0);
+    pack_panels<kRows, AOrder == Eigen::ColMajor>(out + padded(M, kRows) * k0 + r0 * depth, A, lda,
+                                                  r0, r1 - r0, k0, depth);
+  }
+}
+// Columns [c0, c1) of B (c0 a multiple of kCols) into their panels of every slice.
+template <int BOrder>
+void pack_b_cols(float* out, const float* B, Index ldb, Index N, Index K, Index c0, Index c1) {
+  for (Index k0 = 0; k0 < K; k0 += kDepth) {
+    const Index depth = std::min(kDepth, K - k0);
+    pack_panels<kCols, BOrder == Eigen::RowMajor>(out + padded(N, kCols) * k0 + c0 * depth, B,
+                                                  ldb, c0, c1 - c0, k0, depth);
+  }
+}
+
+// Rows [r0, r1) (r0 a multiple of kRows) of C (M, N) = or += A · B from A and B packed whole:
+// the same slices, blocks, tiles and so the same summation order as product().
+inline void product_rows(float* C, Index ldc, const float* a_whole, const float* b_whole, Index M,
+                         Index N, Index K, bool accumulate, Index r0, Index r1) {
+  if (K == 0) {
+    if (!accumulate) zero_rows(C + r0 * ldc, ldc, r1 - r0, N);
+    return;
+  }
+  for (Index k0 = 0; k0 < K; k0 += kDepth) {
+    const Index depth = std::min(kDepth, K - k0);
+    const bool add = accumulate || k0 > 0;
+    const float* a_slice = a_whole + padded(M, kRows) * k0;
+    const float* b_slice = b_whole + padded(N, kCols) * k0;
     for (Index j0 = 0; j0 < N; j0 += kColsBlock) {
       const Index block = std::min(kColsBlock, N - j0);
-      pack_b<BOrder>(buffers.b(), B, ldb, j0, block, k0, depth);
-      for (Index i0 = 0; i0 < M; i0 += kRows) {
-        const int rows = static_cast<int>(std::min<Index>(kRows, M - i0));
-        const float* a_panel = buffers.a() + i0 * depth;
+      for (Index i0 = r0; i0 < r1; i0 += kRows) {
+        const int rows = static_cast<int>(std::min<Index>(kRows, r1 - i0));
         for (Index jj = 0; jj < block; jj += kCols) {
           const int cols = static_cast<int>(std::min<Index>(kCols, block - jj));
-          float* c = C + i0 * ldc + j0 + jj;
-          const float* b_panel = buffers.b() + jj * depth;
-          tile_product(rows, cols, depth, a_panel, b_panel, c, ldc, add);
+          tile_product(rows, cols, depth, a_slice + i0 * depth, b_slice + (j0 + jj) * depth,
+                       C + i0 * ldc + j0 + jj, ldc, add);
         }
       }
     }

@@ -98,6 +98,14 @@ bool spin_until(Ready&& ready) {
   }
 }
 
+// Waits until ready(): spins while the wait is likely short, then yields the core between checks
+// (for waits on work another thread of the same loop is finishing).
+template <class Ready>
+void wait_until(Ready&& ready) {
+  if (spin_until(ready)) return;
+  while (!ready()) std::this_thread::yield();
+}
+
 class Pool {
  public:
   // f(task, slot) for task in [0, tasks), on up to `threads` threads: the caller is slot 0 and
@@ -105,19 +113,18 @@ class Pool {
   template <class F>
   void run(int threads, int64_t tasks, F& f) {
     threads = static_cast<int>(std::min<int64_t>({threads, tasks, kMaxThreads}));
-    if (threads <= 1 || busy_.exchange(true, std::memory_order_acquire)) {
+    if (threads <= 1 || tasks >= static_cast<int64_t>(kSpent) ||
+        busy_.exchange(true, std::memory_order_acquire)) {
       for (int64_t i = 0; i < tasks; ++i) f(i, 0);
       return;
     }
     start_workers(threads - 1);
-    call_.store(&trampoline<F>, std::memory_order_relaxed);
-    context_.store(static_cast<void*>(&f), std::memory_order_relaxed);
-    tasks_.store(tasks, std::memory_order_relaxed);
-    threads_.store(threads, std::memory_order_relaxed);
+    call_.store(&trampoline<F>, std::memory_order_release);
+    context_.store(static_cast<void*>(&f), std::memory_order_release);
+    tasks_.store(tasks, std::memory_order_release);
+    threads_.store(threads, std::memory_order_release);
     done_.store(0, std::memory_order_relaxed);
     const uint64_t generation = ++generation_;
-    // The job's fields above are published by this store (release); see work() for why a worker
-    // that reads them late is safe.
     ticket_.store(generation << 32, std::memory_order_seq_cst);
     if (sleepers_.load(std::memory_order_seq_cst) > 0) {
       std::lock_guard<std::mutex> lock(mutex_);
@@ -126,13 +133,15 @@ class Pool {
     work(generation, 0);
     // Wait for the tasks other threads took: spin while they are likely running, then sleep so a
     // worker that lost its core can have this one.
-    auto finished = [&] { return done_.load(std::memory_order_acquire) == tasks; };
+    auto finished = [&] { return done_.load(std::memory_order_seq_cst) == tasks; };
     if (!spin_until(finished)) {
       std::unique_lock<std::mutex> lock(mutex_);
       caller_sleeping_.store(true, std::memory_order_seq_cst);
       finished_.wait(lock, finished);
       caller_sleeping_.store(false, std::memory_order_relaxed);
     }
+    // Mark the job spent before its fields are rewritten by the next one (see work()).
+    ticket_.store((generation << 32) | kSpent, std::memory_order_seq_cst);
     busy_.store(false, std::memory_order_release);
   }
 
@@ -150,31 +159,33 @@ class Pool {
 
  private:
   using Call = void (*)(void*, int64_t, int);
+  static constexpr uint64_t kSpent = 0xffffffffu;  // a spent job's next-task index
   template <class F>
   static void trampoline(void* context, int64_t task, int slot) {
     (*static_cast<F*>(context))(task, slot);
   }
 
-  // Takes tasks of job `generation` until none is left. The ticket packs (generation, next task),
-  // so a claim is one compare-and-swap that fails once the job is over. A worker may read the job's
-  // fields after the job ended and the next one began to overwrite them; it then fails its first
-  // claim (the ticket's generation moved on) and runs nothing. A claim that succeeds proves the
-  // fields it read were this job's: the caller rewrites them only after every task was claimed and
-  // finished.
+  // Takes tasks of job `generation` until none is left. The ticket packs (generation, next
+  // task), so a claim is one compare-and-swap, which fails once the job is over. A worker may
+  // read the job's fields late, when the job is over and the next one is rewriting them; its
+  // claim must then fail. It does: a job ends with its ticket marked spent (an index no job
+  // reaches) before the next job writes its fields (release), so a worker that read any of those
+  // (acquire) sees the spent ticket or a later one at its compare-and-swap. A claim that succeeds
+  // therefore ran on this job's fields.
   void work(uint64_t generation, int slot) {
-    const Call call = call_.load(std::memory_order_relaxed);
-    void* const context = context_.load(std::memory_order_relaxed);
-    const int64_t tasks = tasks_.load(std::memory_order_relaxed);
+    const Call call = call_.load(std::memory_order_acquire);
+    void* const context = context_.load(std::memory_order_acquire);
+    const int64_t tasks = tasks_.load(std::memory_order_acquire);
     uint64_t ticket = ticket_.load(std::memory_order_acquire);
     for (;;) {
-      if ((ticket >> 32) != generation) return;
-      const int64_t task = static_cast<int64_t>(ticket & 0xffffffffu);
+      if ((ticket >> 32) != (generation & 0xffffffffu)) return;
+      const int64_t task = static_cast<int64_t>(ticket & kSpent);
       if (task >= tasks) return;
-      if (!ticket_.compare_exchange_weak(ticket, ticket + 1, std::memory_order_acq_rel,
+      if (!ticket_.compare_exchange_weak(ticket, ticket + 1, std::memory_order_seq_cst,
                                          std::memory_order_acquire))
         continue;
       call(context, task, slot);
-      if (done_.fetch_add(1, std::memory_order_acq_rel) + 1 == tasks &&
+      if (done_.fetch_add(1, std::memory_order_seq_cst) + 1 == tasks &&
           caller_sleeping_.load(std::memory_order_seq_cst)) {
         std::lock_guard<std::mutex> lock(mutex_);
         finished_.notify_all();
@@ -194,7 +205,7 @@ class Pool {
         sleepers_.fetch_sub(1, std::memory_order_relaxed);
       }
       seen = ticket_.load(std::memory_order_acquire) >> 32;
-      if (slot < threads_.load(std::memory_order_relaxed)) work(seen, slot);
+      if (slot < threads_.load(std::memory_order_acquire)) work(seen, slot);
     }
   }
 
