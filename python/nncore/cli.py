@@ -163,7 +163,8 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--seed", type=int, default=0,
                    help="seeds the splits, the initial weights and the batch order")
     t.add_argument("--threads", type=_positive_int, default=None,
-                   help="threads for large matrix products (default: all usable CPUs)")
+                   help="threads for large matrix products (default: OMP_NUM_THREADS, else all "
+                        "usable CPUs)")
     t.add_argument("--save", metavar="MODEL.npz", help="write the model and its preprocessing")
     t.add_argument("--plot", metavar="CURVES.png", help="write the training curves as PNG")
     t.add_argument("--progress", action=argparse.BooleanOptionalAction, default=False,

@@ -18,7 +18,9 @@ Extras, keyword-only, with defaults that keep scikit-learn's behaviour: more act
 classifier's `stratify` (True: multiclass splits too; False: never) and `class_weight`, the
 regressor's `mean_output_gradient`, `batch_norm`, `dropout`, `init`, `dtype`, `loss_reduction`,
 `callbacks` (see nncore.callbacks), `progress` (a tqdm bar), `n_threads` (threads for the large
-matrix products; None: all usable CPUs); fitted, `history_` (one record per epoch: loss,
+matrix products and evaluation; None: the process-wide default, nncore.thread_limit(), which
+follows OMP_NUM_THREADS and threadpoolctl — so scikit-learn's n_jobs workers get their share);
+fitted, `history_` (one record per epoch: loss,
 val_loss, val_score, learning_rate, grad_norm, param_norm, seconds), `network_` (the
 nncore.Network, for the object API and nncore.curvature), `schedule_`, `training_stopped_`;
 methods `mean_loss` and `prepare`; `partial_fit(..., validation_data=)`. Training epochs run
@@ -37,6 +39,11 @@ random_state without drawing from it (nncore.network.dropout_seed_of: the initia
 every batch order are those of dropout=0) and a step counter that continues across epochs,
 partial_fit calls, warm starts and save/load, so a fit is reproducible from random_state and
 independent of n_threads.
+
+Threads: a fitted estimator can be shared — predict, predict_proba, predict_log_proba, score and
+mean_loss may run in any number of threads at once and give the single-thread answers; fit and
+partial_fit hold the network for a whole epoch at a time, so a prediction made meanwhile sees the
+weights before or after an epoch.
 """
 
 from __future__ import annotations
