@@ -155,11 +155,12 @@ def test_many_threads_predict_on_one_model_and_get_the_single_thread_answers(fit
     clf, X, y = fitted
     expected = {"predict": clf.predict(X), "predict_proba": clf.predict_proba(X),
                 "predict_log_proba": clf.predict_log_proba(X), "score": clf.score(X, y),
-                "forward": clf.network_.forward(X), "loss": clf.network_.loss(X, y)}
+                "forward": clf.network_.forward(X), "loss": clf.network_.loss(X, y),
+                "mean_loss": clf.mean_loss(X, y)}
     calls = {"predict": lambda: clf.predict(X), "predict_proba": lambda: clf.predict_proba(X),
              "predict_log_proba": lambda: clf.predict_log_proba(X),
              "score": lambda: clf.score(X, y), "forward": lambda: clf.network_.forward(X),
-             "loss": lambda: clf.network_.loss(X, y)}
+             "loss": lambda: clf.network_.loss(X, y), "mean_loss": lambda: clf.mean_loss(X, y)}
     names = list(calls)
     mismatches = []
 
