@@ -342,3 +342,45 @@ def test_products_of_several_vectors_equal_each_vectors_product(activation, batc
         # The same operations; a vector's alignment in V may change Eigen's rounding by 1 ulp.
         np.testing.assert_allclose(hv, net.hessian_vector_product(data, v, scale=scale)[1],
                                    rtol=1e-13, atol=1e-15)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("multiclass", [False, True])
+def test_classifier_values_are_of_the_function_whose_gradient_is_measured(dtype, multiclass):
+    """A classifier reports scikit-learn's clipped log-loss; far from θ that is another function
+    than the one its gradient and H·v belong to. Every value curvature and landscape report is the
+    stable, unclipped objective: equal to an independent NumPy one at θ + 8d, and its finite
+    difference along the gradient is the gradient's slope (clipped, 0.63 against 148 before)."""
+    import reference as ref
+
+    X, y = load_iris(return_X_y=True)
+    X = ((X - X.mean(0)) / X.std(0)).astype(dtype)
+    y = y if multiclass else (y > 0).astype(int)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        clf = nncore.MLPClassifier(hidden_layer_sizes=(16,), max_iter=200, alpha=1e-3,
+                                   random_state=0).fit(X, y)
+    net = clf.network_
+    d = landscape.random_direction(clf, random_state=0)
+    far = net.params.astype(np.float64) + 8 * d
+    Ws, bs = ref.unpack(far, net.layer_sizes)
+    Y = np.eye(3)[y] if multiclass else y[:, None].astype(float)
+    expected = ref.objective(Ws, bs, X.astype(np.float64), Y, "relu",
+                             "softmax" if multiclass else "logistic", alpha=1e-3)
+    rtol = 1e-9 if dtype == np.float64 else 1e-4
+    line = landscape.slice_1d(clf, X, y, d, alphas=[0.0, 8.0])
+    np.testing.assert_allclose(line.train_losses[1], expected, rtol=rtol)
+    assert line.train_losses[1] > 5 * clf.loss_curve_[-1]  # far from θ: much larger than at θ
+
+    objective = curvature.Objective(clf, X, y)
+    value, grad = objective.value_and_grad(far)
+    np.testing.assert_allclose(value, expected, rtol=rtol)
+    np.testing.assert_allclose(objective.value(far), expected, rtol=rtol)
+    u = grad / np.linalg.norm(grad)
+    h = 1e-4 if dtype == np.float64 else 1e-2
+    slope = (objective.value(far + h * u) - objective.value(far - h * u)) / (2 * h)
+    np.testing.assert_allclose(slope, grad @ u, rtol=1e-5 if dtype == np.float64 else 1e-2)
+    # the model itself still reports scikit-learn's clipped value, and is unchanged
+    assert net.loss_clip_epsilon > 0
+    sharp = curvature.eps_sharpness(clf, X, y, epsilon=0.5)
+    assert sharp.loss == pytest.approx(objective.value(), rel=rtol)

@@ -39,13 +39,19 @@ class Objective:
     parameters or at any other θ (evaluated on a copy of the network)."""
 
     def __init__(self, model, X, y, sample_weight=None, *, chunk_size: int | None = None):
-        self.network = network_of(model)
-        if self.network.sum_output_gradient and self.network.loss_name == "squared_error":
-            # A scikit-learn-style multi-output regressor trains on n_outputs times the data
-            # term's gradient while its loss is reported averaged over the outputs; the
-            # measures here need value, gradient and H·v of one function: the reported one.
-            self.network = self.network.copy()
-            self.network.sum_output_gradient = False
+        # Every measure here needs value, gradient and H·v of one function. Two of
+        # scikit-learn's conventions, which the estimators train with, split them: a classifier
+        # reports the log-loss of probabilities clipped to [eps, 1 − eps] while its gradient is
+        # the unclipped one (far from θ the two differ by orders of magnitude), and a multi-output
+        # regressor trains on n_outputs times the gradient of the loss it reports. On a copy,
+        # both are switched off: the stable, unclipped objective and its own gradient.
+        network = network_of(model)
+        multi_output_sum = network.sum_output_gradient and network.loss_name == "squared_error"
+        if network.loss_clip_epsilon or multi_output_sum:
+            network = network.copy()
+            network.loss_clip_epsilon = 0.0
+            network.sum_output_gradient = False
+        self.network = network
         data = model.prepare(X, y, sample_weight)
         self.n_params = self.network.n_params
         self.dtype = self.network.dtype
