@@ -284,3 +284,39 @@ def test_thread_limit_is_checked():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout.split()
     assert out == ["5", "5"]
+
+
+def test_two_threads_fitting_one_estimator_get_a_clear_error():
+    """fit rebuilds the estimator's state step by step: a second fit of the same estimator from
+    another thread is refused by name (an intermittent AttributeError from deep inside before),
+    and the estimator is usable afterwards; separate estimators fit side by side."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(3000, 20))
+    y = (X[:, 0] > 0).astype(int)
+    clf = nncore.MLPClassifier(hidden_layer_sizes=(64,), max_iter=30, tol=0, random_state=0)
+    started, tried, results = threading.Event(), threading.Event(), []
+
+    def hold(est, record):  # the first fit waits in its first epoch until the second tried
+        started.set()
+        tried.wait(30)
+
+    def first(i):
+        if i == 0:
+            clf.set_params(callbacks=[hold])
+            clf.fit(X, y)
+        else:
+            started.wait(30)
+            try:
+                with pytest.raises(RuntimeError, match="already being fitted in another thread"):
+                    clf.fit(X, y)
+                results.append("refused")
+            finally:
+                tried.set()
+
+    assert _in_threads(2, first) == []
+    assert results == ["refused"]
+    clf.set_params(callbacks=())
+    assert clf.fit(X, y).score(X, y) > 0.9
+    others = [nncore.MLPClassifier(hidden_layer_sizes=(8,), max_iter=3, random_state=i)
+              for i in range(3)]
+    assert _in_threads(3, lambda i: others[i].fit(X, y)) == []

@@ -48,6 +48,8 @@ weights before or after an epoch.
 
 from __future__ import annotations
 
+import contextlib
+import threading
 import warnings
 from numbers import Integral, Real
 
@@ -70,6 +72,10 @@ from ._validation import BOUNDS, all_finite, check_dropout
 from .network import (ACTIVATIONS, INITS, REDUCTIONS, DivergenceError, Network, PreparedData,
                       ViewList)
 from .optim import SCHEDULES, SGD, Adam, AdamW, Schedule, make_optimizer
+
+# The estimators (by id) with a fit under way: the fitting thread and how deep (_sole_fit).
+_FITTING: dict[int, tuple[int, int]] = {}
+_FITTING_LOCK = threading.Lock()
 from .training import Validation, lbfgs, run_epochs
 
 _STOCHASTIC_SOLVERS = ("sgd", "adam", "adamw", "momentum")
@@ -298,7 +304,34 @@ class _BaseMLP(BaseEstimator):
         """The sample weights fit uses (the classifier folds class_weight into them)."""
         return sample_weight
 
+    @contextlib.contextmanager
+    def _sole_fit(self):
+        """One fit at a time per estimator: fit, partial_fit and fit_stream rebuild its state
+        (labels, network, optimiser) step by step, so a second one from another thread would
+        mix two fits. It is refused with a clear error; predictions may run beside a fit."""
+        key, me = id(self), threading.get_ident()
+        with _FITTING_LOCK:
+            owner, depth = _FITTING.get(key, (me, 0))
+            if owner != me:
+                raise RuntimeError(
+                    f"this {type(self).__name__} is already being fitted in another thread; fit "
+                    f"one estimator from one thread at a time (sklearn.base.clone() it to fit "
+                    f"copies in parallel)")
+            _FITTING[key] = (me, depth + 1)
+        try:
+            yield
+        finally:
+            with _FITTING_LOCK:
+                if depth == 0:
+                    del _FITTING[key]
+                else:
+                    _FITTING[key] = (me, depth)
+
     def _fit(self, X, y, sample_weight=None, incremental=False, validation_data=None):
+        with self._sole_fit():
+            return self._fit_alone(X, y, sample_weight, incremental, validation_data)
+
+    def _fit_alone(self, X, y, sample_weight, incremental, validation_data):
         self._validate_params()
         sample_weight = self._weighted(y, sample_weight, incremental)
         X, y, sample_weight = self._start(X, y, sample_weight, incremental)
@@ -318,6 +351,10 @@ class _BaseMLP(BaseEstimator):
         holding every class — set the estimator up as fit's first pass would; then every epoch
         is one pass over the stream through the one epoch driver, scored on validation_data
         (X_val, y_val) when given."""
+        with self._sole_fit():
+            return self._fit_stream_alone(stream, X_sample, y_sample, validation_data)
+
+    def _fit_stream_alone(self, stream, X_sample, y_sample, validation_data):
         self._validate_params()
         if self.solver not in _STOCHASTIC_SOLVERS:
             raise ValueError(f"streaming needs an epoch-based solver ('sgd', 'momentum', 'adam', "
