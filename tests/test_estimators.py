@@ -61,6 +61,29 @@ def test_float32_stays_float32_and_float64_can_be_forced():
     assert forced.coefs_[0].dtype == np.float64
 
 
+@pytest.mark.parametrize("fit_dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("predict_dtype", [np.float32, np.float64, np.int64])
+def test_outputs_have_scikit_learns_dtype(fit_dtype, predict_dtype):
+    """A model's outputs come back in the dtype scikit-learn's would have: X's values times the
+    weights (a float32 model on float64 X gave float32 probabilities before)."""
+    from sklearn.neural_network import MLPClassifier as SkClassifier
+    from sklearn.neural_network import MLPRegressor as SkRegressor
+
+    X, y = load_breast_cancer(return_X_y=True)
+    X = StandardScaler().fit_transform(X).astype(fit_dtype)
+    X_new = (X * 3).astype(predict_dtype)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        for ours, theirs in [(nncore.MLPClassifier, SkClassifier),
+                             (nncore.MLPRegressor, SkRegressor)]:
+            a = ours(hidden_layer_sizes=(8,), max_iter=3, random_state=0).fit(X, y)
+            b = theirs(hidden_layer_sizes=(8,), max_iter=3, random_state=0).fit(X, y)
+            assert a.predict(X_new).dtype == b.predict(X_new).dtype
+            if ours is nncore.MLPClassifier:
+                assert a.predict_proba(X_new).dtype == b.predict_proba(X_new).dtype
+                assert a.predict_log_proba(X_new).dtype == b.predict_log_proba(X_new).dtype
+
+
 def test_pandas_input_keeps_feature_names():
     pd = pytest.importorskip("pandas")
     data = load_wine(as_frame=True)

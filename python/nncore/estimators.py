@@ -811,7 +811,10 @@ class _BaseMLP(BaseEstimator):
             X = self._check_X_for_prediction(X)
         elif sp.issparse(X):
             X = X.toarray()
-        return net.predict(np.ascontiguousarray(X, dtype=net.dtype))
+        # Computed in the network's dtype; given back in the dtype scikit-learn's would have,
+        # that of X's values times the weights (float64 from a float32 model on float64 X).
+        out = net.predict(np.ascontiguousarray(X, dtype=net.dtype))
+        return out.astype(np.result_type(X.dtype, net.dtype), copy=False)
 
     def _score_with_function(self, X, y, sample_weight, score_function):
         y_pred = self._predict(X, check_input=False)
