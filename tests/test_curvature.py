@@ -384,3 +384,11 @@ def test_classifier_values_are_of_the_function_whose_gradient_is_measured(dtype,
     assert net.loss_clip_epsilon > 0
     sharp = curvature.eps_sharpness(clf, X, y, epsilon=0.5)
     assert sharp.loss == pytest.approx(objective.value(), rel=rtol)
+
+
+def test_top_eigenvalues_refuses_fewer_steps_than_eigenvalues():
+    """k=3 with max_iter=2 returned 2 eigenvalues without a word."""
+    net, X, Y, w = problem("tanh", "squared_error", False)
+    with pytest.raises(ValueError, match="max_iter must be >= k"):
+        curvature.top_eigenvalues(net, X, Y, k=3, max_iter=2)
+    assert len(curvature.top_eigenvalues(net, X, Y, k=3, max_iter=3).eigenvalues) == 3

@@ -277,6 +277,9 @@ def top_eigenvalues(model, X, y, k: int = 1, *, which: str = "LM", sample_weight
         raise ValueError(f"which must be one of {', '.join(map(repr, _WHICH))}, got {which!r}")
     tol = check_param(tol, "tol")
     max_iter = check_int(max_iter, "max_iter")
+    if max_iter < k:
+        raise ValueError(f"max_iter must be >= k: {max_iter} Lanczos steps give at most "
+                         f"{max_iter} eigenvalues, and k={k} were asked for")
     rng = check_random_state(random_state)
     lanczos = _Lanczos(objective.hvp, rng.standard_normal(n), rng)
     steps = min(n, max(2 * k + 8, 20), max_iter)
