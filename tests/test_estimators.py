@@ -254,3 +254,36 @@ def test_verbose_prints_scikit_learn_lines(capsys):
                          random_state=0).fit(StandardScaler().fit_transform(X), y)
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("Iteration 1, loss = ") and len(lines) == 2
+
+
+@pytest.mark.parametrize("params, ignored", [
+    ({"solver": "adam", "weight_decay": 0.5}, "weight_decay"),
+    ({"solver": "lbfgs", "schedule": "cosine"}, "schedule"),
+    ({"schedule": "cosine", "lr_decay": 0.5}, "lr_decay"),
+    ({"schedule": "exponential", "lr_step_size": 3}, "lr_step_size"),
+    ({"schedule": "step", "min_learning_rate": 1e-5}, "min_learning_rate"),
+    ({"solver": "lbfgs", "warmup_epochs": 2}, "warmup_epochs"),
+])
+def test_an_extra_this_fit_does_not_read_is_named(params, ignored):
+    """nncore's extras set where the fit ignores them gave bit-identical fits without a word."""
+    X, y = load_breast_cancer(return_X_y=True)
+    X = StandardScaler().fit_transform(X)
+    model = nncore.MLPClassifier(hidden_layer_sizes=(4,), max_iter=3, random_state=0, **params)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        with pytest.warns(UserWarning, match=f"{ignored}=.* ignores it"):
+            model.fit(X, y)
+
+
+def test_extras_that_are_read_do_not_warn():
+    X, y = load_breast_cancer(return_X_y=True)
+    X = StandardScaler().fit_transform(X)
+    for params in ({"solver": "adamw", "weight_decay": 0.5},
+                   {"schedule": "step", "lr_decay": 0.5, "lr_step_size": 2},
+                   {"schedule": "cosine", "min_learning_rate": 1e-5, "warmup_epochs": 1},
+                   {"solver": "sgd", "learning_rate": "adaptive"}, {}):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            nncore.MLPClassifier(hidden_layer_sizes=(4,), max_iter=3, random_state=0,
+                                 **params).fit(X, y)

@@ -108,14 +108,14 @@ def test_progress_bar_shows_epochs(capsys):
     assert "MLPClassifier" in err and "3/3" in err and "loss=" in err
 
 
-@pytest.mark.parametrize("schedule,expected", [
-    ("step", [0.05, 0.05, 0.025, 0.025, 0.0125]),
-    ("exponential", [0.05 * 0.5**e for e in range(5)]),
-    ("cosine", [0.5 * 0.05 * (1 + math.cos(math.pi * e / 5)) for e in range(5)]),
+@pytest.mark.parametrize("schedule,params,expected", [
+    ("step", {"lr_decay": 0.5, "lr_step_size": 2}, [0.05, 0.05, 0.025, 0.025, 0.0125]),
+    ("exponential", {"lr_decay": 0.5}, [0.05 * 0.5**e for e in range(5)]),
+    ("cosine", {}, [0.5 * 0.05 * (1 + math.cos(math.pi * e / 5)) for e in range(5)]),
 ])
-def test_extra_schedules_on_the_estimator(schedule, expected):
-    clf = classifier(schedule=schedule, lr_decay=0.5, lr_step_size=2, max_iter=5,
-                     solver="adam", learning_rate_init=0.05).fit(X, y)
+def test_extra_schedules_on_the_estimator(schedule, params, expected):
+    clf = classifier(schedule=schedule, max_iter=5, solver="adam", learning_rate_init=0.05,
+                     **params).fit(X, y)
     np.testing.assert_allclose([r["learning_rate"] for r in clf.history_], expected, rtol=1e-12)
 
 

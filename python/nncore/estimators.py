@@ -257,6 +257,37 @@ class _BaseMLP(BaseEstimator):
             self._check_dropout()
             self._validated_params = current
 
+    # nncore's extras that only some solvers or schedules read, with their defaults and readers.
+    _EXTRA_READERS = {
+        "weight_decay": (0.01, "solver='adamw'"),
+        "lr_decay": (0.1, "the 'step' and 'exponential' schedules"),
+        "lr_step_size": (10, "the 'step' schedule"),
+        "min_learning_rate": (0.0, "the 'cosine' schedule"),
+        "warmup_epochs": (0, "the epoch-based solvers"),
+        "schedule": (None, "the epoch-based solvers"),
+    }
+
+    def _warn_ignored_options(self):
+        """A UserWarning for each of nncore's extras set away from its default where this fit
+        does not read it (a fit identical to the default's, bit for bit, otherwise). scikit-learn's
+        own parameters keep its behaviour: those a solver does not use are ignored silently."""
+        epochs = self.solver in _STOCHASTIC_SOLVERS
+        kind = self.schedule if self.schedule is not None else (
+            self.learning_rate if self.solver in ("sgd", "momentum") else "constant")
+        read = {"weight_decay": self.solver == "adamw",
+                "lr_decay": epochs and kind in ("step", "exponential"),
+                "lr_step_size": epochs and kind == "step",
+                "min_learning_rate": epochs and kind == "cosine",
+                "warmup_epochs": epochs, "schedule": epochs}
+        for name, (default, reader) in self._EXTRA_READERS.items():
+            value = getattr(self, name)
+            if not read[name] and value != default:
+                used = (f"solver={self.solver!r}" if name in ("weight_decay", "warmup_epochs",
+                                                                 "schedule") or not epochs
+                        else f"the {kind!r} schedule")
+                warnings.warn(f"{name}={value!r} is read by {reader} only: this fit "
+                              f"({used}) ignores it", UserWarning, stacklevel=4)
+
     def _check_dropout(self):
         """What the constraint table cannot say: a dropout sequence has one rate per hidden
         layer, and only epoch-based solvers drop out."""
@@ -333,6 +364,7 @@ class _BaseMLP(BaseEstimator):
 
     def _fit_alone(self, X, y, sample_weight, incremental, validation_data):
         self._validate_params()
+        self._warn_ignored_options()
         sample_weight = self._weighted(y, sample_weight, incremental)
         X, y, sample_weight = self._start(X, y, sample_weight, incremental)
         data = self._prepared(X, y, sample_weight)
