@@ -546,22 +546,20 @@ def _predict_command(args) -> int:
     import csv
 
     from .persistence import load
-    from .tabular import Preprocessing, read_csv
+    from .tabular import TabularModel
 
     if args.output:
         _check_writable(args.output, "--output")
     try:
-        model, metadata = load(args.model, with_metadata=True)
+        model = load(args.model)
     except ValueError as exc:
         raise ValueError(f"{args.model}: not an nncore model file ({exc})") from None
-    if not isinstance(metadata, dict) or "cli" not in metadata:
+    if not isinstance(model, TabularModel):
         raise ValueError(f"{args.model} was not written by `nncore train --save`: it carries no "
                          f"preprocessing; use nncore.load() from Python instead")
-    info = metadata["cli"]
-    trained = {"sep": ",", "decimal": ".", "encoding": "utf-8", **info.get("csv", {})}
-    frame = read_csv(args.data, **{k: getattr(args, k) or trained[k] for k in trained})
+    frame = model.read_csv(args.data, sep=args.sep, decimal=args.decimal, encoding=args.encoding)
     unseen: dict = {}
-    X = Preprocessing(info["preprocessing"]).transform(frame, unseen=unseen)
+    X = model.transform(frame, unseen=unseen)
     for column, counts in unseen.items():
         listed = ", ".join(f"{v!r} ×{c}" for v, c in list(counts.items())[:5])
         _say(f"note: column {column!r}: {sum(counts.values())} row(s) with categories not seen "
@@ -570,15 +568,15 @@ def _predict_command(args) -> int:
     out = open(args.output, "w", newline="") if args.output else sys.stdout
     try:
         writer = csv.writer(out)
-        if info["task"] == "classification":
-            proba = model.predict_proba(X)
-            writer.writerow(["prediction", *[f"proba_{c}" for c in model.classes_]])
-            for label, row in zip(model.predict(X), proba):
+        estimator = model.estimator
+        if model.task == "classification":
+            proba = estimator.predict_proba(X)
+            writer.writerow(["prediction", *[f"proba_{c}" for c in estimator.classes_]])
+            for label, row in zip(estimator.predict(X), proba):
                 writer.writerow([label, *[f"{p:.6g}" for p in row]])
         else:
-            mean, scale = info["y_scale"]
             writer.writerow(["prediction"])
-            for value in model.predict(X) * scale + mean:
+            for value in model.target_units(estimator.predict(X)):
                 writer.writerow([f"{value:.10g}"])
         out.flush()
     except BrokenPipeError:  # `| head` has what it wanted

@@ -921,6 +921,9 @@ class _BaseMLP(BaseEstimator):
                                       == "O"}
         if hasattr(self, "feature_names_in_"):
             arrays["feature_names_in"] = np.asarray(self.feature_names_in_, dtype=str)
+        preprocessing = self.__dict__.get("preprocessing_")
+        if preprocessing is not None:  # fit_stream's: the model's inputs are its output
+            doc["preprocessing"] = preprocessing.spec
         return doc, arrays
 
     def _hyperparameters_document(self) -> dict:
@@ -990,6 +993,10 @@ class _BaseMLP(BaseEstimator):
             estimator._restore_label_binarizer(doc["label_binarizer"], arrays["classes"])
         if "feature_names_in" in arrays:
             estimator.feature_names_in_ = arrays["feature_names_in"].astype(object)
+        if doc.get("preprocessing") is not None:
+            from .tabular import Preprocessing
+
+            estimator.preprocessing_ = Preprocessing(doc["preprocessing"])
         return estimator
 
     def _check_solver(self):

@@ -48,9 +48,32 @@ def save(model, path, *, metadata: dict | None = None) -> None:
         np.savez(f, meta=np.array(meta), **arrays)
 
 
+def _with_preprocessing(model, doc):
+    """A model that carries the preprocessing of the raw table it was trained on — `nncore
+    train --save` keeps it in the file's metadata, an estimator trained by `fit_stream` in its
+    own document — comes back as a TabularModel, whose predictions take the raw rows."""
+    from .tabular import TabularModel
+
+    user = doc.get("user")
+    cli = user.get("cli") if isinstance(user, dict) else None
+    if isinstance(cli, dict) and "preprocessing" in cli:
+        others = {k: v for k, v in user.items() if k != "cli"}
+        return TabularModel(model, cli["preprocessing"], task=cli["task"],
+                            y_scale=cli.get("y_scale", (0.0, 1.0)), csv=cli.get("csv"),
+                            metadata=others or None)
+    preprocessing = doc.get("preprocessing")
+    if preprocessing is not None:
+        task = "classification" if hasattr(model, "classes_") else "regression"
+        return TabularModel(model, preprocessing, task=task, metadata=user)
+    return model
+
+
 def load(path, *, with_metadata: bool = False):
     """Read a model written by `save`. Raises ValueError for files that are not nncore models,
-    are truncated or tampered with, or come from a newer nncore."""
+    are truncated or tampered with, or come from a newer nncore. A model saved with the
+    preprocessing of its raw table (`nncore train --save`; an estimator trained by
+    `nncore.fit_stream`) comes back as a `nncore.tabular.TabularModel`: its predictions take the
+    raw rows, as `nncore predict` does; its `estimator` is the fitted estimator."""
     try:
         # Our own file handle, so a failed read still closes it.
         with open(os.fspath(path), "rb") as f, np.load(f, allow_pickle=False) as data:
@@ -69,6 +92,7 @@ def load(path, *, with_metadata: bool = False):
         if doc["class"] not in _CLASSES:
             raise ValueError(f"unknown estimator class {doc['class']!r}")
         model = _CLASSES[doc["class"]].from_document(doc, arrays)
+        model = _with_preprocessing(model, doc)
     except (KeyError, TypeError, IndexError, AttributeError, json.JSONDecodeError) as exc:
         raise ValueError(f"cannot load {os.fspath(path)!r}: the file is corrupt or was "
                          f"modified ({type(exc).__name__}: {exc})") from None

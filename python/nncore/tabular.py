@@ -216,3 +216,76 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
     def transform(self, frame) -> np.ndarray:
         return self.preprocessing_.transform(frame)
 
+
+
+class TabularModel:
+    """A fitted estimator together with the preprocessing of the raw table it was trained on:
+    what `nncore.load` returns for a file that carries preprocessing (`nncore train --save`, or
+    an estimator trained by `nncore.fit_stream`), so that predictions take the raw rows.
+
+    `predict`, `predict_proba` and `predict_log_proba` take a DataFrame of the original columns
+    (or a CSV path, read in the dialect the model was trained on) and give exactly what
+    `nncore predict` writes: regression targets back in their own units. `transform` gives the
+    estimator's inputs; `estimator` is the fitted estimator itself, whose other attributes
+    (`classes_`, `coefs_`, `network_`, ...) read through. `save` writes the same file again."""
+
+    def __init__(self, estimator, preprocessing: dict, *, task: str, y_scale=(0.0, 1.0),
+                 csv: dict | None = None, metadata=None):
+        self.estimator = estimator
+        self.preprocessing = Preprocessing(preprocessing)
+        self.task = task
+        self.y_scale = (float(y_scale[0]), float(y_scale[1]))
+        self.csv = {"sep": ",", "decimal": ".", "encoding": "utf-8", **(csv or {})}
+        self.metadata = metadata  # the user's own, beside the command line's
+
+    def __getattr__(self, name):
+        if name in ("estimator", "__setstate__") or name.startswith("__"):
+            raise AttributeError(name)
+        return getattr(self.estimator, name)
+
+    def __repr__(self) -> str:
+        return f"TabularModel({self.estimator!r}, task={self.task!r})"
+
+    def read_csv(self, path, **dialect):
+        """A CSV file in the dialect the model was trained on (each keyword overrides one)."""
+        return read_csv(path, **{**self.csv, **{k: v for k, v in dialect.items() if v}})
+
+    def transform(self, rows, *, unseen: dict | None = None) -> np.ndarray:
+        """The estimator's inputs for raw rows (a DataFrame, or a CSV path); categories not seen
+        in training encode as all zeros and, with `unseen` a dict, are counted there."""
+        frame = self.read_csv(rows) if isinstance(rows, (str, bytes)) or hasattr(
+            rows, "__fspath__") else rows
+        return self.preprocessing.transform(frame, unseen=unseen)
+
+    def predict(self, rows) -> np.ndarray:
+        return self.target_units(self.estimator.predict(self.transform(rows)))
+
+    def target_units(self, predictions: np.ndarray) -> np.ndarray:
+        """The estimator's predictions in the target's own units (a regressor's were trained on
+        the standardised target)."""
+        if self.task == "classification":
+            return predictions
+        mean, scale = self.y_scale
+        return predictions * scale + mean
+
+    def _classifier_only(self, name):
+        if self.task != "classification":
+            raise AttributeError(f"{name} is for classifiers; this model is a regressor")
+
+    def predict_proba(self, rows) -> np.ndarray:
+        self._classifier_only("predict_proba")
+        return self.estimator.predict_proba(self.transform(rows))
+
+    def predict_log_proba(self, rows) -> np.ndarray:
+        self._classifier_only("predict_log_proba")
+        return self.estimator.predict_log_proba(self.transform(rows))
+
+    def command_line_document(self) -> dict:
+        """What the file keeps beside the estimator (the user's metadata's "cli" entry)."""
+        return {"preprocessing": self.preprocessing.spec, "task": self.task,
+                "y_scale": list(self.y_scale), "csv": dict(self.csv)}
+
+    def save(self, path, *, metadata=None) -> None:
+        """Writes the model and its preprocessing (`nncore.load` gives this object back)."""
+        user = dict(self.metadata or {}) if metadata is None else dict(metadata)
+        self.estimator.save(path, metadata={**user, "cli": self.command_line_document()})
