@@ -1,6 +1,7 @@
 """Saving to .npz and loading back: exact, continuable, safe against bad files."""
 
 import json
+import warnings
 import zipfile
 
 import numpy as np
@@ -181,3 +182,22 @@ def test_files_written_before_the_one_loop_refactor_still_load():
     params = np.concatenate([c.ravel() for c in reg.coefs_ + reg.intercepts_])
     np.testing.assert_allclose(params, np.load(data / "format1_expected_next.npz")["reg_params"],
                                **close)
+
+
+def test_save_and_load_take_file_objects(tmp_path):
+    """nncore.load refused file objects (an upload in a web service, a blob from storage)."""
+    import io
+
+    X, y = load_iris(return_X_y=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        clf = nncore.MLPClassifier(hidden_layer_sizes=(5,), max_iter=5, random_state=0).fit(X, y)
+    buffer = io.BytesIO()
+    nncore.persistence.save(clf, buffer)
+    buffer.seek(0)
+    np.testing.assert_array_equal(nncore.load(buffer).predict_proba(X), clf.predict_proba(X))
+    clf.save(tmp_path / "m.npz")
+    with open(tmp_path / "m.npz", "rb") as f:
+        np.testing.assert_array_equal(nncore.load(f).predict(X), clf.predict(X))
+    with pytest.raises(ValueError, match="not a readable nncore model file"):
+        nncore.load(io.BytesIO(b"not a model"))

@@ -9,6 +9,7 @@ class registered under the document's class name (the estimators register themse
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import zipfile
@@ -38,12 +39,15 @@ def _json_default(value):
 
 def save(model, path, *, metadata: dict | None = None) -> None:
     """Write a fitted model (anything with `to_document()`, e.g. MLPClassifier/MLPRegressor) to
-    `path` (a .npz file). `metadata`, a JSON-serialisable dict, is stored alongside and returned
+    `path` (a .npz file, or an open binary file). `metadata`, a JSON-serialisable dict, is stored alongside and returned
     by `load(..., with_metadata=True)`."""
     document, arrays = model.to_document()
     doc = {"format": FORMAT, "format_version": FORMAT_VERSION, "nncore_version": __version__,
            **document, "user": metadata}
     meta = json.dumps(doc, default=_json_default)
+    if hasattr(path, "write"):
+        np.savez(path, meta=np.array(meta), **arrays)
+        return
     with open(os.fspath(path), "wb") as f:
         np.savez(f, meta=np.array(meta), **arrays)
 
@@ -69,17 +73,20 @@ def _with_preprocessing(model, doc):
 
 
 def load(path, *, with_metadata: bool = False):
-    """Read a model written by `save`. Raises ValueError for files that are not nncore models,
+    """Read a model written by `save`, from a path or an open binary file. Raises ValueError for files that are not nncore models,
     are truncated or tampered with, or come from a newer nncore. A model saved with the
     preprocessing of its raw table (`nncore train --save`; an estimator trained by
     `nncore.fit_stream`) comes back as a `nncore.tabular.TabularModel`: its predictions take the
     raw rows, as `nncore predict` does; its `estimator` is the fitted estimator."""
+    is_file = hasattr(path, "read")  # an open binary file (or BytesIO), read from where it is
+    name = repr(getattr(path, "name", "the file object")) if is_file else repr(os.fspath(path))
     try:
-        # Our own file handle, so a failed read still closes it.
-        with open(os.fspath(path), "rb") as f, np.load(f, allow_pickle=False) as data:
+        # Our own file handle for a path, so a failed read still closes it.
+        with (contextlib.nullcontext(path) if is_file else open(os.fspath(path), "rb")) as f, \
+                np.load(f, allow_pickle=False) as data:
             arrays = {k: data[k] for k in data.files}
     except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as exc:
-        raise ValueError(f"{os.fspath(path)!r} is not a readable nncore model file ({exc})") from exc
+        raise ValueError(f"{name} is not a readable nncore model file ({exc})") from exc
     try:
         doc = json.loads(str(arrays.pop("meta")))
         if not isinstance(doc, dict) or doc.get("format") != FORMAT:
@@ -94,8 +101,8 @@ def load(path, *, with_metadata: bool = False):
         model = _CLASSES[doc["class"]].from_document(doc, arrays)
         model = _with_preprocessing(model, doc)
     except (KeyError, TypeError, IndexError, AttributeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"cannot load {os.fspath(path)!r}: the file is corrupt or was "
+        raise ValueError(f"cannot load {name}: the file is corrupt or was "
                          f"modified ({type(exc).__name__}: {exc})") from None
     except ValueError as exc:
-        raise ValueError(f"cannot load {os.fspath(path)!r}: {exc}") from None
+        raise ValueError(f"cannot load {name}: {exc}") from None
     return (model, doc.get("user")) if with_metadata else model
