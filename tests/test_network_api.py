@@ -268,3 +268,18 @@ def test_assigning_a_view_attribute_writes_through_or_raises():
     with pytest.raises(ValueError, match=r"shape \(4, 2\)"):
         net.coefs[1] = np.ones((2, 4))
     np.testing.assert_array_equal(net.forward(X), 3.0)  # refused assignments wrote nothing
+
+
+def test_submodules_are_attributes_of_the_package():
+    """`nncore.onnx` (and curvature, landscape, plot, lab, cluster) without an import of their
+    own: an AttributeError before."""
+    import subprocess
+    import sys
+
+    code = ("import nncore; print(nncore.onnx.__name__, nncore.curvature.__name__, "
+            "nncore.landscape.__name__, nncore.lab.__name__, nncore.cluster.__name__)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["nncore.onnx", "nncore.curvature", "nncore.landscape",
+                                  "nncore.lab", "nncore.cluster"]
+    with pytest.raises(AttributeError, match="no attribute 'nonexistent'"):
+        nncore.nonexistent

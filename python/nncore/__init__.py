@@ -28,3 +28,17 @@ def build_info() -> dict:
     come from the core's own pool (see `thread_limit`)."""
     return {"eigen": _core.eigen_version, "march": _core.march or "portable",
             "float_kernel": _core.float_kernel}
+
+
+# Submodules that import something heavy or optional load on first use, so `nncore.onnx`,
+# `nncore.curvature`, ... work as attributes without an import of their own.
+_LAZY_SUBMODULES = ("cluster", "curvature", "lab", "landscape", "onnx", "plot")
+
+
+def __getattr__(name):
+    if name in _LAZY_SUBMODULES:
+        import importlib
+
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module 'nncore' has no attribute {name!r}")
+
