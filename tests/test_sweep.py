@@ -193,3 +193,18 @@ def test_a_parquet_stream_read_by_the_cluster_gives_the_local_model(tmp_path, di
         here = streamed()
     assert on_cluster.loss_curve_ == here.loss_curve_
     np.testing.assert_array_equal(on_cluster.network_.params, here.network_.params)
+
+
+def test_seeds_take_a_count_or_a_list(digits):
+    """seeds= took only a count: a list of seeds reruns chosen seeds (the same rows as the count's
+    for the seeds they share)."""
+    X, y = digits
+    grid = {"learning_rate_init": [1e-2]}
+    listed = timeless(nncore.sweep(estimator(), grid, X, y, seeds=[7, 1]))
+    assert list(listed["seed"]) == [7, 1]
+    counted = timeless(nncore.sweep(estimator(), grid, X, y, seeds=2))
+    pd.testing.assert_series_equal(listed.iloc[1], counted.iloc[1], check_names=False)
+    for bad, error in [([], ValueError), ([1, 1], ValueError), ([-1], ValueError),
+                       ("3", TypeError), ([1.5], ValueError), (0, ValueError)]:
+        with pytest.raises(error, match="seeds"):
+            nncore.sweep(estimator(), grid, X, y, seeds=bad)

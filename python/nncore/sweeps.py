@@ -113,12 +113,30 @@ def _rows(X, index):
     return X.iloc[index] if hasattr(X, "iloc") else X[index]
 
 
-def sweep(estimator, param_grid, X, y, *, seeds: int = 3, cv=None,
+def _seed_list(seeds) -> list[int]:
+    """seeds=N means 0..N-1; a sequence of non-negative integers is taken as given (distinct)."""
+    from ._validation import check_int
+
+    if isinstance(seeds, (int, np.integer)) and not isinstance(seeds, bool):
+        return list(range(check_int(seeds, "seeds")))
+    if isinstance(seeds, (str, bytes)) or not np.iterable(seeds):
+        raise TypeError(f"seeds must be a count or a sequence of seeds, got {seeds!r}")
+    listed = list(seeds)
+    if not listed or any(isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 0
+                         for s in listed):
+        raise ValueError(f"seeds must be a count >= 1 or a non-empty sequence of integers >= 0, "
+                         f"got {seeds!r}")
+    if len(set(listed)) != len(listed):
+        raise ValueError(f"seeds must be distinct, got {seeds!r}")
+    return [int(s) for s in listed]
+
+
+def sweep(estimator, param_grid, X, y, *, seeds=3, cv=None,
           validation_fraction: float = 0.2, client=None, scheduler=None, n_jobs: int | None = None,
           progress: bool = False):
     """Fit `estimator` (cloned) for every setting of `param_grid` (a dict of lists or a list of
-    them, as GridSearchCV takes) and every seed 0..seeds-1 (set as every `random_state` of the
-    estimator), scored on a validation split or, with `cv`, over folds. Runs in this process
+    them, as GridSearchCV takes) and every seed — 0..seeds-1, or the seeds listed — (set as every
+    `random_state` of the estimator), scored on a validation split or, with `cv`, over folds. Runs in this process
     (n_jobs=None or 1), in n_jobs local processes (joblib), or as Dask tasks (`client=` a
     dask.distributed Client, or `scheduler=` 'local:N' / 'tcp://HOST:PORT'); fits that run beside
     others get n_threads=1 (a worker runs as many tasks at once as it has threads). Returns a
@@ -131,7 +149,7 @@ def sweep(estimator, param_grid, X, y, *, seeds: int = 3, cv=None,
     from ._validation import check_int
     from .cluster import connect, parallel, run_tasks
 
-    seeds = check_int(seeds, "seeds")
+    seed_list = _seed_list(seeds)
     grid = list(ParameterGrid(param_grid))
     if not grid:
         raise ValueError("param_grid holds no setting")
@@ -149,7 +167,7 @@ def sweep(estimator, param_grid, X, y, *, seeds: int = 3, cv=None,
                                    stratify=y if classifier else None)]
     else:
         splits = list(check_cv(cv, y, classifier=classifier).split(np.zeros((len(y), 1)), y))
-    tasks = [(setting, seed) for setting in grid for seed in range(seeds)]
+    tasks = [(setting, seed) for setting in grid for seed in seed_list]
     started = time.perf_counter()
     with connect(client if client is not None else scheduler) as dask_client:
         shared = (estimator, X, y, splits, parallel(n_jobs, dask_client))
