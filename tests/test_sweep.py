@@ -208,3 +208,18 @@ def test_seeds_take_a_count_or_a_list(digits):
                        ("3", TypeError), ([1.5], ValueError), (0, ValueError)]:
         with pytest.raises(error, match="seeds"):
             nncore.sweep(estimator(), grid, X, y, seeds=bad)
+
+
+def test_a_bad_setting_is_refused_before_the_first_fit(digits, monkeypatch):
+    """solver=lbfgs with dropout=0.2 stopped the sweep after the fits before it, no table."""
+    X, y = digits
+    fits = []
+    original = nncore.MLPClassifier.fit
+    monkeypatch.setattr(nncore.MLPClassifier, "fit",
+                        lambda self, *a, **k: fits.append(1) or original(self, *a, **k))
+    with pytest.raises(ValueError, match=r"setting .*solver='lbfgs'.*dropout"):
+        nncore.sweep(estimator(), {"solver": ["sgd", "lbfgs"], "dropout": [0.0, 0.2]}, X, y,
+                     seeds=1)
+    with pytest.raises(ValueError, match=r"setting alpha=-1.*alpha"):
+        nncore.sweep(estimator(), {"alpha": [1e-4, -1]}, X, y, seeds=1)
+    assert fits == []

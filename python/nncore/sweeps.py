@@ -50,6 +50,26 @@ def _set_everywhere(estimator, suffix: str, value) -> dict:
             if name == suffix or name.endswith("__" + suffix)}
 
 
+def _check_settings(estimator, grid: list[dict]) -> None:
+    """Every setting's hyperparameters checked before the first fit (a bad one stopped a sweep
+    after the fits before it, with no table): the estimator and every estimator inside it
+    (pipeline steps, wrapped regressors) validates its parameters as its fit would."""
+    from sklearn.base import BaseEstimator, clone
+
+    for setting in grid:
+        model = clone(estimator).set_params(**setting)
+        parts = [model] + [v for v in model.get_params().values() if isinstance(v, BaseEstimator)]
+        for part in parts:
+            validate = getattr(part, "_validate_params", None)
+            if validate is None or not hasattr(part, "_parameter_constraints"):
+                continue  # an estimator that declares no constraints checks in its fit
+            try:
+                validate()
+            except (ValueError, TypeError) as exc:
+                shown = ", ".join(f"{k.rsplit('__', 1)[-1]}={v!r}" for k, v in setting.items())
+                raise type(exc)(f"param_grid setting {shown}: {exc}") from None
+
+
 def _fit_one(shared, params: dict, seed: int) -> dict:
     """One setting and seed over every split: the row's numbers."""
     from sklearn.base import clone
@@ -155,6 +175,7 @@ def sweep(estimator, param_grid, X, y, *, seeds=3, cv=None,
         raise ValueError("param_grid holds no setting")
     grid = [{_resolve(estimator, name): value for name, value in setting.items()}
             for setting in grid]
+    _check_settings(estimator, grid)
     y = np.asarray(y)
     if len(y) != len(X):
         raise ValueError(f"X has {len(X)} rows and y {len(y)}")
