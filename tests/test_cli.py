@@ -345,3 +345,33 @@ def test_a_streamed_model_saved_and_loaded_keeps_its_preprocessing(tmp_path):
     rows = frame.drop(columns="label")
     np.testing.assert_array_equal(loaded.predict(rows), model.predict(transform_rows(model, rows)))
     assert loaded.estimator.preprocessing_.spec == model.preprocessing_.spec
+
+
+def test_imputation_covers_every_column_not_only_those_missing_in_training(tmp_path):
+    """--impute fitted a fill only for columns with missing training cells: a missing value
+    only in the validation or test rows, or in new rows of a column complete in training, failed
+    ("the model was trained without imputation for it")."""
+    import pandas as pd
+
+    from nncore.tabular import Preprocessing
+
+    data = tmp_path / "data.csv"
+    write_csv(data)
+    frame = pd.read_csv(data)
+    frame.loc[frame.index[-5:], "age"] = np.nan  # the last rows only: never all in training
+    frame.to_csv(data, index=False)
+    model = tmp_path / "model.npz"
+    result = run("train", "--csv", str(data), "--target", "label", "--epochs", "3",
+                 "--impute", "median", "--save", str(model), "--no-progress")
+    assert result.returncode == 0, result.stderr
+    new = tmp_path / "new.csv"
+    rows = frame.drop(columns="label").head(4).copy()
+    rows.loc[rows.index[0], "size"] = np.nan
+    rows.loc[rows.index[1], "color"] = np.nan
+    rows.to_csv(new, index=False)
+    predicted = run("predict", "--model", str(model), str(new))
+    assert predicted.returncode == 0, predicted.stderr
+    assert len(predicted.stdout.strip().splitlines()) == 5
+    complete = frame.dropna()
+    spec = Preprocessing.fit(complete.drop(columns="label"), impute="median").spec
+    assert all(f["fill"] is not None for f in spec["features"])

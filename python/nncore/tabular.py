@@ -130,7 +130,9 @@ class Preprocessing:
             if numbers is not None:
                 values = numbers.reshape(-1, 1)
                 fill = None
-                if missing.any():
+                # With imputation every column gets its fill value, missing in the training rows
+                # or not: validation, test and new rows may miss values anywhere.
+                if impute is not None:
                     imputer = SimpleImputer(strategy=impute).fit(values)
                     fill = float(imputer.statistics_[0])
                     values = imputer.transform(values)
@@ -145,7 +147,7 @@ class Preprocessing:
                 values = column.map(str).where(~missing, np.nan).to_numpy(dtype=object)
                 values = values.reshape(-1, 1)
                 fill = None
-                if missing.any():
+                if impute is not None:
                     imputer = SimpleImputer(strategy="most_frequent").fit(values)
                     fill = str(imputer.statistics_[0])
                     values = imputer.transform(values)
