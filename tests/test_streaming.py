@@ -182,3 +182,16 @@ def test_command_line_streams_parquet_files_and_saves_a_model_predict_reads(tmp_
     assert capsys.readouterr().out.splitlines()[0] == "prediction,proba_no,proba_yes"
     assert main(["train", "--parquet", str(tmp_path / "p*.parquet"), "--target", "label"]) == 2
     assert "--parquet goes with --stream" in capsys.readouterr().err
+
+
+def test_a_file_without_a_column_is_named(tmp_path):
+    """A Parquet file lacking a column the first one has crashed with `KeyError: "['q'] not in
+    index"` from inside Dask."""
+    rng = np.random.default_rng(0)
+    pd.DataFrame({"a": rng.normal(size=50), "q": rng.normal(size=50),
+                  "y": rng.integers(0, 2, 50)}).to_parquet(tmp_path / "p0.parquet")
+    pd.DataFrame({"a": rng.normal(size=50),
+                  "y": rng.integers(0, 2, 50)}).to_parquet(tmp_path / "p1.parquet")
+    with pytest.raises(ValueError, match=r"file .*p1\.parquet.* lacks column.*'q'.*same columns"):
+        nncore.fit_stream(nncore.MLPClassifier((4,), max_iter=2), str(tmp_path / "*.parquet"),
+                          target="y")

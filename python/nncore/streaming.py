@@ -105,6 +105,7 @@ class _Partitions:
 
 def partitions_of(source, target=None) -> _Partitions:
     """The partitions of any supported source (see the module docstring)."""
+    files = None
     if isinstance(source, (str, bytes)) or hasattr(source, "__fspath__"):
         pattern = str(source)
         files = sorted(globbing.glob(pattern))
@@ -127,7 +128,19 @@ def partitions_of(source, target=None) -> _Partitions:
         features = [c for c in source.columns if str(c) != target]
 
         def read(i):
-            frame = source.get_partition(i).compute()
+            # A partition (file) without a column the first one has fails inside Dask's read
+            # with a bare KeyError; say which file, and what is missing.
+            where = (f"file {files[i]!r}" if files is not None and len(files) == source.npartitions
+                     else f"partition {i}")
+            try:
+                frame = source.get_partition(i).compute()
+            except KeyError as exc:
+                raise ValueError(f"{where} lacks column(s) the first one has ({exc.args[0]}): "
+                                 f"every file must hold the same columns") from None
+            absent = [str(c) for c in [*features, target] if c not in frame.columns]
+            if absent:
+                raise ValueError(f"{where} has no column {', '.join(map(repr, absent))}, which "
+                                 f"the first one has: every file must hold the same columns")
             return frame[features], frame[target].to_numpy()
 
         return _Partitions(source.npartitions, read, columns=[str(c) for c in features])
