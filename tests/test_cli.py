@@ -375,3 +375,18 @@ def test_imputation_covers_every_column_not_only_those_missing_in_training(tmp_p
     complete = frame.dropna()
     spec = Preprocessing.fit(complete.drop(columns="label"), impute="median").spec
     assert all(f["fill"] is not None for f in spec["features"])
+
+
+def test_an_infinite_cell_is_named_by_column_and_row(tmp_path):
+    """An `inf` cell named neither column nor row (a NaN did)."""
+    import pandas as pd
+
+    data = tmp_path / "data.csv"
+    write_csv(data)
+    frame = pd.read_csv(data)
+    frame["age"] = frame["age"].astype(object)
+    frame.loc[3, "age"] = "inf"
+    frame.to_csv(data, index=False)
+    result = run("train", "--csv", str(data), "--target", "label", "--epochs", "2")
+    assert result.returncode != 0
+    assert "column 'age' has 1 infinite value(s) (row 4)" in result.stderr

@@ -51,19 +51,33 @@ def read_csv(path, *, sep: str = ",", decimal: str = ".", encoding: str = "utf-8
 _NUMBER_LIKE = r"^\s*[-+]?(\d[\d\s.,']*)?\d([.,]\d*)?([eE][-+]?\d+)?\s*%?$"
 
 
+def _finite(values: np.ndarray, column, name: str) -> np.ndarray:
+    """values, after a ValueError naming the column and rows of any infinite cell ('inf' in a
+    file reads as a number; a model cannot take it)."""
+    infinite = np.isinf(values)
+    if infinite.any():
+        import pandas as pd
+
+        mask = pd.Series(infinite, index=column.index)
+        raise ValueError(f"column {name!r} has {int(infinite.sum())} infinite value(s) "
+                         f"({rows_text(mask)}): fix them or drop those rows")
+    return values
+
+
 def numeric_values(column, name: str):
     """A column as float64 if it is numeric, else None for a text column. A column whose cells
     are mostly numbers but not all readable (a decimal comma, a stray word among numbers) raises
-    ValueError quoting those cells: it must not quietly become a text category."""
+    ValueError quoting those cells: it must not quietly become a text category; an infinite
+    cell raises one naming its column and rows."""
     import pandas as pd
 
     if pd.api.types.is_bool_dtype(column) or pd.api.types.is_numeric_dtype(column):
-        return column.astype(np.float64).to_numpy()
+        return _finite(column.astype(np.float64).to_numpy(), column, name)
     present = column.notna()
     parsed = pd.to_numeric(column.where(present), errors="coerce")
     bad = present & parsed.isna()
     if not bad.any():
-        return parsed.astype(np.float64).to_numpy()
+        return _finite(parsed.astype(np.float64).to_numpy(), column, name)
     number_like = present & column.astype(str).str.match(_NUMBER_LIKE)
     if number_like.sum() * 2 >= present.sum():  # mostly numbers: report the cells, never guess
         quoted = ", ".join(repr(v) for v in column[bad].unique()[:_SHOWN])
