@@ -390,3 +390,21 @@ def test_an_infinite_cell_is_named_by_column_and_row(tmp_path):
     result = run("train", "--csv", str(data), "--target", "label", "--epochs", "2")
     assert result.returncode != 0
     assert "column 'age' has 1 infinite value(s) (row 4)" in result.stderr
+
+
+def test_task_auto_says_what_it_chose_for_an_integer_target(tmp_path):
+    """`--task auto` silently treated 30 integer classes as regression: it now states the rule."""
+    rng = np.random.default_rng(0)
+    for classes, task in ((30, "regression"), (3, "classification")):
+        path = tmp_path / f"data{classes}.csv"
+        with open(path, "w", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(["a", "b", "y"])
+            for i in range(300):
+                writer.writerow([f"{rng.normal():.3f}", f"{rng.normal():.3f}", i % classes])
+        result = run("train", "--csv", str(path), "--epochs", "1", "--no-progress")
+        assert result.returncode == 0, result.stderr
+        other = "classification" if task == "regression" else "regression"
+        assert (f"--task auto chose {task}: the target holds {classes} distinct integer values"
+                in result.stdout + result.stderr)
+        assert f"pass --task {other} otherwise" in result.stdout + result.stderr

@@ -134,7 +134,7 @@ def _model_options(parser, activations, schedules):
     parser.add_argument("--alpha", type=float, default=1e-4, help="L2 penalty")
     parser.add_argument("--batch-norm", action="store_true", help="batch-normalise hidden layers")
     parser.add_argument("--dropout", type=_fraction, default=0.0,
-                        help="dropout rate of every hidden layer, in [0, 1) (default 0: none)")
+                        help="dropout rate of every hidden layer, in [0, 1); 0: none")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -331,6 +331,13 @@ def _load_dataset(args):
             notes.append(f"dropped {int(missing.sum())} row(s) with an empty target")
         numbers = numeric_values(y_column, target)
         task = _auto_task(numbers) if args.task == "auto" else args.task
+        if args.task == "auto" and numbers is not None and np.all(numbers == np.round(numbers)):
+            # The rule is a guess for integer targets: say what it decided and why.
+            distinct = len(np.unique(numbers))
+            other = "regression" if task == "classification" else "classification"
+            notes.append(f"--task auto chose {task}: the target holds {distinct} distinct integer "
+                         f"values ({'at most' if task == 'classification' else 'more than'} 20); "
+                         f"pass --task {other} otherwise")
         if task == "regression":
             if numbers is None:
                 raise ValueError(f"target {target!r} is not numeric: use --task classification")
