@@ -392,3 +392,19 @@ def test_top_eigenvalues_refuses_fewer_steps_than_eigenvalues():
     with pytest.raises(ValueError, match="max_iter must be >= k"):
         curvature.top_eigenvalues(net, X, Y, k=3, max_iter=2)
     assert len(curvature.top_eigenvalues(net, X, Y, k=3, max_iter=3).eigenvalues) == 3
+
+
+def test_between_takes_models_as_well_as_vectors():
+    """landscape.between(est, est) failed with "float() argument must be…"."""
+    X, y = load_iris(return_X_y=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        a = nncore.MLPClassifier(hidden_layer_sizes=(5,), max_iter=3, random_state=0).fit(X, y)
+        b = nncore.MLPClassifier(hidden_layer_sizes=(5,), max_iter=30, random_state=0).fit(X, y)
+    d = landscape.between(a, b)
+    np.testing.assert_array_equal(d, b.network_.params - a.network_.params)
+    np.testing.assert_array_equal(landscape.between(a.network_, b.network_.params), d)
+    with pytest.raises(TypeError, match="theta_b must be a parameter vector, a fitted nncore"):
+        landscape.between(a, object())
+    with pytest.raises(ValueError, match="differ in shape"):
+        landscape.between(a, np.zeros(3))

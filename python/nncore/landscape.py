@@ -17,6 +17,7 @@ from sklearn.utils import check_random_state
 
 from ._validation import check_int
 from .curvature import Objective, network_of, top_eigenvalues
+from .network import Network
 
 
 # ---- directions ---------------------------------------------------------------------------------
@@ -63,9 +64,24 @@ def eigen_direction(model, X, y, *, sample_weight=None, random_state=None) -> np
                            random_state=random_state).eigenvectors[:, 0]
 
 
+def _solution(theta, name: str) -> np.ndarray:
+    """A parameter vector, or the parameters of a fitted estimator or Network."""
+    if isinstance(theta, Network) or hasattr(theta, "network_"):
+        return network_of(theta).params.astype(np.float64)
+    try:
+        vector = np.asarray(theta, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a parameter vector, a fitted nncore estimator or an "
+                        f"nncore.Network, got {type(theta).__name__}") from None
+    if vector.ndim != 1:
+        raise ValueError(f"{name} must be a 1-D parameter vector, got shape {vector.shape}")
+    return vector
+
+
 def between(theta_a, theta_b) -> np.ndarray:
-    """θ_b − θ_a: with origin θ_a, α = 0 is θ_a and α = 1 is θ_b (α < 0 and α > 1 extrapolate)."""
-    a, b = np.asarray(theta_a, dtype=np.float64), np.asarray(theta_b, dtype=np.float64)
+    """θ_b − θ_a: with origin θ_a, α = 0 is θ_a and α = 1 is θ_b (α < 0 and α > 1 extrapolate).
+    Each is a parameter vector, or a fitted estimator or Network (its parameters)."""
+    a, b = _solution(theta_a, "theta_a"), _solution(theta_b, "theta_b")
     if a.shape != b.shape:
         raise ValueError(f"the two solutions differ in shape: {a.shape} vs {b.shape}")
     return b - a
