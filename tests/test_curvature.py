@@ -408,3 +408,18 @@ def test_between_takes_models_as_well_as_vectors():
         landscape.between(a, object())
     with pytest.raises(ValueError, match="differ in shape"):
         landscape.between(a, np.zeros(3))
+
+
+def test_curvature_names_a_short_y_and_an_unknown_label():
+    """y one row short gave "cannot reshape array of size 447…"; an unknown label a one-hot
+    message."""
+    X, y = load_iris(return_X_y=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        clf = nncore.MLPClassifier(hidden_layer_sizes=(5,), max_iter=3, random_state=0).fit(X, y)
+    with pytest.raises(ValueError, match="y has 149 rows and X 150"):
+        curvature.top_eigenvalues(clf, X, y[:-1])
+    bad = y.copy()
+    bad[0] = 7
+    with pytest.raises(ValueError, match=r"label\(s\) 7 that the model was not trained on"):
+        curvature.hessian_trace(clf, X, bad)

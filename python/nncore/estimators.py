@@ -233,6 +233,10 @@ class _BaseMLP(BaseEstimator):
         nncore.curvature and nncore.landscape measure an estimator on."""
         check_is_fitted(self)
         X = self._check_X_for_prediction(X)
+        rows = len(y) if hasattr(y, "__len__") else None
+        if rows != X.shape[0]:
+            raise ValueError(f"y has {rows} rows and X {X.shape[0]}: give one target per row of "
+                             f"X")
         y = self._encoded_targets(y)
         return self._network.prepare(X, y.reshape(X.shape[0], -1), sample_weight)
 
@@ -1139,6 +1143,13 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         y = np.asarray(y)
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
+        if y.ndim == 1 and not self._label_binarizer.y_type_.startswith("multilabel"):
+            unknown = [label for label in np.unique(y) if label not in set(self.classes_)]
+            if unknown:
+                shown = [repr(getattr(v, "item", lambda v=v: v)()) for v in unknown[:5]]
+                known = [repr(getattr(v, "item", lambda v=v: v)()) for v in self.classes_]
+                raise ValueError(f"y holds label(s) {', '.join(shown)} that the model was not "
+                                 f"trained on; its classes are {', '.join(known)}")
         return self._label_binarizer.transform(y)
 
     def _restore_label_binarizer(self, spec, classes):
