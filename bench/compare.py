@@ -44,7 +44,7 @@ def flops(name):
     return 6 * n * sum(a * b for a, b in zip(sizes[:-1], sizes[1:])) - 2 * n * d * hidden[0]
 
 
-def data(name, loss):
+def data(name, loss, dtype="float32"):
     import numpy as np
 
     n, d, _, _ = WORKLOADS[name]
@@ -54,7 +54,7 @@ def data(name, loss):
     y = (X @ w).astype(np.float32)
     if loss == "logistic":
         y = (y > 0).astype(np.float32)
-    return X, y
+    return X.astype(dtype), y.astype(dtype)
 
 
 # ---- one tool, one configuration: runs in a worker process ------------------------------------
@@ -89,11 +89,11 @@ def _estimator(module, name, loss, opt, threads, **kwargs):
                **extra, **kwargs)
 
 
-def epochs_estimator(module, name, loss, opt, threads, repeats):
+def epochs_estimator(module, name, loss, opt, threads, repeats, dtype="float32"):
     """partial_fit: one epoch per call."""
     import warnings
 
-    X, y = data(name, loss)
+    X, y = data(name, loss, dtype)
     est = _estimator(module, name, loss, opt, threads)
     kwargs = {"classes": [0.0, 1.0]} if loss == "logistic" else {}
     with warnings.catch_warnings():
@@ -170,11 +170,13 @@ def epochs_numpy(name, loss, opt, threads, repeats):
         yield time.perf_counter() - start
 
 
-def epochs_pytorch(name, loss, opt, threads, repeats):
+def epochs_pytorch(name, loss, opt, threads, repeats, dtype="float32"):
+    """threads None: PyTorch's default (one per core)."""
     import torch
 
-    torch.set_num_threads(threads)
-    X, y = data(name, loss)
+    if threads is not None:
+        torch.set_num_threads(threads)
+    X, y = data(name, loss, dtype)
     X, y = torch.from_numpy(X), torch.from_numpy(y)[:, None]
     n, d, hidden, batch = WORKLOADS[name]
     sizes = [d, *hidden, 1]
@@ -183,7 +185,7 @@ def epochs_pytorch(name, loss, opt, threads, repeats):
         layers.append(torch.nn.Linear(a, b))
         if i < len(sizes) - 2:
             layers.append(torch.nn.ReLU())
-    model = torch.nn.Sequential(*layers)
+    model = torch.nn.Sequential(*layers).to(X.dtype)
     criterion = torch.nn.BCEWithLogitsLoss() if loss == "logistic" else torch.nn.MSELoss()
     optimizer = (torch.optim.SGD(model.parameters(), lr=LR[opt], momentum=0.9) if opt == "sgd"
                  else torch.optim.Adam(model.parameters(), lr=LR[opt]))

@@ -32,7 +32,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from compare import WORKLOADS, data, epochs_estimator  # noqa: E402
+from compare import epochs_estimator, epochs_pytorch  # noqa: E402
 
 CORES = len(os.sched_getaffinity(0))
 EPOCH_TOOLS = ("nncore default", "nncore n_threads=1", "pytorch default", "scikit-learn")
@@ -41,44 +41,12 @@ GRID_TOOLS = ("nncore default", "nncore n_threads=1", "scikit-learn")
 
 # ---- 1. epochs: one tool per process ------------------------------------------------------------
 def epoch_worker(tool, dtype, repeats):
-    """Median seconds of one partial_fit epoch (medium workload) after a warm-up epoch."""
-    import numpy as np
-
+    """Seconds of one partial_fit epoch (medium workload) per repeat."""
     if tool == "pytorch default":
-        yield from _pytorch_epochs(dtype, repeats)
-        return
+        return epochs_pytorch("medium", "squared", "sgd", None, repeats, dtype)
     module = "sklearn" if tool == "scikit-learn" else "nncore"
     threads = 1 if tool == "nncore n_threads=1" else None
-    cast = np.float64 if dtype == "float64" else np.float32
-    import compare
-
-    original = compare.data
-    compare.data = lambda name, loss: tuple(a.astype(cast) for a in original(name, loss))
-    try:
-        yield from epochs_estimator(module, "medium", "squared", "sgd", threads, repeats)
-    finally:
-        compare.data = original
-
-
-def _pytorch_epochs(dtype, repeats):
-    import torch  # its default thread count: one per core
-
-    X, y = data("medium", "squared")
-    torch_dtype = torch.float64 if dtype == "float64" else torch.float32
-    X, y = torch.from_numpy(X).to(torch_dtype), torch.from_numpy(y).to(torch_dtype)[:, None]
-    n, d, hidden, batch = WORKLOADS["medium"]
-    model = torch.nn.Sequential(torch.nn.Linear(d, hidden[0]), torch.nn.ReLU(),
-                                torch.nn.Linear(hidden[0], hidden[1]), torch.nn.ReLU(),
-                                torch.nn.Linear(hidden[1], 1)).to(torch_dtype)
-    optimizer = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
-    loss = torch.nn.MSELoss()
-    for _ in range(repeats):
-        start = time.perf_counter()
-        for idx in torch.randperm(n).split(batch):
-            optimizer.zero_grad(set_to_none=True)
-            loss(model(X[idx]), y[idx]).backward()
-            optimizer.step()
-        yield time.perf_counter() - start
+    return epochs_estimator(module, "medium", "squared", "sgd", threads, repeats, dtype)
 
 
 # ---- 2. GridSearchCV(n_jobs=cores) --------------------------------------------------------------

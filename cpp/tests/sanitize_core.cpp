@@ -9,6 +9,7 @@
 #include <stdexcept>
 #include <vector>
 
+#include "driver_checks.hpp"
 #include "nncore/hvp.hpp"
 #include "nncore/network.hpp"
 #include "nncore/optim.hpp"
@@ -19,22 +20,9 @@ using namespace nncore;
 
 namespace {
 
-int failures = 0;
-
-void check(bool ok, const char* what) {
-  if (!ok) {
-    std::printf("FAILED: %s\n", what);
-    ++failures;
-  }
-}
-
-template <class T>
-std::vector<T> random_vector(std::mt19937& rng, size_t n, double scale) {
-  std::normal_distribution<double> normal(0.0, scale);
-  std::vector<T> v(n);
-  for (auto& x : v) x = static_cast<T>(normal(rng));
-  return v;
-}
+using driver::check;
+using driver::failures;
+using driver::random_vector;
 
 template <class T>
 std::vector<T> targets_for(Loss loss, std::mt19937& rng, Index n, Index K) {

@@ -290,9 +290,11 @@ def _epoch_line(record, epochs) -> str:
 def _save_and_plot(args, model, preprocessing_spec, task, y_scale) -> None:
     """train's --save (the model with its preprocessing statistics) and --plot."""
     if args.save:
-        model.save(args.save, metadata={"cli": {
-            "preprocessing": preprocessing_spec, "task": task, "y_scale": list(y_scale),
-            "csv": {"sep": args.sep, "decimal": args.decimal, "encoding": args.encoding}}})
+        from .tabular import TabularModel
+
+        TabularModel(model, preprocessing_spec, task=task, y_scale=y_scale,
+                     csv={"sep": args.sep, "decimal": args.decimal,
+                          "encoding": args.encoding}).save(args.save)
         _say(f"saved {args.save}")
     if args.plot:
         if not hasattr(model, "history_"):

@@ -49,6 +49,7 @@ weights before or after an epoch.
 from __future__ import annotations
 
 import contextlib
+import inspect
 import threading
 import warnings
 from numbers import Integral, Real
@@ -261,31 +262,38 @@ class _BaseMLP(BaseEstimator):
             self._check_dropout()
             self._validated_params = current
 
-    # nncore's extras that only some solvers or schedules read, with their defaults and readers.
+    # nncore's extras that only some solvers or schedules read, and which read them.
     _EXTRA_READERS = {
-        "weight_decay": (0.01, "solver='adamw'"),
-        "lr_decay": (0.1, "the 'step' and 'exponential' schedules"),
-        "lr_step_size": (10, "the 'step' schedule"),
-        "min_learning_rate": (0.0, "the 'cosine' schedule"),
-        "warmup_epochs": (0, "the epoch-based solvers"),
-        "schedule": (None, "the epoch-based solvers"),
+        "weight_decay": "solver='adamw'",
+        "lr_decay": "the 'step' and 'exponential' schedules",
+        "lr_step_size": "the 'step' schedule",
+        "min_learning_rate": "the 'cosine' schedule",
+        "warmup_epochs": "the epoch-based solvers",
+        "schedule": "the epoch-based solvers",
     }
+
+    def _schedule_kind(self) -> str:
+        """The step-size schedule a fit runs: scikit-learn's `learning_rate` drives solver='sgd'
+        only (its Adam ignores it); nncore's `schedule`, when given, drives any solver."""
+        if self.schedule is not None:
+            return self.schedule
+        return self.learning_rate if self.solver in ("sgd", "momentum") else "constant"
 
     def _warn_ignored_options(self):
         """A UserWarning for each of nncore's extras set away from its default where this fit
         does not read it (a fit identical to the default's, bit for bit, otherwise). scikit-learn's
         own parameters keep its behaviour: those a solver does not use are ignored silently."""
         epochs = self.solver in _STOCHASTIC_SOLVERS
-        kind = self.schedule if self.schedule is not None else (
-            self.learning_rate if self.solver in ("sgd", "momentum") else "constant")
+        kind = self._schedule_kind()
+        defaults = inspect.signature(type(self)).parameters  # the constructor's, one owner
         read = {"weight_decay": self.solver == "adamw",
                 "lr_decay": epochs and kind in ("step", "exponential"),
                 "lr_step_size": epochs and kind == "step",
                 "min_learning_rate": epochs and kind == "cosine",
                 "warmup_epochs": epochs, "schedule": epochs}
-        for name, (default, reader) in self._EXTRA_READERS.items():
+        for name, reader in self._EXTRA_READERS.items():
             value = getattr(self, name)
-            if not read[name] and value != default:
+            if not read[name] and value != defaults[name].default:
                 used = (f"solver={self.solver!r}" if name in ("weight_decay", "warmup_epochs",
                                                                  "schedule") or not epochs
                         else f"the {kind!r} schedule")
@@ -650,11 +658,7 @@ class _BaseMLP(BaseEstimator):
     def _new_schedule(self) -> Schedule:
         n_iter_no_change = (_NO_LIMIT if self.n_iter_no_change == np.inf
                             else int(self.n_iter_no_change))
-        # scikit-learn's `learning_rate` drives solver='sgd' only (its Adam ignores it); nncore's
-        # `schedule`, when given, drives any solver.
-        kind = self.schedule if self.schedule is not None else (
-            self.learning_rate if self.solver in ("sgd", "momentum") else "constant")
-        schedule = Schedule(kind, self.learning_rate_init, power_t=self.power_t,
+        schedule = Schedule(self._schedule_kind(), self.learning_rate_init, power_t=self.power_t,
                             n_iter_no_change=n_iter_no_change, tol=self.tol,
                             step_size=self.lr_step_size, gamma=self.lr_decay,
                             total_epochs=self.max_iter, min_learning_rate=self.min_learning_rate,

@@ -62,9 +62,7 @@ def _with_preprocessing(model, doc):
     cli = user.get("cli") if isinstance(user, dict) else None
     if isinstance(cli, dict) and "preprocessing" in cli:
         others = {k: v for k, v in user.items() if k != "cli"}
-        return TabularModel(model, cli["preprocessing"], task=cli["task"],
-                            y_scale=cli.get("y_scale", (0.0, 1.0)), csv=cli.get("csv"),
-                            metadata=others or None)
+        return TabularModel.from_command_line_document(model, cli, others or None)
     preprocessing = doc.get("preprocessing")
     if preprocessing is not None:
         task = "classification" if hasattr(model, "classes_") else "regression"

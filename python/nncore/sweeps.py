@@ -166,7 +166,6 @@ def sweep(estimator, param_grid, X, y, *, seeds=3, cv=None,
     from sklearn.base import is_classifier
     from sklearn.model_selection import ParameterGrid, check_cv, train_test_split
 
-    from ._validation import check_int
     from .cluster import connect, parallel, run_tasks
 
     seed_list = _seed_list(seeds)

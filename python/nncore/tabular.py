@@ -251,8 +251,15 @@ class TabularModel:
         self.preprocessing = Preprocessing(preprocessing)
         self.task = task
         self.y_scale = (float(y_scale[0]), float(y_scale[1]))
-        self.csv = {"sep": ",", "decimal": ".", "encoding": "utf-8", **(csv or {})}
+        self.csv = dict(csv or {})  # the dialect read_csv was given (its defaults otherwise)
         self.metadata = metadata  # the user's own, beside the command line's
+
+    @classmethod
+    def from_command_line_document(cls, estimator, document: dict, metadata=None):
+        """The model a file's "cli" entry (command_line_document) describes."""
+        return cls(estimator, document["preprocessing"], task=document["task"],
+                   y_scale=document.get("y_scale", (0.0, 1.0)), csv=document.get("csv"),
+                   metadata=metadata)
 
     def __getattr__(self, name):
         if name in ("estimator", "__setstate__") or name.startswith("__"):

@@ -12,6 +12,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
+#include <shared_mutex>
 
 namespace nncore {
 
@@ -66,27 +67,9 @@ class SharedUseLock {
   std::condition_variable changed_;
 };
 
-// RAII holds of a SharedUseLock.
-class SharedUse {
- public:
-  explicit SharedUse(SharedUseLock& lock) : lock_(lock) { lock_.lock_shared(); }
-  ~SharedUse() { lock_.unlock_shared(); }
-  SharedUse(const SharedUse&) = delete;
-  SharedUse& operator=(const SharedUse&) = delete;
-
- private:
-  SharedUseLock& lock_;
-};
-
-class SoleUse {
- public:
-  explicit SoleUse(SharedUseLock& lock) : lock_(lock) { lock_.lock(); }
-  ~SoleUse() { lock_.unlock(); }
-  SoleUse(const SoleUse&) = delete;
-  SoleUse& operator=(const SoleUse&) = delete;
-
- private:
-  SharedUseLock& lock_;
-};
+// Holds of a SharedUseLock: it meets the standard's SharedMutex requirements, so the standard
+// holders serve.
+using SharedUse = std::shared_lock<SharedUseLock>;
+using SoleUse = std::unique_lock<SharedUseLock>;
 
 }  // namespace nncore

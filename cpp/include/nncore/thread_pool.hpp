@@ -152,10 +152,6 @@ class Pool {
     while (static_cast<int>(workers_.size()) < count)
       workers_.emplace_back([this, slot = static_cast<int>(workers_.size()) + 1] { worker(slot); });
   }
-  int workers() {
-    std::lock_guard<std::mutex> lock(start_mutex_);
-    return static_cast<int>(workers_.size());
-  }
 
  private:
   using Call = void (*)(void*, int64_t, int);
