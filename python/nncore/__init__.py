@@ -3,7 +3,7 @@
 from . import _core, callbacks
 from ._threadpool import thread_limit
 from ._version import __version__
-from .estimators import MLPClassifier, MLPRegressor
+from .estimators import MLPClassifier, MLPRegressor, TrainingInterrupted
 from .network import ACTIVATIONS, INITS, LOSSES, DivergenceError, Network, PreparedData
 from .optim import SCHEDULES, SGD, Adam, AdamW, Optimizer, Schedule, make_optimizer
 from .persistence import load
@@ -14,8 +14,8 @@ from .training import LBFGSResult, lbfgs, run_epochs, train
 __all__ = [
     "ACTIVATIONS", "INITS", "LOSSES", "SCHEDULES", "Adam", "AdamW", "DivergenceError",
     "LBFGSResult", "MLPClassifier", "MLPRegressor", "Network", "Optimizer", "PreparedData", "SGD",
-    "Schedule", "__version__", "build_info", "lbfgs", "load", "make_optimizer", "run_epochs",
-    "thread_limit", "train",
+    "Schedule", "TrainingInterrupted", "__version__", "build_info", "lbfgs", "load",
+    "make_optimizer", "run_epochs", "thread_limit", "train",
     "sweep",
     "fit_stream",
     "best_settings",

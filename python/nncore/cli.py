@@ -287,14 +287,19 @@ def _epoch_line(record, epochs) -> str:
     return f"epoch {record['epoch']:3d}/{epochs}  loss {_number(record['loss'])}{val}"
 
 
-def _save_and_plot(args, model, preprocessing_spec, task, y_scale) -> None:
-    """train's --save (the model with its preprocessing statistics) and --plot."""
-    if args.save:
-        from .tabular import TabularModel
+def _save(args, model, preprocessing_spec, task, y_scale) -> None:
+    """train's --save: the model with its preprocessing statistics."""
+    from .tabular import TabularModel
 
-        TabularModel(model, preprocessing_spec, task=task, y_scale=y_scale,
-                     csv={"sep": args.sep, "decimal": args.decimal,
-                          "encoding": args.encoding}).save(args.save)
+    TabularModel(model, preprocessing_spec, task=task, y_scale=y_scale,
+                 csv={"sep": args.sep, "decimal": args.decimal,
+                      "encoding": args.encoding}).save(args.save)
+
+
+def _save_and_plot(args, model, preprocessing_spec, task, y_scale) -> None:
+    """train's --save and --plot."""
+    if args.save:
+        _save(args, model, preprocessing_spec, task, y_scale)
         _say(f"saved {args.save}")
     if args.plot:
         if not hasattr(model, "history_"):
@@ -307,6 +312,56 @@ def _save_and_plot(args, model, preprocessing_spec, task, y_scale) -> None:
 
             training_summary(model).savefig(args.plot, dpi=110)
             _say(f"wrote {args.plot}")
+
+
+class _LastEpoch:
+    """A callback keeping the network as of the last finished epoch: Ctrl-C stops a fit
+    mid-epoch, and --save then writes the model as of that epoch."""
+
+    def __init__(self):
+        self.state, self.epochs = None, 0
+
+    def __call__(self, estimator, record):
+        self.state, self.epochs = estimator._network.state(), len(estimator.history_)
+
+    def restore(self, estimator) -> None:
+        estimator._network.load_state(self.state)
+        extra = len(estimator.history_) - self.epochs  # Ctrl-C between the record and here
+        if extra > 0:
+            estimator.t_ -= extra * (estimator.t_ // max(len(estimator.history_), 1))
+            del estimator.history_[self.epochs:], estimator.loss_curve_[self.epochs:]
+            estimator.n_iter_ = self.epochs
+            estimator.loss_ = estimator.history_[-1]["loss"]
+
+
+def _fit_until_interrupted(fit) -> bool:
+    """fit(); True when Ctrl-C stopped it (the fit's "Training interrupted by user." warning
+    becomes the command's own line)."""
+    from .estimators import TrainingInterrupted
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", TrainingInterrupted)
+            fit()
+    except TrainingInterrupted:
+        return True
+    return False
+
+
+def _interrupted(args, model, last_epoch, save) -> int:
+    """Ctrl-C stopped training: one line, saying what --save wrote; exit status 130."""
+    what = f"nncore {args.command}: interrupted"
+    if last_epoch.state is None:
+        _say(f"{what} before the first epoch ended" + ("; nothing saved" if args.save else ""),
+             file=sys.stderr)
+        return 130
+    last_epoch.restore(model)
+    if args.save:
+        save()
+    _say(f"{what} after epoch {last_epoch.epochs} of {args.epochs}"
+         + (f"; saved the model as of epoch {last_epoch.epochs} to {args.save}" if args.save
+            else ""), file=sys.stderr)
+    return 130
 
 
 def _load_dataset(args):
@@ -435,19 +490,24 @@ def _stream_command(args) -> int:
                 _say(_epoch_line(record, args.epochs))
 
     cls = MLPClassifier if task == "classification" else MLPRegressor
+    last_epoch = _LastEpoch()
     model = _model(args, cls, random_state=args.seed, n_threads=args.threads,
-                   progress=args.progress, callbacks=[_Printer()])
+                   progress=args.progress, callbacks=[last_epoch, _Printer()])
     categorical = [c.strip() for c in args.categorical.split(",") if c.strip()]
     _say(f"nncore: streaming {source} ({parts.count} partition(s), {holdout} held out for "
          f"validation), {task}, buffer {args.buffer_rows} rows")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
-            fit_stream(model, source, target=args.target, buffer_rows=args.buffer_rows,
-                       holdout=holdout, standardize=args.standardize, categorical=categorical)
+            interrupted = _fit_until_interrupted(lambda: fit_stream(
+                model, source, target=args.target, buffer_rows=args.buffer_rows,
+                holdout=holdout, standardize=args.standardize, categorical=categorical))
     except DivergenceError as exc:
         _say(f"nncore train: error: {exc}", file=sys.stderr)
         return 1
+    if interrupted:
+        return _interrupted(args, model, last_epoch, lambda: _save(
+            args, model, model.preprocessing_.spec, task, (0.0, 1.0)))
     last = model.history_[-1]
     _say(f"trained on {model.t_ // max(model.n_iter_, 1)} rows per epoch; final loss "
          f"{_number(last['loss'])}"
@@ -502,8 +562,9 @@ def _train_command(args) -> int:
             if not progress:
                 _say(_epoch_line(record, args.epochs))
 
+    last_epoch = _LastEpoch()
     model = _model(args, cls, random_state=args.seed, n_threads=args.threads,
-                   progress=progress, callbacks=[_Monitor()])
+                   progress=progress, callbacks=[last_epoch, _Monitor()])
     for note in notes:
         _say(f"note: {note}")
     _say(f"nncore: {description}, {task}; {len(train_rows)} train / {len(val_rows)} validation "
@@ -519,10 +580,14 @@ def _train_command(args) -> int:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)  # epochs are the user's choice
             warnings.filterwarnings("ignore", message="Got `batch_size`")  # said above
-            model.fit(X["train"], fit_target(Y["train"]))
+            interrupted = _fit_until_interrupted(
+                lambda: model.fit(X["train"], fit_target(Y["train"])))
     except DivergenceError as exc:
         _say(f"nncore train: error: {exc}", file=sys.stderr)
         return 1
+    if interrupted:
+        return _interrupted(args, model, last_epoch, lambda: _save(
+            args, model, preprocessing.spec, task, y_scale))
 
     _say(_metrics_table(model, X, Y, classification, y_scale))
     _save_and_plot(args, model, preprocessing.spec, task, y_scale)
@@ -638,7 +703,11 @@ def _lab_command(args) -> int:
         options[name] = value
     result = function(**options)
     _say(result.report())
-    return 130 if result.interrupted else 0
+    if result.interrupted:
+        _say(f"nncore lab: interrupted; the tables hold the {len(result.runs)} run(s) finished "
+             f"before Ctrl-C", file=sys.stderr)
+        return 130
+    return 0
 
 
 _SWEEP_DESCRIPTION = """Fits MLPClassifier (or MLPRegressor) for every setting of --grid and every seed,
@@ -722,6 +791,10 @@ def _sweep_command(args) -> int:
         f.write(f"# command: nncore {' '.join(args.argv)}\n")
         table.to_csv(f, index=False)
     score = "accuracy" if classification else "R²"
+    if not len(table):
+        _say(f"nncore sweep: interrupted before any fit finished; wrote the empty table to "
+             f"{args.out}", file=sys.stderr)
+        return 130
     best = best_settings(table)
     _say(f"\nbest settings (validation {score}, mean ± spread over {args.seeds} seed(s)):")
     for row in best.head(5).to_dict("records"):
@@ -729,7 +802,7 @@ def _sweep_command(args) -> int:
         failed = f"  [{row['diverged']} diverged]" if row["diverged"] else ""
         spread = 0.0 if math.isnan(row["val_score_std"]) else row["val_score_std"]
         _say(f"  {row['val_score_mean']:.4f} ± {spread:.4f}  {setting}{failed}")
-    if picture and len(table):
+    if picture:
         import matplotlib
 
         matplotlib.use("Agg")
@@ -744,7 +817,8 @@ def _sweep_command(args) -> int:
     _say(f"\n{fits} fits in {wall:.1f} s ({fits / wall * 60:.0f} per minute); wrote {args.out}"
          + (f" and {picture}" if picture else ""))
     if table.attrs["interrupted"]:
-        _say("interrupted: the table holds the fits finished before Ctrl-C")
+        _say(f"nncore sweep: interrupted; the table holds the {fits} fit(s) finished before "
+             f"Ctrl-C", file=sys.stderr)
         return 130
     return 0
 
@@ -770,6 +844,9 @@ def main(argv=None) -> int:
     except (ValueError, OSError, ImportError) as exc:
         print(f"nncore {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # outside a fit (loading, scoring, writing, plotting)
+        print(f"nncore {args.command}: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":  # pragma: no cover

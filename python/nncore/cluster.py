@@ -8,6 +8,7 @@ pip install 'nncore[dask]'."""
 
 from __future__ import annotations
 
+import logging
 import sys
 from contextlib import contextmanager
 from typing import Callable
@@ -42,6 +43,40 @@ def check_scheduler(scheduler: str | None) -> str | None:
 
 
 @contextmanager
+def _sigint_ignored():
+    """SIGINT ignored while local worker processes (a Dask LocalCluster's, joblib's) start,
+    and so in them, for they inherit it: Ctrl-C in a terminal reaches every process of the
+    group, and this process, not each worker with its own traceback, is the one to stop the
+    run and the workers (a Ctrl-C in these moments of start-up is lost)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread may set handlers; workers then keep Python's default
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+@contextmanager
+def _quiet_logs():
+    """asyncio's and distributed's loggers in this process silenced for the block: a teardown
+    with tasks cancelled mid-flight logs their errors, which the tasks' results already say."""
+    loggers = [logging.getLogger(name) for name in ("asyncio", "distributed")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)
+
+
+@contextmanager
 def connect(scheduler: str | None):
     """A dask.distributed Client for the scheduler (None: yields None, nothing started; a Client
     is used as it is). A 'local:N' cluster lives exactly as long as the with-block."""
@@ -54,14 +89,23 @@ def connect(scheduler: str | None):
         return
     distributed = _distributed()
     if scheduler.startswith("local:"):
-        cluster = distributed.LocalCluster(n_workers=int(scheduler.split(":", 1)[1]),
-                                           threads_per_worker=1, processes=True,
-                                           dashboard_address=":0")
+        # Its logs silenced: a cluster that lives for one run has nothing to tell beyond the
+        # tasks' own errors, and a teardown on Ctrl-C with tasks in flight logs pages of them.
+        with _sigint_ignored():
+            cluster = distributed.LocalCluster(n_workers=int(scheduler.split(":", 1)[1]),
+                                               threads_per_worker=1, processes=True,
+                                               dashboard_address=":0",
+                                               silence_logs=logging.CRITICAL)
         try:
-            with distributed.Client(cluster) as client:
+            client = distributed.Client(cluster)
+            try:
                 yield client
+            finally:
+                with _quiet_logs():
+                    client.close()
         finally:
-            cluster.close()
+            with _quiet_logs():
+                cluster.close()
     else:
         with distributed.Client(scheduler) as client:
             yield client
@@ -96,8 +140,9 @@ def run_tasks(function: Callable, tasks: list[tuple], *, shared=None, n_jobs: in
         else:
             from joblib import Parallel, delayed
 
-            results = Parallel(n_jobs=n_jobs, return_as="generator_unordered")(
-                delayed(_call)(function, shared, i, tasks[i]) for i in order)
+            with _sigint_ignored():  # the worker processes start in this call
+                results = Parallel(n_jobs=n_jobs, return_as="generator_unordered")(
+                    delayed(_call)(function, shared, i, tasks[i]) for i in order)
         for position, result in results:
             done[position] = result
             bar.update()

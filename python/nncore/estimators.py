@@ -87,6 +87,12 @@ _NON_FINITE = ("Solver produced non-finite parameter weights. The input data may
                "values and need to be preprocessed.")
 
 
+class TrainingInterrupted(UserWarning):
+    """The warning a fit gives when Ctrl-C stops it ("Training interrupted by user.", as
+    scikit-learn's), a UserWarning of its own class so that code driving many fits (a sweep,
+    the command line) can tell an interrupted fit from a finished one."""
+
+
 # Fitted attributes a model file carries (the network, optimiser and schedule go separately).
 _FITTED = ("n_iter_", "t_", "n_outputs_", "n_layers_", "out_activation_", "loss_",
            "best_loss_", "best_validation_score_", "loss_curve_", "validation_scores_",
@@ -594,7 +600,7 @@ class _BaseMLP(BaseEstimator):
                     f"{_NON_FINITE} {type(self).__name__} diverged in epoch {self.n_iter_ + 1}: "
                     f"{detail}") from None
         except KeyboardInterrupt:
-            warnings.warn("Training interrupted by user.")
+            warnings.warn("Training interrupted by user.", TrainingInterrupted)
         finally:
             if bar is not None and not incremental:
                 bar.close()

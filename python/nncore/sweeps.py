@@ -75,6 +75,7 @@ def _fit_one(shared, params: dict, seed: int) -> dict:
     from sklearn.base import clone
     from sklearn.exceptions import ConvergenceWarning
 
+    from .estimators import TrainingInterrupted
     from .network import DivergenceError
 
     estimator, X, y, splits, one_thread = shared
@@ -89,10 +90,13 @@ def _fit_one(shared, params: dict, seed: int) -> dict:
         row = {"diverged": False}
         with warnings.catch_warnings(record=True) as caught:  # a column, not a warning per fit
             warnings.simplefilter("always", ConvergenceWarning)
+            warnings.simplefilter("always", TrainingInterrupted)  # an error under -W error too
             try:
                 model.fit(X_train, y[train])
             except DivergenceError:
                 row["diverged"] = True
+        if any(issubclass(w.category, TrainingInterrupted) for w in caught):
+            raise KeyboardInterrupt  # a fit cut short is not a row: the sweep stops here
         for warning in caught:
             if not issubclass(warning.category, ConvergenceWarning):
                 warnings.warn_explicit(warning.message, warning.category, warning.filename,
@@ -209,7 +213,10 @@ def sweep(estimator, param_grid, X, y, *, seeds=3, cv=None,
                 else 0.0
             record["folds"] = len(folds)
         records.append(record)
-    table = pd.DataFrame(records)
+    columns = [_short(k) for k in grid[0]] + list(INFO_COLUMNS)
+    if cv is not None:
+        columns += ["val_score_std", "folds"]
+    table = pd.DataFrame(records, columns=columns)  # the columns even when no fit finished
     table.attrs.update(interrupted=interrupted, wall_seconds=time.perf_counter() - started,
                        parameters=[_short(k) for k in grid[0]])
     return table
