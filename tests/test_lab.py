@@ -169,3 +169,55 @@ def test_command_line_lab_errors_are_one_line(tmp_path, capsys):
     assert main(["lab", "zero-init", "--quick", "--csv", str(tmp_path / "m.csv"),
                  "--out", str(tmp_path / "o")]) == 2
     assert "'a'" in capsys.readouterr().err  # the column with the missing value is named
+
+
+def _batch_size_runs(eigenvalues, accuracies, reached=None):
+    """A runs table of batch 8 and the full batch, one row per (batch size, seed)."""
+    rows = []
+    for batch, eigs in eigenvalues.items():
+        for seed, (eig, acc) in enumerate(zip(eigs, accuracies[batch])):
+            rows.append({"dataset": "d", "seed": seed, "batch_size": batch,
+                         "top_eigenvalue": eig, "test_accuracy": acc, "test_loss": 1 - acc,
+                         "diverged": False,
+                         "reached_target": True if reached is None else reached[batch][seed],
+                         **{c: 1.0 for c in ("steps", "train_loss", "train_accuracy", "trace",
+                                             "eps_sharpness", "slice_rise", "param_norm",
+                                             "train_seconds", "measure_seconds")}})
+    return pd.DataFrame(rows)
+
+
+def test_batch_size_verdict_judges_flatness_against_the_seed_spread_too():
+    from nncore.lab.batch_size import _conclusions
+
+    # 1.02x flatter, well inside a spread of ~3: flatness is a tie, not "held for flatness".
+    tie = _batch_size_runs({"8": [7.0, 10.0, 13.2], "full": [7.2, 10.2, 13.5]},
+                           {"8": [0.90, 0.91, 0.92], "full": [0.90, 0.91, 0.92]})
+    [sentence] = _conclusions(tie, "loss", 0.05)
+    assert "as sharp, within the spread over seeds" in sentence
+    assert "did not hold: neither difference is beyond the spread over seeds" in sentence
+    flat = _batch_size_runs({"8": [2.0, 2.1, 2.2], "full": [9.0, 9.1, 9.2]},
+                            {"8": [0.95, 0.96, 0.97], "full": [0.90, 0.91, 0.92]})
+    [sentence] = _conclusions(flat, "loss", 0.05)
+    assert "a flatter minimum" in sentence and "claim (small batches" in sentence
+    assert sentence.endswith("held on this data set.")
+    accurate_only = _batch_size_runs({"8": [7.0, 10.0, 13.2], "full": [7.2, 10.2, 13.5]},
+                                     {"8": [0.95, 0.96, 0.97], "full": [0.90, 0.91, 0.92]})
+    [sentence] = _conclusions(accurate_only, "loss", 0.05)
+    assert "held for accuracy only: the sharpness difference is within the spread" in sentence
+
+
+def test_batch_size_table_means_are_the_sentence_means():
+    """Runs that missed the target are left out of the sentence's means and of the table's
+    (the table still counts them under `seeds`, and `reached` says how many reached)."""
+    from nncore.lab.batch_size import _conclusions, _summary
+
+    runs = _batch_size_runs({"8": [2.0, 4.0, 100.0], "full": [9.0, 11.0, 10.0]},
+                            {"8": [0.95, 0.97, 0.10], "full": [0.90, 0.92, 0.91]},
+                            reached={"8": [True, True, False], "full": [True, True, True]})
+    summary = _summary(runs, "loss").set_index("batch_size")
+    assert summary.loc["8", "top_eigenvalue"].startswith("3 ± ")  # (2 + 4) / 2, not 35.3
+    assert summary.loc["8", "test_accuracy"].startswith("0.96 ± ")
+    assert summary.loc["8", "seeds"] == 3 and summary.loc["8", "reached"] == 2
+    missed, sentence = _conclusions(runs, "loss", 0.05)
+    assert "1 run(s) missed the target" in missed and "table's means" in missed
+    assert "top eigenvalue 3 vs 10" in sentence and "test accuracy 0.960 vs 0.910" in sentence

@@ -796,7 +796,8 @@ def _sweep_command(args) -> int:
              f"{args.out}", file=sys.stderr)
         return 130
     best = best_settings(table)
-    _say(f"\nbest settings (validation {score}, mean ± spread over {args.seeds} seed(s)):")
+    _say(f"\nbest settings (validation {score}: mean ± standard deviation over {args.seeds} "
+         f"seed(s)):")
     for row in best.head(5).to_dict("records"):
         setting = ", ".join(f"{name}={row[name]}" for name in swept)
         failed = f"  [{row['diverged']} diverged]" if row["diverged"] else ""

@@ -294,7 +294,8 @@ class LabResult:
     def report(self) -> str:
         lines = [self.title or self.experiment, ""]
         if len(self.summary):
-            lines += [self.summary.to_string(index=False), ""]
+            lines += [self.summary.to_string(index=False),
+                      "(each cell: mean ± standard deviation over the seeds' runs)", ""]
         if self.interrupted:
             lines.append(f"Interrupted: {len(self.runs)} finished run(s) kept.")
         lines += [f"- {c}" for c in self.conclusions]

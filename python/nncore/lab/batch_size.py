@@ -190,12 +190,7 @@ def run(*, seeds: int = 3, quick: bool = False, out=None, n_jobs: int = 1, progr
              f"{learning_rate:g}" if protocol == "loss" else
              f"batch-size — protocol B, equal epoch budget: {epochs} epochs for every batch size "
              f"(minima compared at unequal training loss), plain SGD at lr {learning_rate:g}")
-    columns = ["steps", "train_loss", "train_accuracy", "test_loss", "test_accuracy",
-               *MEASURED, "train_seconds", "measure_seconds"]
-    summary = spread_table(frame, ["dataset", "batch_size"], columns) if len(frame) else frame
-    if len(frame):
-        summary.insert(3, "reached", frame.groupby(["dataset", "batch_size"], sort=False)
-                       ["reached_target"].sum().astype(int).to_numpy())
+    summary = _summary(frame, protocol) if len(frame) else frame
     conclusions = _conclusions(frame, protocol, target) if len(frame) else []
     tables = {"interpolation": lines} if len(lines) else {}
     return lab.finish(frame, summary, conclusions, title=title, tables=tables,
@@ -226,16 +221,49 @@ def _interpolation_lines(lab, runs, results):
     return pd.DataFrame(rows)
 
 
+SUMMARY_COLUMNS = ("steps", "train_loss", "train_accuracy", "test_loss", "test_accuracy",
+                   *MEASURED, "train_seconds", "measure_seconds")
+
+
+def _compared(frame, protocol):
+    """The runs the comparison rests on: those that did not diverge and, under protocol A
+    (matched training loss), reached the target."""
+    compared = ~frame["diverged"].astype(bool)
+    if protocol == "loss":
+        compared &= frame["reached_target"].astype(bool)
+    return compared
+
+
+def _summary(frame, protocol):
+    """Mean ± standard deviation over seeds per data set and batch size, over the runs the
+    conclusions compare (the others stay in runs.csv): `seeds` counts every run, `reached`
+    those that reached the target."""
+    masked = frame.copy()
+    masked.loc[~_compared(frame, protocol), list(SUMMARY_COLUMNS)] = np.nan
+    summary = spread_table(masked, ["dataset", "batch_size"], list(SUMMARY_COLUMNS))
+    summary.insert(3, "reached", frame.groupby(["dataset", "batch_size"], sort=False)
+                   ["reached_target"].sum().astype(int).to_numpy())
+    return summary
+
+
+def _difference(a, b, column):
+    """(mean of a, mean of b, the larger standard deviation over seeds of the two): a
+    difference within that spread is not a difference."""
+    spread = max(a[column].std(ddof=1) if len(a) > 1 else 0.0,
+                 b[column].std(ddof=1) if len(b) > 1 else 0.0)
+    return a[column].mean(), b[column].mean(), spread
+
+
 def _conclusions(frame, protocol, target):
     out = []
+    compared = _compared(frame, protocol)
     for name, group in frame.groupby("dataset", sort=False):
         missed = group[~group["reached_target"]]
         if protocol == "loss" and len(missed):
             out.append(f"{name}: {len(missed)} run(s) missed the target {target:g} and are "
-                       f"left out of the comparison (batch sizes "
+                       f"left out of the comparison and of the table's means (batch sizes "
                        f"{', '.join(sorted(set(missed['batch_size']), key=str))})")
-        usable = group[group["reached_target"]] if protocol == "loss" else group
-        usable = usable[~usable["diverged"]]
+        usable = group[compared[group.index]]
         sizes = [b for b in usable["batch_size"].unique() if b != "full"]
         if "full" not in set(usable["batch_size"]) or not sizes:
             out.append(f"{name}: no comparison — the smallest batch or the full batch has no "
@@ -243,24 +271,29 @@ def _conclusions(frame, protocol, target):
             continue
         small = min(sizes, key=int)
         a, b = usable[usable["batch_size"] == small], usable[usable["batch_size"] == "full"]
-        eig_a, eig_b = a["top_eigenvalue"].mean(), b["top_eigenvalue"].mean()
-        acc_a, acc_b = a["test_accuracy"].mean(), b["test_accuracy"].mean()
+        # Flatness and accuracy are both judged against the spread over seeds: a difference
+        # inside it is a tie, not a win.
+        eig_a, eig_b, eig_spread = _difference(a, b, "top_eigenvalue")
+        acc_a, acc_b, acc_spread = _difference(a, b, "test_accuracy")
         loss_a, loss_b = a["test_loss"].mean(), b["test_loss"].mean()
-        spread = max(a["test_accuracy"].std(ddof=1) if len(a) > 1 else 0.0,
-                     b["test_accuracy"].std(ddof=1) if len(b) > 1 else 0.0)
-        flatter = eig_a < eig_b
-        gain = acc_a - acc_b  # judged against the spread over seeds: a tie is not a win
-        better, worse = gain > spread, -gain > spread
+        flatter, sharper = eig_b - eig_a > eig_spread, eig_a - eig_b > eig_spread
+        better, worse = acc_a - acc_b > acc_spread, acc_b - acc_a > acc_spread
         claim = ("held" if flatter and better else
                  "held for flatness only: the accuracy difference is within the spread over "
                  "seeds" if flatter and not worse else
                  "held for flatness only: the flatter minimum predicts worse" if flatter else
-                 "held for accuracy only" if better else "did not hold")
+                 "held for accuracy only: the sharpness difference is within the spread over "
+                 "seeds" if better and not sharper else
+                 "held for accuracy only" if better else
+                 "did not hold: neither difference is beyond the spread over seeds"
+                 if not sharper and not worse else "did not hold")
+        minimum = ("a flatter minimum than" if flatter else "a sharper minimum than" if sharper
+                   else "a minimum as sharp, within the spread over seeds, as")
         out.append(
-            f"{name}: batch {small} ends in a {'flatter' if flatter else 'sharper'} minimum than "
-            f"the full batch (top eigenvalue {eig_a:.3g} vs {eig_b:.3g}: "
-            f"{eig_b / eig_a if eig_a > 0 else math.inf:.2f}x) with test accuracy {acc_a:.3f} vs "
-            f"{acc_b:.3f} (seed spread {spread:.3f}) and test loss {loss_a:.3g} vs {loss_b:.3g}. "
+            f"{name}: batch {small} ends in {minimum} the full batch (top eigenvalue "
+            f"{eig_a:.3g} vs {eig_b:.3g}: {eig_b / eig_a if eig_a > 0 else math.inf:.2f}x; standard "
+            f"deviation over seeds {eig_spread:.3g}) with test accuracy {acc_a:.3f} vs {acc_b:.3f} "
+            f"(standard deviation {acc_spread:.3f}) and test loss {loss_a:.3g} vs {loss_b:.3g}. "
             f"The lecture's claim (small batches find flatter minima that predict better) "
             f"{claim} on this data set"
             + (" (protocol B: unequal training losses)" if protocol == "epochs" else "") + ".")
