@@ -123,7 +123,13 @@ def test_bad_files_are_clear_errors(tmp_path):
     wrong_target = run("train", "--csv", str(data), "--target", "colour")
     assert wrong_target.returncode == 2 and "is not a column" in wrong_target.stderr
     not_a_model = run("predict", "--model", str(data), str(data))
-    assert not_a_model.returncode == 2 and "not a readable nncore model" in not_a_model.stderr
+    assert not_a_model.returncode == 2 and "is not an nncore model file" in not_a_model.stderr
+    assert "a CSV file? the model comes first" in not_a_model.stderr
+    assert "allow_pickle" not in not_a_model.stderr  # NumPy's advice to load it unsafely
+    no_model = run("predict", "--model", str(tmp_path / "nope.npz"), str(data))
+    assert no_model.returncode == 2
+    assert no_model.stderr.strip() == f"nncore predict: error: no model file " \
+                                      f"{str(tmp_path / 'nope.npz')!r}"
 
 
 def test_divergence_is_reported_not_crashed():

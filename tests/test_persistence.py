@@ -135,9 +135,14 @@ def test_tampered_file_is_a_clear_error(tmp_path, changes, message):
 
 def test_not_a_zip_and_missing_file(tmp_path):
     (tmp_path / "x.npz").write_text("hello")
-    with pytest.raises(ValueError, match="not a readable nncore model file"):
+    with pytest.raises(ValueError, match="x.npz' is not an nncore model file: a model is the "
+                                         ".npz archive .* this is text starting 'hello'"):
         nncore.load(tmp_path / "x.npz")
-    with pytest.raises(ValueError, match="not a readable nncore model file"):
+    (tmp_path / "noise.npz").write_bytes(bytes(range(256)))
+    with pytest.raises(ValueError, match="this is binary data") as error:
+        nncore.load(tmp_path / "noise.npz")
+    assert "allow_pickle" not in str(error.value)
+    with pytest.raises(FileNotFoundError, match="no model file .*missing.npz'$"):
         nncore.load(tmp_path / "missing.npz")
     with zipfile.ZipFile(tmp_path / "empty.npz", "w"):
         pass
@@ -199,5 +204,5 @@ def test_save_and_load_take_file_objects(tmp_path):
     clf.save(tmp_path / "m.npz")
     with open(tmp_path / "m.npz", "rb") as f:
         np.testing.assert_array_equal(nncore.load(f).predict(X), clf.predict(X))
-    with pytest.raises(ValueError, match="not a readable nncore model file"):
+    with pytest.raises(ValueError, match="is not an nncore model file"):
         nncore.load(io.BytesIO(b"not a model"))

@@ -223,3 +223,33 @@ def test_a_bad_setting_is_refused_before_the_first_fit(digits, monkeypatch):
     with pytest.raises(ValueError, match=r"setting alpha=-1.*alpha"):
         nncore.sweep(estimator(), {"alpha": [1e-4, -1]}, X, y, seeds=1)
     assert fits == []
+
+
+@pytest.mark.parametrize("guarded", [False, True])
+def test_local_cluster_from_a_script_without_a_main_guard_is_named(tmp_path, guarded):
+    """A LocalCluster's workers import the script again: a run started at its top level would
+    start again in each of them (pages of tracebacks). Said before any process starts."""
+    import subprocess
+    import textwrap
+
+    call = 'nncore.sweep(nncore.MLPClassifier(max_iter=1), {"alpha": [1e-4]}, X, y, seeds=1, ' \
+           'scheduler="local:1")'
+    body = (f'if __name__ == "__main__":\n    from nncore.cluster import _check_main_guard\n'
+            f'    _check_main_guard()\n    print("guarded: fine")\n' if guarded else
+            f"{call}\n")
+    script = tmp_path / "experiment.py"
+    script.write_text(textwrap.dedent("""
+        import numpy as np
+        import nncore
+        X, y = np.zeros((20, 2)), np.arange(20) % 2
+    """) + body)
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                            timeout=120)
+    if guarded:
+        assert result.returncode == 0 and "guarded: fine" in result.stdout, result.stderr
+    else:
+        assert result.returncode == 1
+        assert ("RuntimeError: scheduler 'local:N' starts worker processes that import "
+                "experiment.py again, and line 5 would start the run again in each of them: put "
+                'the code that runs it under `if __name__ == "__main__":`') in result.stderr
+        assert "bootstrapping" not in result.stderr  # no worker process was started

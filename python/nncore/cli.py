@@ -403,6 +403,9 @@ def _load_dataset(args):
             y = numbers.astype(np.int64)
         else:
             y = y_column.map(str).to_numpy()
+        if task == "classification" and len(np.unique(y)) < 2:
+            raise ValueError(f"target {target!r} holds one class ({y[0]!r}) in every row: "
+                             f"classification needs two or more")
         return frame, y, task, f"{args.csv} (target {target!r})", notes
     import sklearn.datasets
 
@@ -624,10 +627,7 @@ def _predict_command(args) -> int:
 
     if args.output:
         _check_writable(args.output, "--output")
-    try:
-        model = load(args.model)
-    except ValueError as exc:
-        raise ValueError(f"{args.model}: not an nncore model file ({exc})") from None
+    model = load(args.model)  # its errors name the file and what is wrong with it
     if not isinstance(model, TabularModel):
         raise ValueError(f"{args.model} was not written by `nncore train --save`: it carries no "
                          f"preprocessing; use nncore.load() from Python instead")

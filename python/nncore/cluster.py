@@ -9,6 +9,7 @@ pip install 'nncore[dask]'."""
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from contextlib import contextmanager
 from typing import Callable
@@ -76,6 +77,40 @@ def _quiet_logs():
             logger.setLevel(level)
 
 
+def _check_main_guard() -> None:
+    """A LocalCluster's worker processes are spawned: each imports the user's script again, and
+    a script that starts the run at its top level, outside `if __name__ == "__main__":`, starts
+    it again in every worker, which fails in pages of tracebacks. Said here, before any process
+    starts, when the call comes from such a script."""
+    import ast
+    import inspect
+
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    if path is None or getattr(main, "__spec__", None) is not None:
+        return  # interactive, a notebook, python -c or -m: nothing is re-imported as a script
+    frame = inspect.currentframe()
+    while frame is not None and not (frame.f_globals is main.__dict__
+                                     and frame.f_code.co_name == "<module>"):
+        frame = frame.f_back
+    if frame is None:
+        return  # called from a function of the script: only its call site could tell
+    line = frame.f_lineno
+    try:
+        with open(path, encoding="utf-8") as f:
+            tree = ast.parse(f.read())
+    except (OSError, SyntaxError, ValueError):
+        return
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "__main__" in ast.unparse(node.test) and \
+                node.lineno <= line <= (node.end_lineno or node.lineno):
+            return
+    raise RuntimeError(
+        f"scheduler 'local:N' starts worker processes that import {os.path.basename(path)} "
+        f"again, and line {line} would start the run again in each of them: put the code that "
+        f"runs it under `if __name__ == \"__main__\":`")
+
+
 @contextmanager
 def connect(scheduler: str | None):
     """A dask.distributed Client for the scheduler (None: yields None, nothing started; a Client
@@ -89,6 +124,7 @@ def connect(scheduler: str | None):
         return
     distributed = _distributed()
     if scheduler.startswith("local:"):
+        _check_main_guard()
         # Its logs silenced: a cluster that lives for one run has nothing to tell beyond the
         # tasks' own errors, and a teardown on Ctrl-C with tasks in flight logs pages of them.
         with _sigint_ignored():

@@ -550,6 +550,12 @@ class _BaseMLP(BaseEstimator):
                 beta_1=self.beta_1, beta_2=self.beta_2, epsilon=self.epsilon,
                 weight_decay=self.weight_decay)
             self._schedule = self._new_schedule()
+        if incremental and self._schedule.kind == "cosine" and self._schedule.learning_rate == 0:
+            raise ValueError(
+                f"the cosine schedule has run its max_iter={self.max_iter} epochs down to "
+                f"min_learning_rate=0, and partial_fit cannot step at learning rate 0: set "
+                f"min_learning_rate > 0 to go on at that rate, or a larger max_iter and fit "
+                f"again for a longer schedule")
         needs_validation = [c for c in callbacks if getattr(c, "needs_validation", False)]
         if incremental and needs_validation and validation_data is None:
             raise ValueError(

@@ -70,6 +70,31 @@ def _with_preprocessing(model, doc):
     return model
 
 
+class _NotAnArchive(ValueError):
+    pass
+
+
+def _check_archive(f, name) -> None:
+    """A model file is a .npz (zip) archive: anything else is named for what it looks like,
+    before NumPy's reader suggests loading it as a pickle."""
+    if not f.seekable():
+        return
+    start = f.tell()
+    head = f.read(512)
+    f.seek(start)
+    if head.startswith(b"PK"):  # a zip archive, empty or not: the reader says what it lacks
+        return
+    text = head.decode("utf-8", errors="ignore")  # the 512 bytes may end inside a character
+    if not all(c.isprintable() or c.isspace() for c in text):
+        text = None
+    looks = ("an empty file" if not head else
+             f"text starting {text.splitlines()[0][:40]!r} (a CSV file? the model comes first: "
+             f"nncore predict --model MODEL.npz DATA.csv)" if text and text.strip() else
+             "binary data")
+    raise _NotAnArchive(f"{name} is not an nncore model file: a model is the .npz archive that "
+                     f"save() or `nncore train --save` writes; this is {looks}")
+
+
 def load(path, *, with_metadata: bool = False):
     """Read a model written by `save`, from a path or an open binary file. Raises ValueError for files that are not nncore models,
     are truncated or tampered with, or come from a newer nncore. A model saved with the
@@ -78,12 +103,17 @@ def load(path, *, with_metadata: bool = False):
     raw rows, as `nncore predict` does; its `estimator` is the fitted estimator."""
     is_file = hasattr(path, "read")  # an open binary file (or BytesIO), read from where it is
     name = repr(getattr(path, "name", "the file object")) if is_file else repr(os.fspath(path))
+    if not is_file and not os.path.exists(os.fspath(path)):
+        raise FileNotFoundError(f"no model file {name}")
     try:
         # Our own file handle for a path, so a failed read still closes it.
-        with (contextlib.nullcontext(path) if is_file else open(os.fspath(path), "rb")) as f, \
-                np.load(f, allow_pickle=False) as data:
-            arrays = {k: data[k] for k in data.files}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as exc:
+        with (contextlib.nullcontext(path) if is_file else open(os.fspath(path), "rb")) as f:
+            _check_archive(f, name)
+            with np.load(f, allow_pickle=False) as data:
+                arrays = {k: data[k] for k in data.files}
+    except _NotAnArchive:
+        raise
+    except (ValueError, EOFError, zipfile.BadZipFile, KeyError) as exc:
         raise ValueError(f"{name} is not a readable nncore model file ({exc})") from exc
     try:
         doc = json.loads(str(arrays.pop("meta")))

@@ -25,7 +25,7 @@ from typing import Callable
 
 import numpy as np
 
-from .tabular import Preprocessing
+from .tabular import Preprocessing, check_complete
 
 INSTALL = "pip install 'nncore[dask]'"
 
@@ -85,12 +85,17 @@ class _Partitions:
     order (a function returning an iterator: read front to back every time)."""
 
     def __init__(self, count: int, read: Callable | None = None, sequence: Callable | None = None,
-                 columns=None):
+                 columns=None, files=None):
         self.count = count
+        self.files = files  # the file of each partition, where there is one
         self.read = read
         self.sequence = sequence
         self.columns = columns  # the feature columns of a table; None for arrays
         self.random_access = read is not None
+
+    def name(self, i: int) -> str:
+        """How a message names partition i: its file, or its number."""
+        return f"file {self.files[i]!r}" if self.files is not None else f"partition {i}"
 
     def iterate(self, indices):
         if self.random_access:
@@ -127,11 +132,12 @@ def partitions_of(source, target=None) -> _Partitions:
                              f"got {target!r}")
         features = [c for c in source.columns if str(c) != target]
 
+        one_per_file = files if files is not None and len(files) == source.npartitions else None
+
         def read(i):
             # A partition (file) without a column the first one has fails inside Dask's read
             # with a bare KeyError; say which file, and what is missing.
-            where = (f"file {files[i]!r}" if files is not None and len(files) == source.npartitions
-                     else f"partition {i}")
+            where = f"file {files[i]!r}" if one_per_file is not None else f"partition {i}"
             try:
                 frame = source.get_partition(i).compute()
             except KeyError as exc:
@@ -143,7 +149,8 @@ def partitions_of(source, target=None) -> _Partitions:
                                  f"the first one has: every file must hold the same columns")
             return frame[features], frame[target].to_numpy()
 
-        return _Partitions(source.npartitions, read, columns=[str(c) for c in features])
+        return _Partitions(source.npartitions, read, columns=[str(c) for c in features],
+                           files=one_per_file)
     if isinstance(source, tuple) and len(source) == 2 and hasattr(source[0], "blocks"):
         X, y = source  # Dask arrays, blocked along the rows
         if X.numblocks[1:] != (1,) * (X.ndim - 1):
@@ -184,6 +191,11 @@ def _table(X, columns):
     return pd.DataFrame(X, columns=names)
 
 
+# Streaming reads each row once per epoch and keeps no column whole: it cannot impute.
+NO_IMPUTATION = ("streaming cannot fill missing values; fill or drop them in the data first "
+                 "(or train in memory: nncore train --csv FILE --impute mean|median|most_frequent)")
+
+
 def fit_statistics(parts: _Partitions, training: list[int], *, standardize: bool,
                    classifier: bool, categorical=()):
     """One pass over the training partitions: per numeric column scikit-learn's StandardScaler
@@ -193,13 +205,13 @@ def fit_statistics(parts: _Partitions, training: list[int], *, standardize: bool
     sample)."""
     from sklearn.preprocessing import StandardScaler
 
-    from .tabular import check_complete, numeric_values
+    from .tabular import numeric_values
 
     scalers, categories, kinds, classes = {}, {}, {}, set()
     rows, sample, names = 0, None, None
     for i, X, y in parts.iterate(training):
         frame = _table(X, parts.columns)
-        check_complete(frame)  # a missing value is an error naming its column
+        check_complete(frame, where=parts.name(i), remedy=NO_IMPUTATION)
         if names is None:
             names = [str(c) for c in frame.columns]
         elif [str(c) for c in frame.columns] != names:
@@ -291,6 +303,8 @@ def fit_stream(estimator, source, *, target=None, epochs: int | None = None,
     validation = None
     if holdout:
         held = list(parts.iterate(range(parts.count - holdout, parts.count)))
+        for i, X, _ in held:
+            check_complete(_table(X, parts.columns), where=parts.name(i), remedy=NO_IMPUTATION)
         validation = (np.concatenate([prepared(X) for _, X, _ in held]),
                       np.concatenate([y for _, _, y in held]))
     estimator._fit_stream(stream, X_sample, y_sample, validation_data=validation)

@@ -90,14 +90,16 @@ def numeric_values(column, name: str):
     return None
 
 
-def check_complete(frame) -> None:
-    """ValueError naming the first column with missing values: its count and first rows."""
+def check_complete(frame, *, where: str = "",
+                   remedy: str = "fill them, or pass --impute mean|median|most_frequent") -> None:
+    """ValueError naming the first column with missing values — `where` it is (a file), its
+    count and first rows — and what to do (`remedy`: the command line's --impute by default)."""
     for name in frame.columns:
         missing = frame[name].isna()
         if missing.any():
             raise ValueError(
-                f"column {name!r} has {int(missing.sum())} missing value(s) ({rows_text(missing)}):"
-                f" fill them, or pass --impute mean|median|most_frequent")
+                f"column {name!r}{' of ' + where if where else ''} has {int(missing.sum())} "
+                f"missing value(s) ({rows_text(missing)}): {remedy}")
 
 
 class Preprocessing:
@@ -177,8 +179,12 @@ class Preprocessing:
         names = set(map(str, frame.columns))
         absent = [f["name"] for f in self.spec["features"] if f["name"] not in names]
         if absent:
+            hint = ""
+            if len(frame.columns) == 1 and any(sep in str(frame.columns[0]) for sep in ",;\t|"):
+                hint = (f"; the rows were read as one column {str(frame.columns[0])[:60]!r}: is "
+                        f"the file separated by another character than the model's? (--sep)")
             raise ValueError(f"the data have no column {', '.join(map(repr, absent))}, which the "
-                             f"model needs")
+                             f"model needs{hint}")
         columns = {str(c): frame[c] for c in frame.columns}
         blocks = []
         for feature in self.spec["features"]:

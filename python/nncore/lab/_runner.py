@@ -124,7 +124,7 @@ def csv_dataset(path, target=None, *, standardize: bool = True) -> Dataset:
     """A CSV file's rows as a classification problem: `target` (default: the last column) holds
     the classes; numeric columns are standardised and text columns one-hot encoded on the
     training part (70/30 stratified split); a missing value is an error naming its column."""
-    from ..tabular import Preprocessing, read_csv
+    from ..tabular import Preprocessing, check_complete, read_csv
 
     frame = read_csv(path)
     target = target or str(frame.columns[-1])
@@ -133,7 +133,10 @@ def csv_dataset(path, target=None, *, standardize: bool = True) -> Dataset:
                          f"{', '.join(map(str, frame.columns))}")
     labels = frame.pop(target)
     if labels.isna().any():
-        raise ValueError(f"target {target!r} is empty in {int(labels.isna().sum())} row(s)")
+        raise ValueError(f"target {target!r} of {path} is empty in "
+                         f"{int(labels.isna().sum())} row(s): fill or drop them first")
+    check_complete(frame, where=str(path),
+                   remedy="the lab takes complete data; fill or drop them first")
     classes, y = np.unique(labels.map(str).to_numpy(), return_inverse=True)
     if len(classes) < 2 or len(classes) > max(20, len(y) // 10):
         raise ValueError(f"target {target!r} has {len(classes)} distinct values; the lab needs "
