@@ -105,9 +105,9 @@ def _rewrite(path, **changes):
 
 def _meta(change):
     def edit(meta):
-        doc = json.loads(str(meta))
+        doc = json.loads(meta.tobytes().decode("utf-8"))
         change(doc)
-        return np.array(json.dumps(doc))
+        return np.frombuffer(json.dumps(doc).encode("utf-8"), np.uint8)
     return edit
 
 
@@ -206,3 +206,43 @@ def test_save_and_load_take_file_objects(tmp_path):
         np.testing.assert_array_equal(nncore.load(f).predict(X), clf.predict(X))
     with pytest.raises(ValueError, match="is not an nncore model file"):
         nncore.load(io.BytesIO(b"not a model"))
+
+
+def test_history_is_stored_as_arrays_and_comes_back_exactly(tmp_path):
+    """A 2,000-epoch model file carried 2.2 MB of history_ as JSON in a UTF-32 string beside
+    19 KB of weights; per-epoch lists are arrays now (None where a record had none)."""
+    X, y = load_iris(return_X_y=True)
+    est = nncore.MLPClassifier(hidden_layer_sizes=(16,), max_iter=2000, n_iter_no_change=10**6,
+                               random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est.fit(X, y)
+    # partial_fit with validation rows for some epochs: val_* partly None, partly numbers
+    est.partial_fit(X, y, validation_data=(X[:20], y[:20]))
+    est.partial_fit(X, y)
+    path = tmp_path / "m.npz"
+    est.save(path)
+    weights = est.network_.params.nbytes
+    assert path.stat().st_size < weights + 2002 * 8 * 9 + 20_000  # arrays, not text
+    loaded = nncore.load(path)
+    assert loaded.history_ == est.history_
+    assert [type(r["epoch"]) for r in loaded.history_] == [int] * 2002
+    assert loaded.history_[-2]["val_score"] is not None and loaded.history_[-1]["val_score"] is None
+    assert loaded.loss_curve_ == est.loss_curve_
+    with np.load(path) as raw:
+        assert raw["meta"].dtype == np.uint8 and raw["meta"].nbytes < 20_000
+
+
+def test_history_with_values_a_callback_added_stays_json(tmp_path):
+    X, y = load_iris(return_X_y=True)
+
+    def note(estimator, record):
+        record["note"] = f"epoch {record['epoch']}"
+
+    est = nncore.MLPClassifier(hidden_layer_sizes=(4,), max_iter=3, callbacks=[note],
+                               random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est.fit(X, y)
+    est.save(tmp_path / "m.npz")
+    assert nncore.load(tmp_path / "m.npz").history_ == est.history_

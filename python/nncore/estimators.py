@@ -909,7 +909,7 @@ class _BaseMLP(BaseEstimator):
         doc = {
             "class": type(self).__name__,
             "params": self._hyperparameters_document(),
-            "fitted": {k: getattr(self, k) for k in _FITTED if hasattr(self, k)},
+            "fitted": self._fitted_document(arrays),
             "network": {"layer_sizes": net.layer_sizes, "activation": net.activation,
                         "loss": net.loss_name, "alpha": net.alpha,
                         "loss_reduction": net.loss_reduction, "dtype": net.dtype.name,
@@ -945,6 +945,21 @@ class _BaseMLP(BaseEstimator):
         if preprocessing is not None:  # fit_stream's: the model's inputs are its output
             doc["preprocessing"] = preprocessing.spec
         return doc, arrays
+
+    def _fitted_document(self, arrays: dict) -> dict:
+        """The fitted attributes; the per-epoch lists as arrays (a 2,000-epoch history_ as
+        JSON text was ~100 times the size of the weights of a small model)."""
+        fitted = {k: getattr(self, k) for k in _FITTED if hasattr(self, k)}
+        for key in ("loss_curve_", "validation_scores_"):
+            values = fitted.get(key)
+            if isinstance(values, list) and values and all(
+                    isinstance(v, (float, np.floating)) for v in values):
+                arrays[f"fitted.{key}"] = np.array(values, np.float64)
+                fitted[key] = {"array": len(values)}
+        columns = persistence.columns_document(fitted.get("history_"), arrays, "history.")
+        if columns is not None:
+            fitted["history_"] = {"columns": columns}
+        return fitted
 
     def _hyperparameters_document(self) -> dict:
         params = self.get_params(deep=False)
@@ -998,6 +1013,12 @@ class _BaseMLP(BaseEstimator):
         for key, value in doc["fitted"].items():
             if key not in _FITTED:
                 raise ValueError(f"unexpected fitted attribute {key!r}")
+            if isinstance(value, dict) and "array" in value:  # format 3: a per-epoch list
+                value = [float(v) for v in np.asarray(arrays[f"fitted.{key}"], np.float64)]
+                if len(value) != doc["fitted"][key]["array"]:
+                    raise ValueError(f"{key} does not match its document")
+            elif isinstance(value, dict) and "columns" in value:
+                value = persistence.records_from_columns(value["columns"], arrays, "history.")
             setattr(estimator, key, value)
         if estimator.n_layers_ != len(spec["layer_sizes"]) or \
                 estimator.n_outputs_ != spec["layer_sizes"][-1]:

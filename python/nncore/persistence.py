@@ -19,7 +19,9 @@ import numpy as np
 from ._version import __version__
 
 FORMAT = "nncore-model"
-FORMAT_VERSION = 2
+# 3: the document as UTF-8 bytes (a NumPy string array, before, took 4 bytes a character) and
+# per-epoch lists (history_, loss_curve_) as arrays. Files of formats 1 and 2 still load.
+FORMAT_VERSION = 3
 _CLASSES: dict = {}  # class name -> class with from_document(doc, arrays)
 
 
@@ -44,12 +46,69 @@ def save(model, path, *, metadata: dict | None = None) -> None:
     document, arrays = model.to_document()
     doc = {"format": FORMAT, "format_version": FORMAT_VERSION, "nncore_version": __version__,
            **document, "user": metadata}
-    meta = json.dumps(doc, default=_json_default)
+    meta = np.frombuffer(json.dumps(doc, default=_json_default).encode("utf-8"), np.uint8)
     if hasattr(path, "write"):
-        np.savez(path, meta=np.array(meta), **arrays)
+        np.savez(path, meta=meta, **arrays)
         return
     with open(os.fspath(path), "wb") as f:
-        np.savez(f, meta=np.array(meta), **arrays)
+        np.savez(f, meta=meta, **arrays)
+
+
+def _document_text(meta: np.ndarray) -> str:
+    """The JSON document: UTF-8 bytes (format 3) or a NumPy string (formats 1 and 2)."""
+    return meta.tobytes().decode("utf-8") if meta.dtype == np.uint8 else str(meta)
+
+
+def columns_document(records: list, arrays: dict, prefix: str):
+    """A list of per-epoch records (dicts with the same keys, numbers or None) as one array per
+    key in `arrays` (`prefix` + key; a key whose values are partly None gets a mask array too)
+    and the small document that names them; None when the records are not all of that form
+    (they are then stored as JSON)."""
+    if not records or not all(isinstance(r, dict) for r in records):
+        return None
+    keys = list(records[0])
+    if not all(list(r) == keys for r in records):
+        return None
+    columns = []
+    for key in keys:
+        values = [r[key] for r in records]
+        if any(isinstance(v, bool) or not (v is None or isinstance(v, (int, float, np.number)))
+               for v in values):
+            return None
+        missing = [v is None for v in values]
+        if all(missing):
+            columns.append({"key": key, "kind": "none"})
+            continue
+        kind = "int" if all(isinstance(v, (int, np.integer)) for v in values) else "float"
+        arrays[prefix + key] = np.array([np.nan if v is None else v for v in values],
+                                        np.int64 if kind == "int" else np.float64)
+        column = {"key": key, "kind": kind}
+        if any(missing):
+            arrays[prefix + key + ".none"] = np.array(missing)
+            column["none"] = True
+        columns.append(column)
+    return {"length": len(records), "columns": columns}
+
+
+def records_from_columns(spec: dict, arrays: dict, prefix: str) -> list:
+    """The records `columns_document` stored."""
+    length = int(spec["length"])
+    lists = []
+    for column in spec["columns"]:
+        key, kind = column["key"], column["kind"]
+        if kind == "none":
+            lists.append([None] * length)
+            continue
+        values = np.asarray(arrays[prefix + key])
+        if values.shape != (length,) or kind not in ("int", "float"):
+            raise ValueError(f"history column {key!r} does not match its document")
+        listed = [int(v) for v in values] if kind == "int" else [float(v) for v in values]
+        if column.get("none"):
+            listed = [None if gone else v for v, gone in
+                      zip(listed, np.asarray(arrays[prefix + key + ".none"]))]
+        lists.append(listed)
+    keys = [column["key"] for column in spec["columns"]]
+    return [dict(zip(keys, row)) for row in zip(*lists)] if keys else [{}] * length
 
 
 def _with_preprocessing(model, doc):
@@ -116,7 +175,7 @@ def load(path, *, with_metadata: bool = False):
     except (ValueError, EOFError, zipfile.BadZipFile, KeyError) as exc:
         raise ValueError(f"{name} is not a readable nncore model file ({exc})") from exc
     try:
-        doc = json.loads(str(arrays.pop("meta")))
+        doc = json.loads(_document_text(arrays.pop("meta")))
         if not isinstance(doc, dict) or doc.get("format") != FORMAT:
             raise ValueError("it has no nncore model header")
         version = doc["format_version"]
