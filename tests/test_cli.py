@@ -222,12 +222,18 @@ def test_predict_names_missing_columns_missing_values_and_counts_unseen_categori
 
 
 def test_too_few_rows_and_bad_output_paths_fail_before_training(tmp_path):
-    frame = wine_frame().head(3)
+    frame = wine_frame().iloc[[0, 70, 150]]  # one row of each class
     path = tmp_path / "tiny.csv"
     frame.to_csv(path, index=False)
     result = run("train", "--csv", str(path), "--target", "cultivar", "--epochs", "2")
     assert result.returncode == 2
     assert len(result.stderr.strip().splitlines()) == 1 and "too few" in result.stderr
+    # One class in every row: said before training (it trained every epoch, then failed).
+    wine_frame().head(30).to_csv(path, index=False)
+    result = run("train", "--csv", str(path), "--target", "cultivar", "--epochs", "2")
+    assert result.returncode == 2 and "epoch" not in result.stdout
+    assert "holds one class ('barolo') in every row: classification needs two or more" in \
+        result.stderr
     data = tmp_path / "data.csv"
     write_csv(data)
     for option in ("--save", "--plot"):

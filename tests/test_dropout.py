@@ -408,7 +408,7 @@ def test_model_files_without_dropout_still_load(tmp_path):
     est.save(tmp_path / "new.npz")
     with np.load(tmp_path / "new.npz") as f:
         arrays = {k: f[k] for k in f.files}
-    doc = json.loads(str(arrays.pop("meta")))
+    doc = json.loads(arrays.pop("meta").tobytes().decode("utf-8"))
     del doc["params"]["dropout"]
     for key in ("dropout", "dropout_seed", "dropout_step"):
         del doc["network"][key]
