@@ -78,6 +78,21 @@ def test_same_trajectory_with_sample_weight_and_alpha(task):
     assert_same_fit(ours, theirs)
 
 
+@pytest.mark.parametrize("task", TASKS)
+@pytest.mark.parametrize("solver", ["sgd", "lbfgs"])
+def test_negative_sample_weights_as_scikit_learn_takes_them(task, solver):
+    """scikit-learn accepts negative sample weights (each minibatch a weighted mean Σwℓ/Σw);
+    nncore refused them."""
+    weights = np.random.default_rng(4).uniform(-0.5, 3.0, 57)
+    assert weights.min() < 0
+    ours, theirs = fit_both(task, dict(solver=solver, alpha=0.05), sample_weight=weights)
+    if solver == "lbfgs":  # scipy's line searches amplify rounding: the same fit, not bits
+        np.testing.assert_allclose(ours.loss_, theirs.loss_, rtol=1e-6)
+        assert ours.n_iter_ == theirs.n_iter_
+    else:
+        assert_same_fit(ours, theirs)
+
+
 @pytest.mark.parametrize("task", ["regression", "binary"])
 def test_same_early_stopping_as_scikit_learn(task):
     """Same validation split (binary targets: stratified, as scikit-learn), scores, best weights."""

@@ -261,7 +261,9 @@ def check_targets(y, dtype, *, n_samples: int, n_outputs: int, loss: str, name: 
 
 
 def check_sample_weight(sample_weight, dtype, *, n_samples: int):
-    """None, or a finite, non-negative (n,) array of dtype with a positive sum."""
+    """None, or a finite (n,) array of dtype whose sum is not zero. Negative weights are taken,
+    as scikit-learn takes them: each minibatch's loss and gradient are its weighted mean, Σwℓ/Σw
+    (a minibatch whose weights sum to zero is skipped)."""
     if sample_weight is None:
         return None
     arr = _as_numeric(sample_weight, "sample_weight")
@@ -272,10 +274,9 @@ def check_sample_weight(sample_weight, dtype, *, n_samples: int):
             f"sample_weight must have shape ({n_samples},), got shape {arr.shape}"
         )
     arr = finite_as(arr, "sample_weight", dtype)
-    if arr.min() < 0:
-        raise ValueError(f"sample_weight must be >= 0, got minimum {arr.min():g}")
-    if not arr.sum() > 0:
-        raise ValueError("sample_weight must have a positive sum, got all zeros")
+    if arr.sum(dtype=np.float64) == 0:
+        raise ValueError("sample_weight must not sum to zero: the weighted mean loss is "
+                         "undefined")
     return arr
 
 

@@ -167,8 +167,9 @@ EpochResult train_epoch(Network<T>& net, Optimizer<T>& optimizer, const T* X, co
       weight_sum = 0.0;
       for (Index r = 0; r < B; ++r) weight_sum += static_cast<double>(wb[r]);
     }
-    // A batch whose weights are all zero carries no information: no step, no loss.
-    if (!(weight_sum > 0.0)) continue;
+    // A batch whose weights sum to zero has no weighted mean: no step, no loss. A negative sum
+    // (scikit-learn takes negative weights) normalises as scikit-learn does, by that sum.
+    if (weight_sum == 0.0) continue;
     const double scale =
         (opt.reduction == Reduction::mean ? 1.0 : static_cast<double>(n)) / weight_sum;
     // With dropout, the step's masks (and so its loss) come from the network's step counter.
