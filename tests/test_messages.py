@@ -9,6 +9,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.exceptions import ConvergenceWarning
 
 import nncore
 
@@ -83,3 +84,33 @@ def test_predicting_a_file_with_another_separator_hints_at_sep(tmp_path):
     assert result.returncode == 2
     assert "the rows were read as one column 'a,b,c,y'" in result.stderr
     assert "(--sep)" in result.stderr
+
+
+def test_an_identifier_like_text_column_gets_a_note(tmp_path):
+    """A text column with mostly distinct values was one-hot encoded into hundreds of inputs
+    without a word."""
+    frame = _table(300)
+    frame.insert(0, "customer", [f"C{i:05d}" for i in range(300)])
+    frame["city"] = np.resize(["Oslo", "Lima", "Pune"], 300)  # a real category: no note
+    path = tmp_path / "ids.csv"
+    frame.to_csv(path, index=False)
+    result = subprocess.run([sys.executable, "-m", "nncore", "train", "--csv", str(path),
+                             "--target", "y", "--epochs", "1"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    notes = [line for line in result.stdout.splitlines() if line.startswith("note: column")]
+    assert notes == ["note: column 'customer' is text with 300 distinct values in 300 rows: "
+                     "one-hot encoded, that is 300 inputs no new row will share (an identifier? "
+                     "drop the column from the data)"]
+
+
+def test_fit_stream_warns_of_an_identifier_like_column(tmp_path):
+    pytest.importorskip("dask.dataframe")
+    for k in range(2):
+        frame = _table(40, seed=k)
+        frame["order"] = [f"O{k}-{i}" for i in range(40)]
+        frame.to_csv(tmp_path / f"part{k}.csv", index=False)
+    with pytest.warns(UserWarning, match="column 'order' is text with 80 distinct values in "
+                                         "80 rows"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        nncore.fit_stream(nncore.MLPClassifier(max_iter=1), str(tmp_path / "part*.csv"),
+                          target="y")

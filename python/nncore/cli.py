@@ -369,7 +369,7 @@ def _load_dataset(args):
     import pandas as pd
 
     if args.csv:
-        from .tabular import numeric_values, read_csv, rows_text
+        from .tabular import numeric_values, read_csv, rows_text, text_column_notes
 
         frame = read_csv(args.csv, sep=args.sep, decimal=args.decimal, encoding=args.encoding)
         target = args.target or str(frame.columns[-1])
@@ -406,6 +406,8 @@ def _load_dataset(args):
         if task == "classification" and len(np.unique(y)) < 2:
             raise ValueError(f"target {target!r} holds one class ({y[0]!r}) in every row: "
                              f"classification needs two or more")
+        categorical = [c.strip() for c in args.categorical.split(",") if c.strip()]
+        notes += text_column_notes(frame, categorical)
         return frame, y, task, f"{args.csv} (target {target!r})", notes
     import sklearn.datasets
 
@@ -455,6 +457,11 @@ def _model(args, cls, **extra):
                **extra)
 
 
+def _note(message, category, *rest, **kwargs) -> None:
+    """A warning shown as the command's own note line."""
+    _say(f"note: {message}", file=sys.stderr)
+
+
 def _stream_command(args) -> int:
     """train --stream: fit_stream over Parquet or CSV files, the last one held out."""
     import pandas as pd
@@ -502,6 +509,7 @@ def _stream_command(args) -> int:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
+            warnings.showwarning = _note  # the statistics pass's notes, as train's
             interrupted = _fit_until_interrupted(lambda: fit_stream(
                 model, source, target=args.target, buffer_rows=args.buffer_rows,
                 holdout=holdout, standardize=args.standardize, categorical=categorical))

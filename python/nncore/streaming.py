@@ -21,11 +21,12 @@ hold a multiple of batch_size rows, so only an epoch's last batch can be short."
 from __future__ import annotations
 
 import glob as globbing
+import warnings
 from typing import Callable
 
 import numpy as np
 
-from .tabular import Preprocessing, check_complete
+from .tabular import Preprocessing, check_complete, identifier_like
 
 INSTALL = "pip install 'nncore[dask]'"
 
@@ -251,6 +252,9 @@ def fit_statistics(parts: _Partitions, training: list[int], *, standardize: bool
         else:
             features.append({"name": name, "kind": "categorical",
                              "categories": sorted(categories[name]), "fill": None})
+            note = identifier_like(name, len(categories[name]), rows)
+            if note:
+                warnings.warn(note, UserWarning, stacklevel=3)
     preprocessing = Preprocessing({"standardize": bool(standardize), "impute": None,
                                    "features": features})
     return preprocessing, (np.array(sorted(classes)) if classifier else None), rows, sample

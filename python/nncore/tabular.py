@@ -90,6 +90,29 @@ def numeric_values(column, name: str):
     return None
 
 
+def identifier_like(name, distinct: int, rows: int) -> str | None:
+    """A note for a text column with mostly distinct values (an identifier, a free-text field):
+    one-hot encoding gives it `distinct` inputs that generalise to no new row. None otherwise."""
+    if distinct >= 20 and distinct >= rows / 2:
+        return (f"column {name!r} is text with {distinct} distinct values in {rows} rows: "
+                f"one-hot encoded, that is {distinct} inputs no new row will share (an "
+                f"identifier? drop the column from the data)")
+    return None
+
+
+def text_column_notes(frame, categorical=()) -> list[str]:
+    """identifier_like's notes for the text columns of a table (and those named categorical)."""
+    notes = []
+    for name in frame.columns:
+        column = frame[name]
+        if str(name) not in categorical and numeric_values(column, str(name)) is not None:
+            continue
+        note = identifier_like(name, int(column.dropna().nunique()), len(column))
+        if note:
+            notes.append(note)
+    return notes
+
+
 def check_complete(frame, *, where: str = "",
                    remedy: str = "fill them, or pass --impute mean|median|most_frequent") -> None:
     """ValueError naming the first column with missing values — `where` it is (a file), its
