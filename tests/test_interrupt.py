@@ -107,10 +107,10 @@ def test_ctrl_c_in_a_sweep_keeps_the_finished_fits(tmp_path, where, delay):
     assert rc == 130
     line = one_line(err)
     rows = [row.split(",") for row in table_file.read_text().splitlines()[3:]]  # less header
-    if delay > 1:
+    if rows:  # a few seconds in: the quick fits, whole (a slow machine may have none yet)
         assert line == (f"nncore sweep: interrupted; the table holds the {len(rows)} fit(s) "
                         f"finished before Ctrl-C")
-        assert rows and all(row[0] == "32" and row[6] == "300.0" for row in rows)  # whole fits
+        assert all(row[0] == "32" and row[6] == "300.0" for row in rows)
     else:
         assert line == (f"nncore sweep: interrupted before any fit finished; wrote the empty "
                         f"table to {table_file}")

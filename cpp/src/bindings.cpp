@@ -155,6 +155,60 @@ void check_matrix(const Array<T>& a, const char* name, Index rows, Index cols) {
                                                : std::string()));
 }
 
+// A scipy CSR matrix's arrays as nncore.Network hands them over: data (nnz) in the network's
+// dtype, indices (nnz) and indptr (n + 1) as int64, and the number of columns; checked once, here.
+template <class T>
+struct CsrArrays {
+  Array<T> data;
+  Array<int64_t> indices, indptr;
+  Index cols;
+  CsrArrays(Array<T> data_, Array<int64_t> indices_, Array<int64_t> indptr_, Index cols_)
+      : data(std::move(data_)), indices(std::move(indices_)), indptr(std::move(indptr_)),
+        cols(cols_) {
+    if (data.ndim() != 1 || indices.ndim() != 1 || indptr.ndim() != 1 || indptr.shape(0) < 1 ||
+        indices.shape(0) != data.shape(0) || cols < 1)
+      throw std::invalid_argument(
+          "a CSR matrix needs 1-D data and indices of one length, indptr of n + 1 >= 1 entries "
+          "and at least one column");
+    nncore::check_csr(view(), data.shape(0));
+  }
+  nncore::Csr<T> view() const {
+    return {indptr.data(), indices.data(), data.data(), indptr.shape(0) - 1, cols};
+  }
+};
+
+// X as the core takes it: a C-contiguous (n, d) array of the network's dtype, or a CsrArrays.
+// Anything else is refused (a TypeError, as for a mismatched array argument): no silent copy.
+template <class T>
+struct InputArg {
+  std::optional<Array<T>> dense;
+  nncore::Csr<T> csr;
+  bool sparse = false;
+  Index rows = 0;
+  InputArg(const py::object& X, Index d) {
+    if (py::isinstance<CsrArrays<T>>(X)) {
+      csr = X.cast<const CsrArrays<T>&>().view();
+      sparse = true;
+      rows = csr.rows;
+      if (csr.cols != d)
+        throw std::invalid_argument("X must have " + std::to_string(d) + " columns, got " +
+                                    std::to_string(csr.cols));
+      return;
+    }
+    if (!py::isinstance<Array<T>>(X))
+      throw py::type_error(std::string("X must be a C-contiguous ") +
+                           (sizeof(T) == 4 ? "float32" : "float64") +
+                           " array or a CSR matrix of the network's dtype (nncore.Network."
+                           "prepare converts), got " + std::string(py::str(py::type::of(X))));
+    dense = py::reinterpret_borrow<Array<T>>(X);
+    check_matrix(*dense, "X", -1, d);
+    rows = dense->shape(0);
+  }
+  nncore::InputRows<T> input() const {
+    return sparse ? nncore::InputRows<T>(csr, nullptr, 0) : nncore::InputRows<T>(dense->data());
+  }
+};
+
 template <class T>
 const T* optional_weights(const std::optional<Array<T>>& w, Index n) {
   if (!w) return nullptr;
@@ -205,6 +259,18 @@ void bind_optimizer(py::module_& m, const char* name) {
       .def("reset", [](Self& s) {
         BusyGuard<Self> guard(s);
         s.opt.reset();
+      });
+}
+
+template <class T>
+void bind_csr(py::module_& m, const char* name) {
+  py::class_<CsrArrays<T>>(m, name,
+                           "A CSR matrix's arrays (data, int64 indices, int64 indptr, columns), "
+                           "checked once; what the Network methods take for sparse X.")
+      .def(py::init<Array<T>, Array<int64_t>, Array<int64_t>, Index>(), py::arg("data").noconvert(),
+           py::arg("indices").noconvert(), py::arg("indptr").noconvert(), py::arg("n_cols"))
+      .def_property_readonly("shape", [](const CsrArrays<T>& c) {
+        return std::make_tuple(c.indptr.shape(0) - 1, c.cols);
       });
 }
 
@@ -324,49 +390,49 @@ void bind_network(py::module_& m, const char* name) {
            })
       .def(
           "forward",
-          [](Self& s, const Array<T>& X, bool training) {
-            check_matrix(X, "X", -1, s.net.n_inputs());
-            const Index n = X.shape(0);
+          [](Self& s, const py::object& X_arg, bool training) {
+            const InputArg<T> X(X_arg, s.net.n_inputs());
+            const Index n = X.rows;
             Array<T> out({n, s.net.n_outputs()});
             T* out_ptr = out.mutable_data();
-            shared(s, [&] { s.net.predict_scores(X.data(), n, out_ptr, training); });
+            shared(s, [&] { s.net.predict_scores(X.input(), n, out_ptr, training); });
             return out;
           },
-          py::arg("X").noconvert(), py::arg("training") = false,
+          py::arg("X"), py::arg("training") = false,
           "raw output scores (n, K) for X (n, d)")
       .def(
           "weighted_loss_sum",
-          [](Self& s, const Array<T>& X, const Array<T>& Y, const std::optional<Array<T>>& w,
+          [](Self& s, const py::object& X_arg, const Array<T>& Y, const std::optional<Array<T>>& w,
              bool training) {
-            check_matrix(X, "X", -1, s.net.n_inputs());
-            const Index n = X.shape(0);
+            const InputArg<T> X(X_arg, s.net.n_inputs());
+            const Index n = X.rows;
             check_matrix(Y, "Y", n, s.net.n_outputs());
             const T* wp = optional_weights(w, n);
-            return shared(s, [&] { return s.net.weighted_loss_sum(X.data(), Y.data(), wp, n, training); });
+            return shared(s, [&] { return s.net.weighted_loss_sum(X.input(), Y.data(), wp, n, training); });
           },
-          py::arg("X").noconvert(), py::arg("Y").noconvert(), py::arg("sample_weight").noconvert(),
+          py::arg("X"), py::arg("Y").noconvert(), py::arg("sample_weight").noconvert(),
           py::arg("training") = false, "Σ_i w_i ℓ_i over all rows (no penalty)")
       .def(
           "penalty", [](Self& s) { return shared(s, [&] { return s.net.penalty(); }); },
           "α/2 Σ_t ‖W_t‖²")
       .def(
           "forward_backward",
-          [](Self& s, const Array<T>& X, const Array<T>& Y, const std::optional<Array<T>>& w,
+          [](Self& s, const py::object& X_arg, const Array<T>& Y, const std::optional<Array<T>>& w,
              double scale, bool update_running, bool dropout) {
-            check_matrix(X, "X", -1, s.net.n_inputs());
-            const Index n = X.shape(0);
+            const InputArg<T> X(X_arg, s.net.n_inputs());
+            const Index n = X.rows;
             if (n < 1) throw std::invalid_argument("X must have at least one row");
             check_matrix(Y, "Y", n, s.net.n_outputs());
             const T* wp = optional_weights(w, n);
             return alone(s, [&] {
-              s.net.reserve(n);
-              const double objective = s.net.forward_backward(X.data(), Y.data(), wp, n,
+              s.net.reserve(n, X.sparse);
+              const double objective = s.net.forward_backward(X.input(), Y.data(), wp, n,
                                                               static_cast<T>(scale), dropout);
               if (update_running && std::isfinite(objective)) s.net.update_running_statistics(n);
               return objective;
             });
           },
-          py::arg("X").noconvert(), py::arg("Y").noconvert(), py::arg("sample_weight").noconvert(),
+          py::arg("X"), py::arg("Y").noconvert(), py::arg("sample_weight").noconvert(),
           py::arg("scale"), py::arg("update_running_stats") = false, py::arg("dropout") = false,
           "fills grads with ∂/∂θ scale·(Σ w ℓ + α/2 Σ‖W‖²) and returns Σ w ℓ + α/2 Σ‖W‖²; "
           "dropout: under the masks of the current dropout step, which then advances")
@@ -421,11 +487,11 @@ void bind_network(py::module_& m, const char* name) {
           "shared by all k products")
       .def(
           "set_batchnorm_statistics",
-          [](Self& s, const Array<T>& X) {
-            check_matrix(X, "X", -1, s.net.n_inputs());
-            alone(s, [&] { s.net.set_batchnorm_statistics(X.data(), X.shape(0)); });
+          [](Self& s, const py::object& X_arg) {
+            const InputArg<T> X(X_arg, s.net.n_inputs());
+            alone(s, [&] { s.net.set_batchnorm_statistics(X.input(), X.rows); });
           },
-          py::arg("X").noconvert())
+          py::arg("X"))
       .def(
           "optimizer_step",
           [](Self& s, Opt& o, double learning_rate) {
@@ -442,12 +508,12 @@ void bind_network(py::module_& m, const char* name) {
           "(then undone, with the optimiser's state reset)")
       .def(
           "train_epoch",
-          [](Self& s, Opt& o, const Array<T>& X, const Array<T>& Y,
+          [](Self& s, Opt& o, const py::object& X_arg, const Array<T>& Y,
              const std::optional<Array<T>>& w, const std::optional<Array<int64_t>>& order,
              Index batch_size, double learning_rate, const std::string& reduction, bool shuffle,
              uint64_t seed, bool continuing) {
-            check_matrix(X, "X", -1, s.net.n_inputs());
-            const Index n = X.shape(0);
+            const InputArg<T> X(X_arg, s.net.n_inputs());
+            const Index n = X.rows;
             check_matrix(Y, "Y", n, s.net.n_outputs());
             const T* wp = optional_weights(w, n);
             const int64_t* order_ptr = nullptr;
@@ -472,14 +538,15 @@ void bind_network(py::module_& m, const char* name) {
             };
             BusyGuard<Opt> opt_guard(o);
             const nncore::EpochResult r = alone(s, [&] {
-              return nncore::train_epoch(s.net, o.opt, X.data(), Y.data(), wp, n, order_ptr, m,
-                                         opt);
+              return nncore::train_epoch(s.net, o.opt, X.sparse ? nullptr : X.dense->data(),
+                                         X.sparse ? &X.csr : nullptr, Y.data(), wp, n, order_ptr,
+                                         m, opt);
             });
             if (r.interrupted) throw py::error_already_set();
             return std::make_tuple(r.mean_loss, r.steps, r.diverged, r.mean_grad_norm,
                                    r.rolled_back);
           },
-          py::arg("optimizer"), py::arg("X").noconvert(), py::arg("Y").noconvert(),
+          py::arg("optimizer"), py::arg("X"), py::arg("Y").noconvert(),
           py::arg("sample_weight").noconvert(), py::arg("order").noconvert(), py::arg("batch_size"),
           py::arg("learning_rate"), py::arg("loss_reduction"), py::arg("shuffle"), py::arg("seed"),
           py::arg("continuing") = false,
@@ -540,6 +607,8 @@ PYBIND11_MODULE(_core, m) {
   m.doc() = "nncore's compiled core (Eigen kernels); use the nncore package, not this module.";
   bind_optimizer<double>(m, "Optimizer64");
   bind_optimizer<float>(m, "Optimizer32");
+  bind_csr<double>(m, "CsrMatrix64");
+  bind_csr<float>(m, "CsrMatrix32");
   bind_network<double>(m, "Network64");
   bind_network<float>(m, "Network32");
   bind_schedule(m);

@@ -189,8 +189,13 @@ def finite_as(arr: np.ndarray, name: str, dtype) -> np.ndarray:
     return out
 
 
-def check_X(X, dtype, *, n_features: int | None = None, name: str = "X") -> np.ndarray:
-    """X as a finite, C-contiguous (n, d) array of dtype with n >= 1."""
+def check_X(X, dtype, *, n_features: int | None = None, name: str = "X"):
+    """X as a finite, C-contiguous (n, d) array of dtype with n >= 1; a scipy sparse matrix
+    stays sparse, as a CSR matrix of dtype with finite stored values."""
+    import scipy.sparse as sp
+
+    if sp.issparse(X):
+        return _check_sparse(X, dtype, n_features, name)
     arr = _as_numeric(X, name)
     if arr.ndim != 2:
         hint = " (use X.reshape(-1, 1) for a single feature)" if arr.ndim == 1 else ""
@@ -207,6 +212,26 @@ def check_X(X, dtype, *, n_features: int | None = None, name: str = "X") -> np.n
             f"{name} has {arr.shape[1]} features, but the network expects {n_features}"
         )
     return finite_as(arr, name, dtype)
+
+
+def _check_sparse(X, dtype, n_features, name):
+    import scipy.sparse as sp
+
+    if X.ndim != 2:
+        raise ValueError(f"{name} must be 2-D (n_samples, n_features), got shape {X.shape}")
+    if X.shape[0] == 0 or X.shape[1] == 0:
+        raise ValueError(f"{name} must have at least one sample and one feature, got shape "
+                         f"{X.shape}")
+    if n_features is not None and X.shape[1] != n_features:
+        raise ValueError(
+            f"{name} has {X.shape[1]} features, but the network expects {n_features}")
+    if X.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must hold numbers, got a sparse matrix of dtype {X.dtype}")
+    csr = X.tocsr()  # CSC, COO, ... become CSR (a copy); a CSR matrix stays as it is
+    data = finite_as(csr.data, f"{name} (its stored values)", dtype)
+    if data is not csr.data:
+        csr = sp.csr_matrix((data, csr.indices, csr.indptr), shape=csr.shape)
+    return csr
 
 
 def check_targets(y, dtype, *, n_samples: int, n_outputs: int, loss: str, name: str = "y"):

@@ -444,7 +444,7 @@ class _BaseMLP(BaseEstimator):
 
         X, y = self._validate_input(X, y, incremental, reset=first_pass)
         if sp.issparse(X):
-            X = X.toarray()  # the core works on dense rows
+            X = X.tocsr()  # stays sparse: the core's first layer reads the stored values
         if sample_weight is not None:
             sample_weight = _check_sample_weight(sample_weight, X)
         if y.ndim == 1:
@@ -795,7 +795,8 @@ class _BaseMLP(BaseEstimator):
         arrays = [X, Y] if sample_weight is None else [X, Y, sample_weight]
         parts = train_test_split(*arrays, random_state=self._random_state,
                                  test_size=self.validation_fraction, stratify=stratify)
-        contiguous = [np.ascontiguousarray(part) for part in parts]
+        contiguous = [part.tocsr() if sp.issparse(part) else np.ascontiguousarray(part)
+                      for part in parts]
         X_train, X_val, Y_train, Y_val = contiguous[:4]
         w_train, w_val = (contiguous[4], contiguous[5]) if sample_weight is not None else (None, None)
         if X_val.shape[0] < 2:
@@ -839,7 +840,7 @@ class _BaseMLP(BaseEstimator):
         for view in views:
             view[...] = theta[start:start + view.size].reshape(view.shape)
             start += view.size
-        X = X.toarray() if sp.issparse(X) else np.asarray(X)
+        X = X if sp.issparse(X) else np.asarray(X)
         y = np.asarray(y).reshape(X.shape[0], -1)
         loss, _ = net.loss_and_grad(net.prepare(X, y, sample_weight))
         grads = [g.copy() for g in list(net.coef_grads) + list(net.intercept_grads)]
@@ -852,20 +853,17 @@ class _BaseMLP(BaseEstimator):
 
     # ---- prediction --------------------------------------------------------------------------
     def _check_X_for_prediction(self, X) -> np.ndarray:
-        X = validate_data(self, X, accept_sparse=["csr", "csc"], dtype=(np.float64, np.float32),
-                          reset=False)
-        return X.toarray() if sp.issparse(X) else X
+        return validate_data(self, X, accept_sparse=["csr", "csc"],
+                             dtype=(np.float64, np.float32), reset=False)
 
     def _forward(self, X, check_input=True) -> np.ndarray:
         """Outputs on the response scale (after the output activation), shape (n, n_outputs)."""
         net = self._fitted_network()
         if check_input:
             X = self._check_X_for_prediction(X)
-        elif sp.issparse(X):
-            X = X.toarray()
         # Computed in the network's dtype; given back in the dtype scikit-learn's would have,
         # that of X's values times the weights (float64 from a float32 model on float64 X).
-        out = net.predict(np.ascontiguousarray(X, dtype=net.dtype))
+        out = net.predict(X if sp.issparse(X) else np.ascontiguousarray(X, dtype=net.dtype))
         return out.astype(np.result_type(X.dtype, net.dtype), copy=False)
 
     def _score_with_function(self, X, y, sample_weight, score_function):

@@ -24,6 +24,7 @@ import os
 from typing import NamedTuple
 
 import numpy as np
+import scipy.sparse as sp
 from scipy.special import expit
 from sklearn.utils import check_random_state
 
@@ -66,8 +67,10 @@ class EpochStats(NamedTuple):
 
 class PreparedData(NamedTuple):
     """Data checked and converted once for one network (`Network.prepare`): X (n, d) and targets
-    Y (n, K) C-contiguous in the network's dtype, sample_weight (n,) or None. Every method that
-    takes (X, y) also takes one of these in place of X, and then checks nothing again."""
+    Y (n, K) C-contiguous in the network's dtype — X may also be a scipy CSR matrix of that
+    dtype, which the core reads as it is (the first layer's products run on its stored values)
+    — sample_weight (n,) or None. Every method that takes (X, y) also takes one of these in
+    place of X, and then checks nothing again."""
 
     X: np.ndarray
     Y: np.ndarray
@@ -76,6 +79,11 @@ class PreparedData(NamedTuple):
     @property
     def n_samples(self) -> int:
         return self.X.shape[0]
+
+
+def _dense(X):
+    """X as a dense array: the curvature passes (H·v) run on dense rows only."""
+    return np.ascontiguousarray(X.toarray()) if sp.issparse(X) else X
 
 
 class ViewList(list):
@@ -484,14 +492,24 @@ class Network:
         return check_int(X.shape[0] if n_total is None else n_total, "n_total") / weight_sum
 
     # ---- computation -------------------------------------------------------------------------
+    def _core_input(self, X):
+        """X as the core takes it: a dense array as it is, a CSR matrix as the core's view of
+        its arrays (the indices as int64: a copy when scipy holds them as int32)."""
+        if not sp.issparse(X):
+            return X
+        csr_class = _core.CsrMatrix32 if self.dtype == np.float32 else _core.CsrMatrix64
+        return csr_class(X.data, np.asarray(X.indices, np.int64), np.asarray(X.indptr, np.int64),
+                         X.shape[1])
+
     def forward(self, X, training: bool = False) -> np.ndarray:
         """Raw output scores f, shape (n, n_outputs).
 
         With batch norm, `training=True` normalises with the statistics of X itself (one batch)
         and `training=False` with the running averages; it never updates the running averages.
         A network without batch norm gives the same result either way."""
-        return self._core.forward(check_X(X, self.dtype, n_features=self.layer_sizes[0]),
-                                  _check_bool(training, "training"))
+        return self._core.forward(
+            self._core_input(check_X(X, self.dtype, n_features=self.layer_sizes[0])),
+            _check_bool(training, "training"))
 
     def predict(self, X) -> np.ndarray:
         """Predictions on the response scale: f for squared error, σ(f) for logistic, softmax(f)
@@ -514,7 +532,7 @@ class Network:
         loss_and_grad differentiates (batch norm on the statistics of X); training=False
         evaluates batch norm with its running averages."""
         data = self.prepare(X, y, sample_weight)
-        raw = (self._core.weighted_loss_sum(data.X, data.Y, data.sample_weight,
+        raw = (self._core.weighted_loss_sum(self._core_input(data.X), data.Y, data.sample_weight,
                                             _check_bool(training, "training"))
                + self._core.penalty())
         return raw * self.objective_scale(data, n_total)
@@ -525,7 +543,8 @@ class Network:
         data = self.prepare(X, y, sample_weight)
         w = data.sample_weight
         weight_sum = data.n_samples if w is None else float(np.sum(w))
-        return self._core.weighted_loss_sum(data.X, data.Y, w, False) / weight_sum
+        return self._core.weighted_loss_sum(self._core_input(data.X), data.Y, w,
+                                            False) / weight_sum
 
     def loss_and_grad(self, X, y=None, sample_weight=None, *, n_total=None,
                       update_running_stats: bool = False, dropout: bool = False):
@@ -538,7 +557,7 @@ class Network:
         data = self.prepare(X, y, sample_weight)
         scale = self.objective_scale(data, n_total)
         raw = self._core.forward_backward(
-            data.X, data.Y, data.sample_weight, scale,
+            self._core_input(data.X), data.Y, data.sample_weight, scale,
             _check_bool(update_running_stats, "update_running_stats"),
             _check_bool(dropout, "dropout"))
         return raw * scale, self.grads
@@ -547,8 +566,8 @@ class Network:
         """(Σ_i w_i ℓ_i, α/2 Σ_t ‖W_t‖²) on (X, y), unscaled: the two parts of the objective, for
         callers that sum it over chunks of a data set (scale with objective_scale)."""
         data = self.prepare(X, y, sample_weight)
-        return (self._core.weighted_loss_sum(data.X, data.Y, data.sample_weight,
-                                             _check_bool(training, "training")),
+        return (self._core.weighted_loss_sum(self._core_input(data.X), data.Y,
+                                             data.sample_weight, _check_bool(training, "training")),
                 self._core.penalty())
 
     def hessian_vector_product(self, data: PreparedData, v, *, scale: float,
@@ -563,7 +582,7 @@ class Network:
             raise ValueError(f"v must have shape ({self.n_params},), got {v.shape}")
         v = finite_as(v, "v", self.dtype)
         return self._core.hessian_vector_product(
-            data.X, data.Y, data.sample_weight, float(scale), v, bool(with_penalty),
+            _dense(data.X), data.Y, data.sample_weight, float(scale), v, bool(with_penalty),
             bool(with_grad))
 
     def hessian_vector_products(self, data: PreparedData, V, *, scale: float,
@@ -576,7 +595,7 @@ class Network:
         if V.ndim != 2 or V.shape[1] != self.n_params:
             raise ValueError(f"V must have shape (k, {self.n_params}), got {V.shape}")
         V = finite_as(V, "V", self.dtype)
-        return self._core.hessian_vector_products(data.X, data.Y, data.sample_weight,
+        return self._core.hessian_vector_products(_dense(data.X), data.Y, data.sample_weight,
                                                   float(scale), V, bool(with_penalty))
 
     def sgd_step(self, learning_rate: float) -> None:
@@ -600,7 +619,7 @@ class Network:
         X = check_X(X, self.dtype, n_features=self.layer_sizes[0])
         if X.shape[0] < 2:
             raise ValueError(f"X needs at least 2 rows for batch statistics, got {X.shape[0]}")
-        self._core.set_batchnorm_statistics(X)
+        self._core.set_batchnorm_statistics(self._core_input(X))
 
     def train_epoch(
         self,
@@ -643,7 +662,8 @@ class Network:
             order = check_order(order, n_samples=data.n_samples)
         seed = _seed_from(seed) if shuffle and order is None else 0
         mean_loss, steps, diverged, grad_norm, rolled_back = self._core.train_epoch(
-            core_optimizer, data.X, data.Y, data.sample_weight, order, batch_size, learning_rate,
+            core_optimizer, self._core_input(data.X), data.Y, data.sample_weight, order,
+            batch_size, learning_rate,
             self.loss_reduction, shuffle, seed, bool(continuing)
         )
         if diverged:

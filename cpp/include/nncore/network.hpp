@@ -38,6 +38,7 @@
 #include "dense.hpp"
 #include "dropout.hpp"
 #include "loss.hpp"
+#include "sparse.hpp"
 #include "tensor.hpp"
 
 namespace nncore {
@@ -59,6 +60,9 @@ struct Workspace {
   int threads = 1;        // threads the products are split over (the packing buffers' slots)
   bool training = false;  // holds what backward needs
   bool last_dropout = false;  // the last forward pass applied dropout masks
+  // Built for sparse input only: no first-layer packing space, no dense minibatch of X (for
+  // 200,000 columns these would be hundreds of MB that sparse rows never use).
+  bool sparse_only = false;
   Index batch_x = 0, batch_y = 0, batch_w = 0;  // training only: the gathered minibatch
 };
 
@@ -198,15 +202,18 @@ class Network {
 
   // Makes the training workspace hold `rows` rows on the current thread count, and starts the
   // pool's workers that needs. The only place training allocates.
-  void reserve(Index rows) {
+  // sparse: the rows will come from a CSR matrix (a workspace built for dense rows serves too).
+  void reserve(Index rows, bool sparse = false) {
     const int threads = this->threads();
-    if (rows <= train_.capacity && threads == train_.threads) return;
-    build(train_, std::max(rows, train_.capacity), threads, /*training=*/true);
+    if (rows <= train_.capacity && threads == train_.threads && (sparse || !train_.sparse_only))
+      return;
+    build(train_, std::max(rows, train_.capacity), threads, /*training=*/true,
+          sparse && (train_.capacity == 0 || train_.sparse_only));
     threads::prepare(threads);
     ++workspace_allocations_;
   }
 
-  T* batch_x() { return train_.data.data() + train_.batch_x; }  // (capacity, d)
+  T* batch_x() { return train_.data.data() + train_.batch_x; }  // (capacity, d); dense only
   T* batch_y() { return train_.data.data() + train_.batch_y; }  // (capacity, K)
   T* batch_w() { return train_.data.data() + train_.batch_w; }  // (capacity)
 
@@ -217,7 +224,7 @@ class Network {
   // masks of the current dropout step on the layers whose rate is > 0.
   // This one runs in the training workspace (reserve() it first); evaluation goes through
   // predict_scores, which has its own.
-  ConstMatrixMap<T> forward(const T* X, Index B, bool training = false, bool dropout = false) {
+  ConstMatrixMap<T> forward(InputRows<T> X, Index B, bool training = false, bool dropout = false) {
     return forward(train_, X, B, training, dropout);
   }
 
@@ -235,7 +242,7 @@ class Network {
   // and returns the unscaled Σ_i w_i ℓ_i + α/2 Σ_t ‖W_t‖². X, Y, w must hold B <= capacity rows.
   // dropout: ℓ_i of the network under the current step's masks (a training step), after which
   // the dropout step counter advances; without it, the objective without dropout.
-  double forward_backward(const T* X, const T* Y, const T* w, Index B, T scale,
+  double forward_backward(InputRows<T> X, const T* Y, const T* w, Index B, T scale,
                           bool dropout = false) {
     // Every gradient entry is written (not accumulated) below, so the slab needs no zeroing.
     const Index L = n_layers();
@@ -248,10 +255,13 @@ class Network {
     for (Index t = L - 1; t >= 0; --t) {
       const LayerSlots& s = slots(t);
       const typename Workspace<T>::Layer& w = ws_layer(ws, t);
-      const ConstMatrixMap<T> layer_input(
-          t == 0 ? X : work(ws, output_of(ws, t - 1), t - 1, B).data(), B, sizes_[t]);
       MatrixMap<T> dW = grad_matrix(s.weight);
-      if (t > 0) {
+      if (t == 0 && X.csr != nullptr) {
+        sparse_backward<T>(dW, grad_row(s.bias), as_const(work(ws, w.delta, t, B)), X,
+                           ws.threads);
+      } else if (t > 0) {
+        const ConstMatrixMap<T> layer_input(work(ws, output_of(ws, t - 1), t - 1, B).data(), B,
+                                            sizes_[t]);
         MatrixMap<T> dinp = work(ws, ws_layer(ws, t - 1).delta, t - 1, B);
         dense_backward<T>(&dinp, dW, grad_row(s.bias), as_const(work(ws, w.delta, t, B)),
                           layer_input, param_matrix(s.weight), w.gemm.get());
@@ -259,7 +269,8 @@ class Network {
         nonlinear_backward(ws, t - 1, B);
       } else {
         dense_backward<T>(nullptr, dW, grad_row(s.bias), as_const(work(ws, w.delta, t, B)),
-                          layer_input, param_matrix(s.weight), w.gemm.get());
+                          ConstMatrixMap<T>(X.dense, B, sizes_[0]), param_matrix(s.weight),
+                          w.gemm.get());
       }
       if (alpha_ != T(0)) dW += (scale * alpha_) * param_matrix(s.weight);
     }
@@ -304,7 +315,7 @@ class Network {
   // products are split instead. Either way each row's result is the same for every thread count.
 
   // scores (n, K) for X (n, d).
-  void predict_scores(const T* X, Index n, T* out, bool training = false) const {
+  void predict_scores(InputRows<T> X, Index n, T* out, bool training = false) const {
     const Index K = n_outputs();
     evaluate(X, n, training, [&](Index start, ConstMatrixMap<T> scores) {
       MatrixMap<T>(out + start * K, scores.rows(), K) = scores;
@@ -313,7 +324,7 @@ class Network {
   }
 
   // Σ_i w_i ℓ_i over X (n, d), Y (n, K), w (n) or null; no gradient, no penalty.
-  double weighted_loss_sum(const T* X, const T* Y, const T* w, Index n,
+  double weighted_loss_sum(InputRows<T> X, const T* Y, const T* w, Index n,
                            bool training = false) const {
     const Index K = n_outputs();
     return evaluate(X, n, training, [&](Index start, ConstMatrixMap<T> scores) {
@@ -337,12 +348,12 @@ class Network {
 
   // Sets every running mean/variance to the statistics of X (n, d) taken as one batch (the
   // population statistics, e.g. after full-batch training).
-  void set_batchnorm_statistics(const T* X, Index n) {
+  void set_batchnorm_statistics(InputRows<T> X, Index n) {
     require(n >= 2, [&] {
       return std::string("batch-norm statistics need at least 2 rows, got " + std::to_string(n));
     });
     Workspace<T> ws;
-    build(ws, n, threads(), /*training=*/true);
+    build(ws, n, threads(), /*training=*/true, X.csr != nullptr);
     forward(ws, X, n, /*training=*/true);
     for (Index t = 0; t < n_layers(); ++t) {
       if (!has_batch_norm(t)) continue;
@@ -370,7 +381,9 @@ class Network {
 
   // Lays out `ws` for `rows` rows, its products split over `threads` threads; a training
   // workspace also holds what backward needs and the gathered minibatch.
-  void build(Workspace<T>& ws, Index rows, int threads, bool training) const {
+  // sparse_only: for rows from a CSR matrix (see Workspace::sparse_only).
+  void build(Workspace<T>& ws, Index rows, int threads, bool training,
+             bool sparse_only = false) const {
     Index offset = 0;
     auto take = [&](Index count) {
       const Index at = offset;
@@ -404,12 +417,13 @@ class Network {
       }
       w.gemm.reset();
       // Evaluation blocks too small for a GEMM (a single row, say) need no packing space.
-      if (use_gemm_buffers_ && (training || uses_gemm(rows, width, sizes_[t])))
+      if (use_gemm_buffers_ && !(sparse_only && t == 0) &&
+          (training || uses_gemm(rows, width, sizes_[t])))
         w.gemm = std::make_unique<DenseBuffers<T>>(rows, sizes_[t], width, threads, training);
     }
     ws.batch_x = ws.batch_y = ws.batch_w = -1;
     if (training) {
-      ws.batch_x = take(rows * n_inputs());
+      if (!sparse_only) ws.batch_x = take(rows * n_inputs());
       ws.batch_y = take(rows * n_outputs());
       ws.batch_w = take(rows);
     }
@@ -417,22 +431,26 @@ class Network {
     ws.capacity = rows;
     ws.threads = threads;
     ws.training = training;
+    ws.sparse_only = sparse_only;
     ws.last_dropout = false;
   }
 
   // Forward pass over B <= ws.capacity rows of X (B, d) in `ws`; returns the scores (B, K) there.
   // training: batch norm on the batch's statistics (needs a training workspace); dropout: the
   // masks of the current dropout step (training workspaces only).
-  ConstMatrixMap<T> forward(Workspace<T>& ws, const T* X, Index B, bool training,
+  ConstMatrixMap<T> forward(Workspace<T>& ws, InputRows<T> X, Index B, bool training,
                             bool dropout = false) const {
     ws.last_dropout = training && dropout && ws.training && any_dropout();
-    const T* inp = X;
+    const T* inp = X.dense;
     for (Index t = 0; t < n_layers(); ++t) {
       const LayerSlots& s = slots(t);
       const typename Workspace<T>::Layer& w = ws_layer(ws, t);
       MatrixMap<T> pre = work(ws, w.pre, t, B);
-      dense_forward<T>(pre, ConstMatrixMap<T>(inp, B, sizes_[t]), param_matrix(s.weight),
-                       w.gemm.get());
+      if (t == 0 && X.csr != nullptr)
+        sparse_forward<T>(pre, X, param_matrix(s.weight), ws.threads);
+      else
+        dense_forward<T>(pre, ConstMatrixMap<T>(inp, B, sizes_[t]), param_matrix(s.weight),
+                         w.gemm.get());
       if (has_batch_norm(t)) {
         pre.rowwise() += param_row(s.bias);
         MatrixMap<T> z = work(ws, w.z, t, B);
@@ -464,24 +482,26 @@ class Network {
   // f(start, scores (B, K) of rows [start, start + B)) over X (n, d) in blocks, in workspaces of
   // this call's own; returns the sum of f's results in block order.
   template <class F>
-  double evaluate(const T* X, Index n, bool training, F&& f) const {
+  double evaluate(InputRows<T> X, Index n, bool training, F&& f) const {
     if (n <= 0) return 0.0;
     const int threads = this->threads();
+    const bool sparse = X.csr != nullptr;
     if (training && batch_norm_) {
       Workspace<T> ws;
-      build(ws, n, threads, /*training=*/true);
+      build(ws, n, threads, /*training=*/true, sparse);
       return f(Index(0), forward(ws, X, n, /*training=*/true));
     }
     const Index block = eval_block();
     const Index blocks = (n + block - 1) / block;
     // Blocks side by side, one workspace per thread; or a single block, its products split.
     const int slots = static_cast<int>(std::min<Index>(threads, blocks));
-    std::unique_ptr<EvalSet> set = take_eval_set(slots, slots > 1 ? 1 : threads);
+    std::unique_ptr<EvalSet> set = take_eval_set(slots, slots > 1 ? 1 : threads, sparse);
     std::vector<double> sums(static_cast<size_t>(blocks));
     threads::parallel_for(slots, blocks, [&](int64_t j, int slot) {
       const Index start = j * block, B = std::min(block, n - start);
       sums[static_cast<size_t>(j)] = f(
-          start, forward(set->ws[static_cast<size_t>(slot)], X + start * n_inputs(), B, training));
+          start, forward(set->ws[static_cast<size_t>(slot)], X.from(start, n_inputs()), B,
+                         training));
     });
     give_back_eval_set(std::move(set));
     double total = 0.0;
@@ -499,6 +519,7 @@ class Network {
     std::vector<Workspace<T>> ws;  // one per slot, eval_block() rows each
     int product_threads = 1;
     bool reference = false;
+    bool sparse_only = false;
   };
   struct EvalSpares {
     std::array<std::atomic<EvalSet*>, 4> sets{};
@@ -506,18 +527,20 @@ class Network {
       for (auto& set : sets) delete set.load();
     }
   };
-  std::unique_ptr<EvalSet> take_eval_set(int slots, int product_threads) const {
+  std::unique_ptr<EvalSet> take_eval_set(int slots, int product_threads, bool sparse) const {
     for (auto& spare : spares_->sets) {
       std::unique_ptr<EvalSet> set(spare.exchange(nullptr, std::memory_order_acquire));
       if (set && static_cast<int>(set->ws.size()) >= slots &&
-          set->product_threads == product_threads && set->reference == !use_gemm_buffers_)
+          set->product_threads == product_threads && set->reference == !use_gemm_buffers_ &&
+          (sparse || !set->sparse_only))
         return set;
     }
     auto set = std::make_unique<EvalSet>();
     set->ws.resize(static_cast<size_t>(slots));
     set->product_threads = product_threads;
     set->reference = !use_gemm_buffers_;
-    for (auto& w : set->ws) build(w, eval_block(), product_threads, /*training=*/false);
+    set->sparse_only = sparse;
+    for (auto& w : set->ws) build(w, eval_block(), product_threads, /*training=*/false, sparse);
     return set;
   }
   void give_back_eval_set(std::unique_ptr<EvalSet> set) const {

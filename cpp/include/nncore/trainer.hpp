@@ -89,10 +89,12 @@ struct EpochOptions {
   bool continuing = false;
 };
 
-// X (n, d), Y (n, K), w (n) or null, order (m) of row indices in [0, n) or null.
+// X (n, d) dense or X_csr (n, d) CSR (the other null), Y (n, K), w (n) or null, order (m) of
+// row indices in [0, n) or null. A minibatch's Y and w rows are gathered into the batch
+// buffers; its X rows too when X is dense, while CSR rows are read where they are (sparse.hpp).
 template <class T>
-EpochResult train_epoch(Network<T>& net, Optimizer<T>& optimizer, const T* X, const T* Y,
-                        const T* w, Index n, const int64_t* order, Index m,
+EpochResult train_epoch(Network<T>& net, Optimizer<T>& optimizer, const T* X, const Csr<T>* X_csr,
+                        const T* Y, const T* w, Index n, const int64_t* order, Index m,
                         const EpochOptions& opt) {
   require(optimizer.n_params() == net.n_params(), [&] {
     return std::string("the optimiser was made for " + std::to_string(optimizer.n_params()) +
@@ -133,7 +135,7 @@ EpochResult train_epoch(Network<T>& net, Optimizer<T>& optimizer, const T* X, co
           std::to_string(opt.batch_size) + " over " + std::to_string(m) +
           " rows leaves a minibatch of 1 row; choose another batch_size");
     });
-  net.reserve(batch);
+  net.reserve(batch, X_csr != nullptr);
 
   EpochResult result;
   double loss_rows = 0.0, rows = 0.0, grad_norm_sum = 0.0;
@@ -147,18 +149,20 @@ EpochResult train_epoch(Network<T>& net, Optimizer<T>& optimizer, const T* X, co
       next_poll = std::chrono::steady_clock::now() + opt.poll_interval;
     }
     const Index B = std::min(batch, m - start);
-    const T *xb = X + start * d, *yb = Y + start * K, *wb = w != nullptr ? w + start : nullptr;
+    InputRows<T> xb = X_csr != nullptr ? InputRows<T>(*X_csr, nullptr, start) : InputRows<T>(X + start * d);
+    const T *yb = Y + start * K, *wb = w != nullptr ? w + start : nullptr;
     if (order != nullptr) {
-      T *gx = net.batch_x(), *gy = net.batch_y(), *gw = net.batch_w();
-      parallel_rows(B, d, net.threads(), [&](Index r0, Index r1) {
+      T *gx = X_csr != nullptr ? nullptr : net.batch_x(), *gy = net.batch_y(), *gw = net.batch_w();
+      parallel_rows(B, X_csr != nullptr ? K : d, net.threads(), [&](Index r0, Index r1) {
         for (Index r = r0; r < r1; ++r) {
           const Index src = static_cast<Index>(order[start + r]);
-          std::memcpy(gx + r * d, X + src * d, sizeof(T) * static_cast<size_t>(d));
+          if (gx != nullptr)
+            std::memcpy(gx + r * d, X + src * d, sizeof(T) * static_cast<size_t>(d));
           std::memcpy(gy + r * K, Y + src * K, sizeof(T) * static_cast<size_t>(K));
           if (w != nullptr) gw[r] = w[src];
         }
       });
-      xb = gx;
+      xb = X_csr != nullptr ? InputRows<T>(*X_csr, order + start, 0) : InputRows<T>(gx);
       yb = gy;
       wb = w != nullptr ? gw : nullptr;
     }
@@ -207,6 +211,15 @@ EpochResult train_epoch(Network<T>& net, Optimizer<T>& optimizer, const T* X, co
   result.mean_grad_norm = result.steps > 0 ? grad_norm_sum / static_cast<double>(result.steps)
                                            : std::numeric_limits<double>::quiet_NaN();
   return result;
+}
+
+// Dense X (n, d).
+template <class T>
+EpochResult train_epoch(Network<T>& net, Optimizer<T>& optimizer, const T* X, const T* Y,
+                        const T* w, Index n, const int64_t* order, Index m,
+                        const EpochOptions& opt) {
+  return train_epoch(net, optimizer, X, static_cast<const Csr<T>*>(nullptr), Y, w, n, order, m,
+                     opt);
 }
 
 }  // namespace nncore
