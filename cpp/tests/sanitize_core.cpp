@@ -118,6 +118,62 @@ void exercise(Activation act, Loss loss, bool batch_norm, OptimizerKind kind, st
           "finite objective after the dropout layers changed");
   }
 
+  // Sparse rows (sparse.hpp): the rows as CSR, a third of the entries left out, give the
+  // scores and gradients of the same rows dense, and an epoch runs on them in place.
+  {
+    std::vector<int64_t> indptr{0}, indices;
+    std::vector<T> values, twin(X.size(), T(0));
+    for (Index i = 0; i < n; ++i) {
+      for (Index j = 0; j < d; ++j) {
+        if ((i + j) % 3 == 0) continue;
+        indices.push_back(j);
+        values.push_back(X[static_cast<size_t>(i * d + j)]);
+        twin[static_cast<size_t>(i * d + j)] = values.back();
+      }
+      indptr.push_back(static_cast<int64_t>(indices.size()));
+    }
+    const Csr<T> csr{indptr.data(), indices.data(), values.data(), n, d};
+    check_csr(csr, static_cast<Index>(values.size()));
+    const double tol = sizeof(T) == 4 ? 1e-3 : 1e-9;
+    std::vector<T> dense_scores(static_cast<size_t>(n * K)), sparse_scores(dense_scores.size());
+    net.predict_scores(twin.data(), n, dense_scores.data());
+    net.predict_scores(InputRows<T>(csr, nullptr, 0), n, sparse_scores.data());
+    double worst = 0;
+    for (size_t i = 0; i < dense_scores.size(); ++i)
+      worst = std::max(worst, std::abs(double(dense_scores[i]) - double(sparse_scores[i])));
+    check(worst < tol, "sparse scores = dense scores");
+    net.reserve(n);
+    net.forward_backward(twin.data(), Y.data(), w.data(), n, T(1) / T(n), false);
+    // CSR rows read in `order`, as a shuffled epoch reads them; Y and w gathered in that order
+    // (the trainer's batch buffers), and the same rows dense for the comparison.
+    std::vector<T> twin_rows(twin.size()), Y_rows(Y.size()), w_rows(w.size());
+    for (Index r = 0; r < n; ++r) {
+      const Index src = order[static_cast<size_t>(r)];
+      std::copy_n(twin.begin() + src * d, d, twin_rows.begin() + r * d);
+      std::copy_n(Y.begin() + src * K, K, Y_rows.begin() + r * K);
+      w_rows[static_cast<size_t>(r)] = w[static_cast<size_t>(src)];
+    }
+    net.forward_backward(InputRows<T>(csr, order.data(), 0), Y_rows.data(), w_rows.data(), n,
+                         T(1) / T(n), false);
+    std::vector<T> sparse_grads(net.grads(), net.grads() + net.n_params());
+    net.forward_backward(twin_rows.data(), Y_rows.data(), w_rows.data(), n, T(1) / T(n), false);
+    worst = 0;
+    for (Index i = 0; i < net.n_params(); ++i)
+      worst = std::max(worst, std::abs(double(net.grads()[i]) - double(sparse_grads[size_t(i)])));
+    check(worst < tol, "sparse gradients (rows in an order) = dense gradients");
+    EpochOptions opt;
+    opt.batch_size = batch_norm ? 5 : 6;
+    opt.learning_rate = 0.01;
+    opt.shuffle = true;
+    const EpochResult r = train_epoch<T>(net, optimizer, nullptr, &csr, Y.data(), w.data(), n,
+                                         batch_norm ? order.data() : nullptr,
+                                         batch_norm ? n - 2 : 0, opt);
+    check(!r.diverged && std::isfinite(r.mean_loss), "sparse epoch finite");
+    net.reserve(n);  // dense rows again: the workspace grows back its dense minibatch
+    check(std::isfinite(net.forward_backward(X.data(), Y.data(), nullptr, n, T(1) / T(n))),
+          "dense pass after a sparse epoch");
+  }
+
   // Exact H·v twice, on all rows and on fewer (the buffers are reused and must not be read past
   // the rows given): the Hessian is symmetric, uᵀ(Hv) = vᵀ(Hu).
   HessianVectorProduct<T> hvp;
