@@ -63,6 +63,7 @@ struct Workspace {
   // Built for sparse input only: no first-layer packing space, no dense minibatch of X (for
   // 200,000 columns these would be hundreds of MB that sparse rows never use).
   bool sparse_only = false;
+  std::vector<uint8_t> touched;  // training only: a flag per input column (sparse_backward)
   Index batch_x = 0, batch_y = 0, batch_w = 0;  // training only: the gathered minibatch
 };
 
@@ -258,7 +259,9 @@ class Network {
       MatrixMap<T> dW = grad_matrix(s.weight);
       if (t == 0 && X.csr != nullptr) {
         sparse_backward<T>(dW, grad_row(s.bias), as_const(work(ws, w.delta, t, B)), X,
+                           param_matrix(s.weight), scale * alpha_, ws.touched.data(),
                            ws.threads);
+        continue;  // the L2 term is in dW already
       } else if (t > 0) {
         const ConstMatrixMap<T> layer_input(work(ws, output_of(ws, t - 1), t - 1, B).data(), B,
                                             sizes_[t]);
@@ -422,6 +425,7 @@ class Network {
         w.gemm = std::make_unique<DenseBuffers<T>>(rows, sizes_[t], width, threads, training);
     }
     ws.batch_x = ws.batch_y = ws.batch_w = -1;
+    ws.touched.assign(training ? static_cast<size_t>(n_inputs()) : 0, 0);
     if (training) {
       if (!sparse_only) ws.batch_x = take(rows * n_inputs());
       ws.batch_y = take(rows * n_outputs());

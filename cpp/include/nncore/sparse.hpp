@@ -85,17 +85,35 @@ void sparse_forward(MatrixMap<T> pre, const InputRows<T>& in, ConstMatrixMap<T> 
   });
 }
 
-// dW = X_Mᵀ · dpre (written, not accumulated: rows no input touches are zeroed), db = Σ dpre.
-// Threads split dW's columns: each adds its slice of every entry's row in batch order, so the
-// sums, and the bits, are the same for every thread count.
+// dW = X_Mᵀ · dpre + decay · W (written, not accumulated), db = Σ dpre. decay is the L2 term's
+// factor (scale · α, or 0). With wide sparse input the passes over the (D_in, D_out) slab are
+// the step's cost, so the rows no entry touches get decay · W in the one pass that must write
+// them anyway; a touched row is zeroed, gathers its entries' terms in batch order, then gets
+// decay · W added — the dense path's order of operations, and so its bits. `touched` holds
+// D_in zero flags and is left zeroed. Threads split dW's columns for the terms: each adds its
+// slice of every entry's row in batch order, so the sums are the same for every thread count.
 template <class T>
 void sparse_backward(MatrixMap<T> dW, RowVectorMap<T> db, ConstMatrixMap<T> dpre,
-                     const InputRows<T>& in, int threads) {
+                     const InputRows<T>& in, ConstMatrixMap<T> W, T decay, uint8_t* touched,
+                     int threads) {
   const Csr<T>& X = *in.csr;
   const Index B = dpre.rows(), d_in = dW.rows(), d_out = dW.cols();
   parallel_rows(d_in, d_out, threads, [&](Index r0, Index r1) {
-    dW.middleRows(r0, r1 - r0).setZero();
+    if (decay == T(0))
+      dW.middleRows(r0, r1 - r0).setZero();
+    else
+      dW.middleRows(r0, r1 - r0) = decay * W.middleRows(r0, r1 - r0);
   });
+  for (Index r = 0; r < B; ++r) {
+    const Index i = in.csr_row(r);
+    for (int64_t p = X.indptr[i]; p < X.indptr[i + 1]; ++p) {
+      const Index k = X.indices[p];
+      if (!touched[k]) {
+        touched[k] = 1;
+        dW.row(k).setZero();
+      }
+    }
+  }
   Index nnz = 0;
   for (Index r = 0; r < B; ++r) {
     const Index i = in.csr_row(r);
@@ -117,6 +135,16 @@ void sparse_backward(MatrixMap<T> dW, RowVectorMap<T> db, ConstMatrixMap<T> dpre
     threads::parallel_for(threads, slices, [&](int64_t s, int) {
       scatter(d_out * s / slices, d_out * (s + 1) / slices);
     });
+  }
+  for (Index r = 0; r < B; ++r) {
+    const Index i = in.csr_row(r);
+    for (int64_t p = X.indptr[i]; p < X.indptr[i + 1]; ++p) {
+      const Index k = X.indices[p];
+      if (touched[k]) {
+        touched[k] = 0;
+        if (decay != T(0)) dW.row(k).noalias() += decay * W.row(k);
+      }
+    }
   }
   db.noalias() = dpre.colwise().sum();
 }
