@@ -57,9 +57,10 @@ def test_sparse_fits_as_the_same_rows_dense(dtype, params):
     a, b = fit(make(), Xs, y), fit(make(), Xd, y)
     # Batch norm divides by the batch's spread, which magnifies a last-bit difference between
     # the sparse and the dense product (the same sums, in another order).
-    tight = (dict(rtol=1e-5, atol=1e-6) if dtype == np.float32 else
-             dict(rtol=1e-9, atol=1e-10) if params.get("batch_norm") else
-             dict(rtol=1e-12, atol=1e-12))
+    # Builds whose GEMM sums in another order (AVX2, portable) differ in the last bits too.
+    tight = (dict(rtol=1e-4, atol=1e-5) if dtype == np.float32 else
+             dict(rtol=1e-8, atol=1e-10) if params.get("batch_norm") else
+             dict(rtol=1e-10, atol=1e-12))
     np.testing.assert_allclose(a.loss_curve_ if params["solver"] != "lbfgs" else [a.loss_],
                                b.loss_curve_ if params["solver"] != "lbfgs" else [b.loss_],
                                **tight)
@@ -76,7 +77,7 @@ def test_regressor_csc_sample_weight_and_partial_fit():
             X, score, sample_weight=w)
     b = fit(nncore.MLPRegressor(hidden_layer_sizes=(10,), max_iter=10, random_state=0),
             X.toarray(), score, sample_weight=w)
-    np.testing.assert_allclose(a.loss_curve_, b.loss_curve_, rtol=1e-12)
+    np.testing.assert_allclose(a.loss_curve_, b.loss_curve_, rtol=1e-10)
     a.partial_fit(X.tocsr()[:100], score[:100])
     b.partial_fit(X.toarray()[:100], score[:100])
     np.testing.assert_allclose(a.predict(X), b.predict(X.toarray()), rtol=1e-10, atol=1e-12)

@@ -187,7 +187,9 @@ class Network {
   // Threads for the large products and passes: a number, or 0 for the process-wide default
   // (threads::limit(), which threadpoolctl and OMP_NUM_THREADS set), read at every reserve().
   void set_threads(int threads) {
-    require(threads >= 0, [&] { return "n_threads must be >= 1, got " + std::to_string(threads); });
+    require(threads >= 0, [&] {
+      return "n_threads must be >= 1, or 0 for the default, got " + std::to_string(threads);
+    });
     requested_threads_ = threads;
   }
   int requested_threads() const { return requested_threads_; }
