@@ -57,8 +57,11 @@ def test_sparse_fits_as_the_same_rows_dense(dtype, params):
     a, b = fit(make(), Xs, y), fit(make(), Xd, y)
     # Batch norm divides by the batch's spread, which magnifies a last-bit difference between
     # the sparse and the dense product (the same sums, in another order).
-    # Builds whose GEMM sums in another order (AVX2, portable) differ in the last bits too.
-    tight = (dict(rtol=1e-4, atol=1e-5) if dtype == np.float32 else
+    # Builds whose GEMM sums in another order (AVX2, portable) differ in the last bits too. In
+    # float32, batch norm under Adam turns those into differences of ~1e-3 over 15 epochs (a
+    # portable build): the same training, not the same bits.
+    tight = (dict(rtol=2e-2, atol=2e-3) if dtype == np.float32 and params.get("batch_norm") else
+             dict(rtol=1e-4, atol=1e-5) if dtype == np.float32 else
              dict(rtol=1e-8, atol=1e-10) if params.get("batch_norm") else
              dict(rtol=1e-10, atol=1e-12))
     np.testing.assert_allclose(a.loss_curve_ if params["solver"] != "lbfgs" else [a.loss_],
