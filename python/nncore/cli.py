@@ -319,18 +319,17 @@ class _LastEpoch:
     mid-epoch, and --save then writes the model as of that epoch."""
 
     def __init__(self):
-        self.state, self.epochs = None, 0
+        self.state, self.epochs, self.counts = None, 0, None
 
     def __call__(self, estimator, record):
         self.state, self.epochs = estimator._network.state(), len(estimator.history_)
+        self.counts = (estimator.n_iter_, estimator.t_)
 
     def restore(self, estimator) -> None:
         estimator._network.load_state(self.state)
-        extra = len(estimator.history_) - self.epochs  # Ctrl-C between the record and here
-        if extra > 0:
-            estimator.t_ -= extra * (estimator.t_ // max(len(estimator.history_), 1))
+        if len(estimator.history_) > self.epochs:  # Ctrl-C between the record and here
             del estimator.history_[self.epochs:], estimator.loss_curve_[self.epochs:]
-            estimator.n_iter_ = self.epochs
+            estimator.n_iter_, estimator.t_ = self.counts
             estimator.loss_ = estimator.history_[-1]["loss"]
 
 
@@ -362,6 +361,11 @@ def _interrupted(args, model, last_epoch, save) -> int:
          + (f"; saved the model as of epoch {last_epoch.epochs} to {args.save}" if args.save
             else ""), file=sys.stderr)
     return 130
+
+
+def _categorical(args) -> tuple:
+    """The column names --categorical lists."""
+    return tuple(c.strip() for c in args.categorical.split(",") if c.strip())
 
 
 def _load_dataset(args):
@@ -406,8 +410,7 @@ def _load_dataset(args):
         if task == "classification" and len(np.unique(y)) < 2:
             raise ValueError(f"target {target!r} holds one class ({y[0]!r}) in every row: "
                              f"classification needs two or more")
-        categorical = [c.strip() for c in args.categorical.split(",") if c.strip()]
-        notes += text_column_notes(frame, categorical)
+        notes += text_column_notes(frame, _categorical(args))
         return frame, y, task, f"{args.csv} (target {target!r})", notes
     import sklearn.datasets
 
@@ -503,7 +506,7 @@ def _stream_command(args) -> int:
     last_epoch = _LastEpoch()
     model = _model(args, cls, random_state=args.seed, n_threads=args.threads,
                    progress=args.progress, callbacks=[last_epoch, _Printer()])
-    categorical = [c.strip() for c in args.categorical.split(",") if c.strip()]
+    categorical = _categorical(args)
     _say(f"nncore: streaming {source} ({parts.count} partition(s), {holdout} held out for "
          f"validation), {task}, buffer {args.buffer_rows} rows")
     try:
@@ -544,7 +547,7 @@ def _train_command(args) -> int:
         check_complete(frame)  # over every row, before any split
     classification = task == "classification"
     train_rows, val_rows, test_rows = _split(len(y), y, args, classification)
-    categorical = [c.strip() for c in args.categorical.split(",") if c.strip()]
+    categorical = _categorical(args)
     preprocessing = Preprocessing.fit(frame.iloc[train_rows], standardize=args.standardize,
                                       impute=args.impute, categorical=categorical)
     X = {name: preprocessing.transform(frame.iloc[rows])
@@ -777,7 +780,7 @@ def _sweep_command(args) -> int:
     if args.impute is None:
         check_complete(frame)
     classification = task == "classification"
-    categorical = tuple(c.strip() for c in args.categorical.split(",") if c.strip())
+    categorical = _categorical(args)
     cls = MLPClassifier if classification else MLPRegressor
     model = _model(args, cls)
     estimator = Pipeline([("prep", TablePreprocessor(args.standardize, args.impute, categorical)),

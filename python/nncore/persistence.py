@@ -150,8 +150,8 @@ def _check_archive(f, name) -> None:
              f"text starting {text.splitlines()[0][:40]!r} (a CSV file? the model comes first: "
              f"nncore predict --model MODEL.npz DATA.csv)" if text and text.strip() else
              "binary data")
-    raise _NotAnArchive(f"{name} is not an nncore model file: a model is the .npz archive that "
-                     f"save() or `nncore train --save` writes; this is {looks}")
+    raise _NotAnArchive(f"{name} is not an nncore model file: a model is the .npz archive "
+                        f"that save() or `nncore train --save` writes; this is {looks}")
 
 
 def load(path, *, with_metadata: bool = False):

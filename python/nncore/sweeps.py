@@ -66,7 +66,7 @@ def _check_settings(estimator, grid: list[dict]) -> None:
             try:
                 validate()
             except (ValueError, TypeError) as exc:
-                shown = ", ".join(f"{k.rsplit('__', 1)[-1]}={v!r}" for k, v in setting.items())
+                shown = ", ".join(f"{_short(k)}={v!r}" for k, v in setting.items())
                 raise type(exc)(f"param_grid setting {shown}: {exc}") from None
 
 

@@ -40,12 +40,14 @@ struct InputRows {
   Index first = 0;
 
   InputRows(const T* X) : dense(X) {}  // NOLINT: a dense block is the usual input
-  InputRows(const Csr<T>& X, const int64_t* rows, Index start) : csr(&X), order(rows), first(start) {}
+  InputRows(const Csr<T>& X, const int64_t* rows, Index start)
+      : csr(&X), order(rows), first(start) {}
   Index csr_row(Index r) const { return order != nullptr ? order[r] : first + r; }
   // The same rows from batch row `offset` on.
   InputRows from(Index offset, Index width) const {
     if (csr == nullptr) return InputRows(dense + offset * width);
-    return order != nullptr ? InputRows(*csr, order + offset, 0) : InputRows(*csr, nullptr, first + offset);
+    return order != nullptr ? InputRows(*csr, order + offset, 0)
+                            : InputRows(*csr, nullptr, first + offset);
   }
 };
 

@@ -149,10 +149,12 @@ EpochResult train_epoch(Network<T>& net, Optimizer<T>& optimizer, const T* X, co
       next_poll = std::chrono::steady_clock::now() + opt.poll_interval;
     }
     const Index B = std::min(batch, m - start);
-    InputRows<T> xb = X_csr != nullptr ? InputRows<T>(*X_csr, nullptr, start) : InputRows<T>(X + start * d);
+    InputRows<T> xb = X_csr != nullptr ? InputRows<T>(*X_csr, nullptr, start)
+                                       : InputRows<T>(X + start * d);
     const T *yb = Y + start * K, *wb = w != nullptr ? w + start : nullptr;
     if (order != nullptr) {
-      T *gx = X_csr != nullptr ? nullptr : net.batch_x(), *gy = net.batch_y(), *gw = net.batch_w();
+      T* gx = X_csr != nullptr ? nullptr : net.batch_x();
+      T *gy = net.batch_y(), *gw = net.batch_w();
       parallel_rows(B, X_csr != nullptr ? K : d, net.threads(), [&](Index r0, Index r1) {
         for (Index r = r0; r < r1; ++r) {
           const Index src = static_cast<Index>(order[start + r]);
