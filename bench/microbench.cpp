@@ -1,7 +1,7 @@
 // Microbenchmarks of the core's pieces for the four performance workloads (float32), each next
 // to the raw Eigen GEMM of the same shapes (dense_forward = X·W; dense_backward = Xᵀ·G + G·Wᵀ
 // + a column sum), so a regression shows where it is. Eigen here runs its own float kernel,
-// the core nncore's (sgemm.hpp) where built with AVX2+FMA.
+// the core nncore's (gemm.hpp) where built with AVX2+FMA.
 //
 //   cmake -S . -B build/bench -DNNCORE_BENCH=ON && cmake --build build/bench --target microbench
 //   build/bench/microbench [threads]

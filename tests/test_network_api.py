@@ -140,6 +140,7 @@ def test_repr_and_build_info():
     info = nncore.build_info()
     assert info["eigen"].startswith("3.4")
     assert info["float_kernel"] in ("nncore-avx512", "nncore-avx2", "eigen")
+    assert info["double_kernel"] == info["float_kernel"]
 
 
 def test_gil_is_released_during_an_epoch():
@@ -221,30 +222,34 @@ def test_gemm_path_matches_plain_eigen_products(dtype, batch_norm):
     np.testing.assert_allclose(fast.params, plain.params, rtol=rtol * 10, atol=rtol * 10)
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("n_threads", [1, 2])
 @pytest.mark.parametrize("sizes, batch", [
-    ([300, 530, 13, 2], 61),   # depth over one 256-step slice, columns over one 512-wide block
-    ([37, 45, 33, 1], 25),     # every dimension off the 12-row / 32-column / 16-step grids
+    ([300, 530, 13, 2], 61),   # depth over one 256-step slice, columns over one 256/512 block
+    ([37, 45, 33, 1], 25),     # every dimension off the 6/12-row, 8-32-column, 16-step grids
     ([17, 12, 32, 3], 12),     # exactly one tile
     ([5, 1, 7, 2], 7),         # a one-unit layer
+    ([1, 9, 1, 1], 5),         # depth 1, a one-column product
 ])
-def test_float32_kernel_matches_plain_eigen_products_on_awkward_shapes(sizes, batch, n_threads):
-    """float32's own GEMM kernel (sgemm.hpp: packed panels, edge tiles, depth slices, column
-    blocks, a column split over threads) against Eigen's plain products, on shapes that hit
-    every edge case; the 2-thread runs split the larger products by columns."""
+def test_own_kernel_matches_plain_eigen_products_on_awkward_shapes(sizes, batch, n_threads,
+                                                                   dtype):
+    """nncore's own GEMM kernel (gemm.hpp: packed panels, transposed packing, edge tiles, depth
+    slices, column blocks, a row split over threads) against Eigen's plain products, on shapes
+    that hit every edge case, in both precisions."""
     rng = np.random.default_rng(1)
     X = rng.normal(size=(4 * batch + 3, sizes[0]))
     y = rng.normal(size=(len(X), sizes[-1]))
-    fast = nncore.Network(sizes, "relu", dtype="float32", random_state=0, n_threads=n_threads)
+    fast = nncore.Network(sizes, "relu", dtype=dtype, random_state=0, n_threads=n_threads)
     plain = fast.copy()
     plain._core.use_reference_products(True)
-    np.testing.assert_allclose(fast.forward(X), plain.forward(X), rtol=1e-5, atol=1e-5)
+    tol = 1e-5 if dtype == "float32" else 1e-13
+    np.testing.assert_allclose(fast.forward(X), plain.forward(X), rtol=tol, atol=tol)
     _, g_fast = fast.loss_and_grad(X[:batch], y[:batch])
     _, g_plain = plain.loss_and_grad(X[:batch], y[:batch])
-    np.testing.assert_allclose(g_fast, g_plain, rtol=1e-5, atol=1e-5 * np.abs(g_plain).max())
+    np.testing.assert_allclose(g_fast, g_plain, rtol=tol, atol=tol * np.abs(g_plain).max())
     for net in (fast, plain):
         net.train_epoch(X, y, batch_size=batch, learning_rate=0.01, seed=3)
-    np.testing.assert_allclose(fast.params, plain.params, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(fast.params, plain.params, rtol=10 * tol, atol=10 * tol)
 
 
 def test_assigning_a_view_attribute_writes_through_or_raises():

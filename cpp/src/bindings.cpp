@@ -630,10 +630,10 @@ PYBIND11_MODULE(_core, m) {
       },
       py::arg("n"));
   m.def("usable_cpus", &nncore::threads::usable_cpus, "CPUs this process may run on");
-#ifdef NNCORE_SGEMM
-  m.attr("float_kernel") = nncore::sgemm::kLanes == 16 ? "nncore-avx512" : "nncore-avx2";
+#ifdef NNCORE_GEMM
+  m.attr("gemm_kernel") = nncore::gemm::kAvx512 ? "nncore-avx512" : "nncore-avx2";
 #else
-  m.attr("float_kernel") = "eigen";
+  m.attr("gemm_kernel") = "eigen";
 #endif
   m.attr("eigen_version") = std::to_string(EIGEN_WORLD_VERSION) + "." +
                             std::to_string(EIGEN_MAJOR_VERSION) + "." +

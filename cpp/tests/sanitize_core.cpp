@@ -7,6 +7,7 @@
 #include <limits>
 #include <random>
 #include <stdexcept>
+#include <type_traits>
 #include <vector>
 
 #include "driver_checks.hpp"
@@ -267,33 +268,35 @@ void error_paths() {
   check(std::equal(before.begin(), before.end(), plain.params()), "parameters unchanged");
 }
 
-// The float GEMM kernel (sgemm.hpp, when built in) against Eigen's plain products, on shapes
-// off every tile, panel and block edge, one and two threads: the same forward pass and gradient.
-void float_kernel_matches_reference(std::mt19937& rng) {
+// The GEMM kernel (gemm.hpp, when built in) against Eigen's plain products, on shapes off every
+// tile, panel and block edge (depth 1 too), one and two threads: the same forward pass and gradient.
+template <class T>
+void kernel_matches_reference(std::mt19937& rng) {
   const std::vector<std::vector<Index>> shapes = {
-      {300, 530, 13, 2}, {37, 45, 33, 1}, {17, 12, 32, 3}, {5, 1, 7, 2}};
+      {300, 530, 13, 2}, {37, 45, 33, 1}, {17, 12, 32, 3}, {5, 1, 7, 2}, {1, 9, 1, 1}};
+  const T tol = std::is_same_v<T, float> ? T(1e-5) : T(1e-12);
   for (const auto& sizes : shapes)
     for (int threads : {1, 2}) {
       const Index B = 61;
-      Network<float> fast(sizes, Activation::tanh, Loss::squared_error, 0.01f);
-      Network<float> plain(sizes, Activation::tanh, Loss::squared_error, 0.01f);
+      Network<T> fast(sizes, Activation::tanh, Loss::squared_error, T(0.01));
+      Network<T> plain(sizes, Activation::tanh, Loss::squared_error, T(0.01));
       fast.set_threads(threads);
       plain.use_reference_products(true);
-      auto init = random_vector<float>(rng, static_cast<size_t>(fast.n_params()), 0.1);
+      auto init = random_vector<T>(rng, static_cast<size_t>(fast.n_params()), 0.1);
       std::copy(init.begin(), init.end(), fast.params());
       std::copy(init.begin(), init.end(), plain.params());
       fast.reserve(B);
       plain.reserve(B);
-      auto X = random_vector<float>(rng, static_cast<size_t>(B * sizes.front()), 1.0);
-      auto Y = random_vector<float>(rng, static_cast<size_t>(B * sizes.back()), 1.0);
-      fast.forward_backward(X.data(), Y.data(), nullptr, B, 1.0f / B);
-      plain.forward_backward(X.data(), Y.data(), nullptr, B, 1.0f / B);
-      float worst = 0, largest = 0;
+      auto X = random_vector<T>(rng, static_cast<size_t>(B * sizes.front()), 1.0);
+      auto Y = random_vector<T>(rng, static_cast<size_t>(B * sizes.back()), 1.0);
+      fast.forward_backward(X.data(), Y.data(), nullptr, B, T(1) / T(B));
+      plain.forward_backward(X.data(), Y.data(), nullptr, B, T(1) / T(B));
+      T worst = 0, largest = 0;
       for (Index i = 0; i < fast.n_params(); ++i) {
         worst = std::max(worst, std::abs(fast.grads()[i] - plain.grads()[i]));
         largest = std::max(largest, std::abs(plain.grads()[i]));
       }
-      check(worst <= 1e-5f * largest, "float kernel gradients match Eigen's products");
+      check(worst <= tol * largest, "GEMM kernel gradients match Eigen's products");
     }
 }
 
@@ -316,13 +319,14 @@ int main() {
       }
   error_paths<double>();
   error_paths<float>();
-  float_kernel_matches_reference(rng);
-#ifdef NNCORE_SGEMM
-  const char* kernel = sgemm::kLanes == 16 ? "nncore AVX-512" : "nncore AVX2";
+  kernel_matches_reference<float>(rng);
+  kernel_matches_reference<double>(rng);
+#ifdef NNCORE_GEMM
+  const char* kernel = gemm::kAvx512 ? "nncore AVX-512" : "nncore AVX2";
 #else
   const char* kernel = "Eigen";
 #endif
-  std::printf("%d configurations exercised (float GEMM kernel: %s), %d failed checks\n", runs,
+  std::printf("%d configurations exercised (GEMM kernel: %s), %d failed checks\n", runs,
               kernel, failures);
   return failures == 0 ? 0 : 1;
 }

@@ -23,11 +23,11 @@ __all__ = [
 
 
 def build_info() -> dict:
-    """How the compiled core was built: Eigen version, instruction set and the float32
-    matrix-multiply kernel ("nncore-avx512", "nncore-avx2", or "eigen" without AVX2). Threads
-    come from the core's own pool (see `thread_limit`)."""
+    """How the compiled core was built: Eigen version, instruction set and the matrix-multiply
+    kernel of each precision ("nncore-avx512", "nncore-avx2", or "eigen" without AVX2+FMA; both
+    precisions run the same kind). Threads come from the core's own pool (see `thread_limit`)."""
     return {"eigen": _core.eigen_version, "march": _core.march or "portable",
-            "float_kernel": _core.float_kernel}
+            "float_kernel": _core.gemm_kernel, "double_kernel": _core.gemm_kernel}
 
 
 # Submodules that import something heavy or optional load on first use, so `nncore.onnx`,

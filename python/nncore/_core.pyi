@@ -7,7 +7,7 @@ import numpy.typing as npt
 
 march: str
 eigen_version: str
-float_kernel: str
+gemm_kernel: str
 # The core's name tables, in its enum order; Python builds its choices and checks from them.
 activations: tuple[str, ...]
 losses: tuple[str, ...]

@@ -8,7 +8,8 @@
 // The lecture writes p = W a with W (D_out, D_in); our W is its transpose, the layout of
 // scikit-learn's coefs_[i].
 //
-// The three products run through a GEMM kernel (sgemm.hpp for float, Eigen's otherwise) with
+// The three products run through a GEMM kernel (gemm.hpp where the build has AVX2+FMA, Eigen's
+// otherwise) with
 // packing buffers allocated once per layer (GemmBuffers), not on every call: above 128 KB Eigen
 // would otherwise malloc them on each product, i.e. inside every training step. Without buffers
 // (nullptr) the plain Eigen expressions are used — the reference path the tests compare against.
@@ -23,7 +24,7 @@
 #include <utility>
 #include <vector>
 
-#include "sgemm.hpp"
+#include "gemm.hpp"
 #include "tensor.hpp"
 
 namespace nncore {
@@ -31,8 +32,8 @@ namespace nncore {
 // Packing space and kernel for C (rows, cols, row-major, leading dimension ldc) = A · B, or
 // += A · B when `accumulate`, with A (rows, depth) and B (depth, cols) stored in the given orders
 // with leading dimensions lda, ldb; sized for the largest rows/cols/depth the layer will see.
-// Eigen's kernel in general; float uses sgemm.hpp's where the build has AVX2+FMA.
-template <class T>
+// Eigen's kernel in general; float and double use gemm.hpp's where the build has AVX2+FMA.
+template <class T, class = void>
 class GemmBuffers {
  public:
   // Whether threads share one packing of both operands (see ParallelGemm): Eigen's kernel packs
@@ -43,13 +44,14 @@ class GemmBuffers {
   }
   template <int AOrder, int BOrder>
   void product(T* C, Index ldc, const T* A, Index lda, const T* B, Index ldb, Index rows,
-               Index cols, Index depth, bool accumulate) {
+               Index cols, Index depth, bool accumulate, const RowsDone& done = {}) {
     if (!accumulate)
       for (Index i = 0; i < rows; ++i) std::fill(C + i * ldc, C + i * ldc + cols, T(0));
     Eigen::internal::general_matrix_matrix_product<Index, T, AOrder, false, T, BOrder, false,
                                                    Eigen::RowMajor, 1>::run(rows, cols, depth, A,
                                                                             lda, B, ldb, C, 1, ldc,
                                                                             T(1), space_, nullptr);
+    done(0, rows);  // Eigen's kernel hands out no rows before the end: not fused
   }
 
  private:
@@ -58,46 +60,48 @@ class GemmBuffers {
       space_;
 };
 
-#ifdef NNCORE_SGEMM
-template <>
-class GemmBuffers<float> {
+#ifdef NNCORE_GEMM
+template <class T>
+class GemmBuffers<T, std::enable_if_t<std::is_same_v<T, float> || std::is_same_v<T, double>>> {
  public:
   static constexpr bool kSharesPacking = true;
   GemmBuffers(Index rows, Index cols, Index depth) : space_(rows, cols, depth) {}
   template <int AOrder, int BOrder>
-  void product(float* C, Index ldc, const float* A, Index lda, const float* B, Index ldb,
-               Index rows, Index cols, Index depth, bool accumulate) {
-    sgemm::product<AOrder, BOrder>(C, ldc, A, lda, B, ldb, rows, cols, depth, accumulate, space_);
+  void product(T* C, Index ldc, const T* A, Index lda, const T* B, Index ldb, Index rows,
+               Index cols, Index depth, bool accumulate, const RowsDone& done = {}) {
+    gemm::product<AOrder, BOrder>(C, ldc, A, lda, B, ldb, rows, cols, depth, accumulate, space_,
+                                  done);
   }
-  // Shared by threads: A and B packed once, then blocks of C's rows (sgemm.hpp).
+  // Shared by threads: A and B packed once, then blocks of C's rows (gemm.hpp).
   static Index packed_size(Index rows, Index cols, Index depth) {
-    return sgemm::packed_a_size(rows, depth) + sgemm::packed_b_size(cols, depth);
+    return gemm::packed_a_size<T>(rows, depth) + gemm::packed_b_size<T>(cols, depth);
   }
   // Part `part` (of kPackParts) of packing A and B whole: halves of A's rows, halves of B's
   // columns. A pure copy: how it is cut changes nothing in the result.
   static constexpr int kPackParts = 4;
   template <int AOrder, int BOrder>
-  static void pack(int part, float* packed, const float* A, Index lda, const float* B, Index ldb,
-                   Index rows, Index cols, Index depth) {
+  static void pack(int part, T* packed, const T* A, Index lda, const T* B, Index ldb, Index rows,
+                   Index cols, Index depth) {
+    using S = gemm::Tile<T>;
     if (part < 2) {
-      const Index mid = std::min(rows, sgemm::padded(rows / 2, sgemm::kRows));
-      sgemm::pack_a_rows<AOrder>(packed, A, lda, rows, depth, part == 0 ? 0 : mid,
-                                 part == 0 ? mid : rows);
+      const Index mid = std::min(rows, gemm::padded(rows / 2, S::kRows));
+      gemm::pack_a_rows<T, AOrder>(packed, A, lda, rows, depth, part == 0 ? 0 : mid,
+                                   part == 0 ? mid : rows);
     } else {
-      const Index mid = std::min(cols, sgemm::padded(cols / 2, sgemm::kCols));
-      sgemm::pack_b_cols<BOrder>(packed + sgemm::packed_a_size(rows, depth), B, ldb, cols, depth,
-                                 part == 2 ? 0 : mid, part == 2 ? mid : cols);
+      const Index mid = std::min(cols, gemm::padded(cols / 2, S::kCols));
+      gemm::pack_b_cols<T, BOrder>(packed + gemm::packed_a_size<T>(rows, depth), B, ldb, cols,
+                                   depth, part == 2 ? 0 : mid, part == 2 ? mid : cols);
     }
   }
-  static void product_rows(float* C, Index ldc, const float* packed, Index rows, Index cols,
-                           Index depth, bool accumulate, Index r0, Index r1) {
-    sgemm::product_rows(C, ldc, packed, packed + sgemm::packed_a_size(rows, depth), rows, cols,
-                        depth, accumulate, r0, r1);
+  static void product_rows(T* C, Index ldc, const T* packed, Index rows, Index cols, Index depth,
+                           bool accumulate, Index r0, Index r1, const RowsDone& done) {
+    gemm::product_rows<T>(C, ldc, packed, packed + gemm::packed_a_size<T>(rows, depth), rows,
+                          cols, depth, accumulate, r0, r1, done);
   }
-  static constexpr Index kRowAlign = sgemm::kRows;
+  static constexpr Index kRowAlign = gemm::Tile<T>::kRows;
 
  private:
-  sgemm::Buffers space_;
+  gemm::Buffers<T> space_;
 };
 #endif
 
@@ -111,7 +115,7 @@ inline bool uses_gemm(Index rows, Index cols, Index depth) {
 constexpr Index kParallelGemmWork = Index(1) << 21;
 
 // A split product is cut into several blocks per thread, so a thread that lost its core to
-// another process leaves little for the others to wait on. nncore's float kernel packs both
+// another process leaves little for the others to wait on. nncore's own kernel packs both
 // operands once (the caller does it) and then cuts C into blocks of rows, each multiplying its
 // rows of packed A with all of packed B: blocks cost no extra packing, so they can be small.
 // Eigen's kernel packs for itself: C is cut into blocks of columns, each packing its own columns of
@@ -123,7 +127,7 @@ constexpr Index gemm_tasks_per_thread() {
 // Eigen's blocks of C's columns start on a multiple of this many. Eigen computes a row-major C as
 // the column-major Cᵀ, so C's columns are the rows of its kernel's register panels (mr rows, nr
 // columns): a block must start on a multiple of mr for each of its elements to go through the
-// same code path, and so the same summation order, as in the whole product. (nncore's float kernel
+// same code path, and so the same summation order, as in the whole product. (nncore's own kernel
 // sums every element in the same order whatever the block.)
 template <class T>
 constexpr Index gemm_column_align() {
@@ -135,7 +139,7 @@ constexpr Index gemm_column_align() {
 inline Index gemm_work(Index rows, Index cols, Index depth) { return rows * cols * depth; }
 
 // One product's packing space: one set per thread (slot) that may run part of it, and for
-// nncore's float kernel the operands packed once for all of them. Every element of C is computed
+// nncore's own kernel the operands packed once for all of them. Every element of C is computed
 // by one task, over the whole depth, in an order that depends on neither the block it falls in nor
 // the number of blocks (see gemm_column_align; Eigen's depth slicing follows the sizes its buffers
 // were made for, so every slot's are made for the whole product). Results are therefore the same
@@ -149,14 +153,15 @@ struct ParallelGemm {
     if constexpr (GemmBuffers<T>::kSharesPacking)
       if (n > 1) packed.resize(GemmBuffers<T>::packed_size(rows, cols, depth));
   }
-  // C (rows, cols) = A · B (+= when `accumulate`), split over the slots' threads.
+  // C (rows, cols) = A · B (+= when `accumulate`), split over the slots' threads; `done` gets
+  // every row of C once, when it is final, on the thread that computed it.
   template <int AOrder, int BOrder>
   void run(T* C, Index ldc, const T* A, Index lda, const T* B, Index ldb, Index rows, Index cols,
-           Index depth, bool accumulate = false) {
+           Index depth, bool accumulate = false, const RowsDone& done = {}) {
     const int threads = static_cast<int>(buffers.size());
     if (threads == 1 || gemm_work(rows, cols, depth) < kParallelGemmWork) {
       buffers[0]->template product<AOrder, BOrder>(C, ldc, A, lda, B, ldb, rows, cols, depth,
-                                                   accumulate);
+                                                   accumulate, done);
       return;
     }
     const Index blocks = threads * gemm_tasks_per_thread<T>();
@@ -178,7 +183,7 @@ struct ParallelGemm {
         threads::wait_until([&] { return packed_parts.load(std::memory_order_acquire) == pack_tasks; });
         const Index r0 = (task - pack_tasks) * height;
         GemmBuffers<T>::product_rows(C, ldc, packed.data(), rows, cols, depth, accumulate, r0,
-                                     std::min(rows, r0 + height));
+                                     std::min(rows, r0 + height), done);
       });
     } else {
       constexpr Index align = gemm_column_align<T>();
@@ -192,6 +197,8 @@ struct ParallelGemm {
         buffers[static_cast<size_t>(slot)]->template product<AOrder, BOrder>(
             C + c0, ldc, A, lda, B_cols, ldb, rows, c1 - c0, depth, accumulate);
       });
+      // Blocks of columns: no row is final before the last block, so `done` runs after all.
+      parallel_rows(rows, cols, threads, [&](Index r0, Index r1) { done(r0, r1); });
     }
   }
   std::vector<std::unique_ptr<GemmBuffers<T>>> buffers;
@@ -213,23 +220,26 @@ struct DenseBuffers {
   std::optional<ParallelGemm<T>> weight_grad, input_grad;
 };
 
+// `done` gets pre's rows once final (see RowsDone): where the caller's bias and activation go.
 template <class T>
 void dense_forward(MatrixMap<T> pre, ConstMatrixMap<T> inp, ConstMatrixMap<T> W,
-                   DenseBuffers<T>* buffers = nullptr) {
+                   DenseBuffers<T>* buffers = nullptr, const RowsDone& done = {}) {
   const Index B = inp.rows(), d_in = inp.cols(), d_out = W.cols();
   if (buffers == nullptr || !uses_gemm(B, d_out, d_in)) {
     pre.noalias() = inp * W;
+    done(0, B);
     return;
   }
   buffers->forward.template run<Eigen::RowMajor, Eigen::RowMajor>(
-      pre.data(), d_out, inp.data(), d_in, W.data(), d_out, B, d_out, d_in);
+      pre.data(), d_out, inp.data(), d_in, W.data(), d_out, B, d_out, d_in, false, done);
 }
 
-// Gradients are written (=), not accumulated: nothing needs zeroing before a step.
+// Gradients are written (=), not accumulated: nothing needs zeroing before a step. `done` gets
+// dinp's rows once final: where the previous layer's activation derivative goes.
 template <class T>
 void dense_backward(MatrixMap<T>* dinp, MatrixMap<T> dW, RowVectorMap<T> db, ConstMatrixMap<T> dpre,
                     ConstMatrixMap<T> inp, ConstMatrixMap<T> W,
-                    DenseBuffers<T>* buffers = nullptr) {
+                    DenseBuffers<T>* buffers = nullptr, const RowsDone& done = {}) {
   const Index B = inp.rows(), d_in = inp.cols(), d_out = W.cols();
   if (buffers != nullptr && buffers->weight_grad && uses_gemm(d_in, d_out, B)) {
     // inpᵀ: the row-major (B, D_in) block read as column-major (D_in, B)
@@ -243,9 +253,10 @@ void dense_backward(MatrixMap<T>* dinp, MatrixMap<T> dW, RowVectorMap<T> db, Con
   if (buffers != nullptr && buffers->input_grad && uses_gemm(B, d_in, d_out)) {
     // Wᵀ: the row-major (D_in, D_out) matrix read as column-major (D_out, D_in)
     buffers->input_grad->template run<Eigen::RowMajor, Eigen::ColMajor>(
-        dinp->data(), d_in, dpre.data(), d_out, W.data(), d_out, B, d_in, d_out);
+        dinp->data(), d_in, dpre.data(), d_out, W.data(), d_out, B, d_in, d_out, false, done);
   } else {
     dinp->noalias() = dpre * W.transpose();
+    done(0, B);
   }
 }
 

@@ -268,10 +268,15 @@ class Network {
         const ConstMatrixMap<T> layer_input(work(ws, output_of(ws, t - 1), t - 1, B).data(), B,
                                             sizes_[t]);
         MatrixMap<T> dinp = work(ws, ws_layer(ws, t - 1).delta, t - 1, B);
+        // The activation's derivative goes on each panel of dinp's rows as the product
+        // finishes it, unless a dropout mask must come first.
+        const bool fused = !(ws.last_dropout && has_dropout(t - 1));
+        auto derivative = [&](Index r0, Index r1) { activation_backward_rows(ws, t - 1, r0, r1, B); };
         dense_backward<T>(&dinp, dW, grad_row(s.bias), as_const(work(ws, w.delta, t, B)),
-                          layer_input, param_matrix(s.weight), w.gemm.get());
+                          layer_input, param_matrix(s.weight), w.gemm.get(),
+                          fused ? RowsDone(derivative) : RowsDone());
         ++input_grad_counts_[static_cast<size_t>(t)];
-        nonlinear_backward(ws, t - 1, B);
+        nonlinear_backward(ws, t - 1, B, /*activation_done=*/fused);
       } else {
         dense_backward<T>(nullptr, dW, grad_row(s.bias), as_const(work(ws, w.delta, t, B)),
                           ConstMatrixMap<T>(X.dense, B, sizes_[0]), param_matrix(s.weight),
@@ -452,11 +457,21 @@ class Network {
       const LayerSlots& s = slots(t);
       const typename Workspace<T>::Layer& w = ws_layer(ws, t);
       MatrixMap<T> pre = work(ws, w.pre, t, B);
-      if (t == 0 && X.csr != nullptr)
+      MatrixMap<T> act = work(ws, w.act, t, B);
+      // Without batch norm, the bias and activation are applied to each panel of rows as the
+      // product finishes it (RowsDone); batch norm needs the whole batch's statistics first.
+      auto bias_activation = [&](Index r0, Index r1) {
+        bias_activation_forward<T>(row_block(act, r0, r1), row_block(pre, r0, r1),
+                                   param_row(s.bias), activation_of(t));
+      };
+      const RowsDone done = has_batch_norm(t) ? RowsDone() : RowsDone(bias_activation);
+      if (t == 0 && X.csr != nullptr) {
         sparse_forward<T>(pre, X, param_matrix(s.weight), ws.threads);
-      else
+        parallel_rows(B, sizes_[t + 1], ws.threads, done);
+      } else {
         dense_forward<T>(pre, ConstMatrixMap<T>(inp, B, sizes_[t]), param_matrix(s.weight),
-                         w.gemm.get());
+                         w.gemm.get(), done);
+      }
       if (has_batch_norm(t)) {
         pre.rowwise() += param_row(s.bias);
         MatrixMap<T> z = work(ws, w.z, t, B);
@@ -468,13 +483,7 @@ class Network {
           batchnorm_forward_eval<T>(z, as_const(pre), bn_row(s.running_mean),
                                     bn_row(s.running_var), param_row(s.gamma));
         }
-        bias_activation_forward<T>(work(ws, w.act, t, B), z, param_row(s.beta), activation_of(t));
-      } else {
-        MatrixMap<T> act = work(ws, w.act, t, B);
-        parallel_rows(B, sizes_[t + 1], ws.threads, [&](Index r0, Index r1) {
-          bias_activation_forward<T>(row_block(act, r0, r1), row_block(pre, r0, r1),
-                                     param_row(s.bias), activation_of(t));
-        });
+        bias_activation_forward<T>(act, z, param_row(s.beta), activation_of(t));
       }
       if (ws.last_dropout && has_dropout(t))
         dropout_forward<T>(work(ws, w.out, t, B), work(ws, w.mask, t, B),
@@ -565,19 +574,25 @@ class Network {
     return ws.last_dropout && has_dropout(t) ? ws_layer(ws, t).out : ws_layer(ws, t).act;
   }
 
-  // Turns delta_t from ∂L/∂out_t into ∂L/∂pre_t: through the dropout mask, g_t, then batch norm.
-  void nonlinear_backward(Workspace<T>& ws, Index t, Index B) {
+  // delta_t's rows [r0, r1) ⊙= g_t'(pre_t): ∂L/∂act_t to ∂L/∂(batch norm's output or pre_t).
+  void activation_backward_rows(Workspace<T>& ws, Index t, Index r0, Index r1, Index B) const {
+    const typename Workspace<T>::Layer& w = ws_layer(ws, t);
+    activation_backward<T>(row_block(work(ws, w.delta, t, B), r0, r1),
+                           row_block(as_const(work(ws, w.g_input, t, B)), r0, r1),
+                           row_block(as_const(work(ws, w.act, t, B)), r0, r1), activation_of(t));
+  }
+
+  // Turns delta_t from ∂L/∂out_t into ∂L/∂pre_t: through the dropout mask, g_t (unless
+  // activation_done: applied already, as the product wrote delta_t), then batch norm.
+  void nonlinear_backward(Workspace<T>& ws, Index t, Index B, bool activation_done = false) {
     const LayerSlots& s = slots(t);
     const typename Workspace<T>::Layer& w = ws_layer(ws, t);
     MatrixMap<T> delta = work(ws, w.delta, t, B);
     if (ws.last_dropout && has_dropout(t))
       dropout_backward<T>(delta, as_const(delta), as_const(work(ws, w.mask, t, B)), ws.threads);
-    const ConstMatrixMap<T> g_input = as_const(work(ws, w.g_input, t, B)),
-                            act = as_const(work(ws, w.act, t, B));
-    parallel_rows(B, sizes_[t + 1], ws.threads, [&](Index r0, Index r1) {
-      activation_backward<T>(row_block(delta, r0, r1), row_block(g_input, r0, r1),
-                             row_block(act, r0, r1), activation_of(t));
-    });
+    if (!activation_done)
+      parallel_rows(B, sizes_[t + 1], ws.threads,
+                    [&](Index r0, Index r1) { activation_backward_rows(ws, t, r0, r1, B); });
     if (has_batch_norm(t))
       batchnorm_backward<T>(delta, grad_row(s.gamma), grad_row(s.beta),
                             work_row(ws, w.scratch1, t), work_row(ws, w.scratch2, t),
