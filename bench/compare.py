@@ -3,8 +3,11 @@
     python bench/compare.py            # every workload, loss, optimiser, at 1 and 2 threads
     python bench/compare.py --quick    # tiny and small, squared loss, SGD+momentum, 1 thread
     python bench/compare.py --json results.json
+    python bench/compare.py --dtype float64 --workloads tiny small medium --losses squared \
+        --optimizers sgd --threads 1     # scikit-learn's default dtype, a chosen subset
 
-Workloads (float32, synthetic data, fixed seed, Linear+ReLU hidden layers, one output):
+Workloads (float32 unless --dtype float64, synthetic data, fixed seed, Linear+ReLU hidden layers,
+one output):
 tiny 8192×16 (32,32) batch 32; small 16384×64 (128,128) batch 64; medium 16384×256 (512,512)
 batch 256; large 8192×784 (1024,1024) batch 512; each with squared and binary logistic loss,
 each with SGD+momentum 0.9 and with Adam. An epoch is a fresh permutation, every minibatch,
@@ -58,13 +61,13 @@ def data(name, loss, dtype="float32"):
 
 
 # ---- one tool, one configuration: runs in a worker process ------------------------------------
-def epochs_nncore(name, loss, opt, threads, repeats):
+def epochs_nncore(name, loss, opt, threads, repeats, dtype="float32"):
     import nncore
 
-    X, y = data(name, loss)
+    X, y = data(name, loss, dtype)
     n, d, hidden, batch = WORKLOADS[name]
     net = nncore.Network([d, *hidden, 1], "relu", "logistic" if loss == "logistic" else
-                         "squared_error", dtype="float32", random_state=0, n_threads=threads)
+                         "squared_error", dtype=dtype, random_state=0, n_threads=threads)
     optimizer = nncore.SGD(momentum=0.9) if opt == "sgd" else nncore.Adam()
     for epoch in range(repeats):
         start = time.perf_counter()
@@ -104,12 +107,12 @@ def epochs_estimator(module, name, loss, opt, threads, repeats, dtype="float32")
             yield time.perf_counter() - start
 
 
-def epochs_fit(name, loss, opt, threads, repeats):
+def epochs_fit(name, loss, opt, threads, repeats, dtype="float32"):
     """nncore's fit: the epochs of one call, timed between epoch ends by a callback (so the
     estimator's per-epoch bookkeeping counts; the first epoch is not timed)."""
     import warnings
 
-    X, y = data(name, loss)
+    X, y = data(name, loss, dtype)
     ends = []
     est = _estimator("nncore", name, loss, opt, threads, max_iter=repeats + 1, tol=0.0,
                      n_iter_no_change=float("inf"),
@@ -120,10 +123,10 @@ def epochs_fit(name, loss, opt, threads, repeats):
     yield from (b - a for a, b in zip(ends[:-1], ends[1:]))
 
 
-def epochs_numpy(name, loss, opt, threads, repeats):
+def epochs_numpy(name, loss, opt, threads, repeats, dtype="float32"):
     import numpy as np
 
-    X, y = data(name, loss)
+    X, y = data(name, loss, dtype)
     y = y[:, None]
     n, d, hidden, batch = WORKLOADS[name]
     sizes = [d, *hidden, 1]
@@ -131,7 +134,7 @@ def epochs_numpy(name, loss, opt, threads, repeats):
     params = []
     for a, b in zip(sizes[:-1], sizes[1:]):
         bound = np.sqrt(6 / (a + b))
-        params += [rng.uniform(-bound, bound, (a, b)).astype(np.float32), np.zeros(b, np.float32)]
+        params += [rng.uniform(-bound, bound, (a, b)).astype(dtype), np.zeros(b, dtype)]
     state = [np.zeros_like(p) for p in params] + [np.zeros_like(p) for p in params]
     t = 0
     for epoch in range(repeats):
@@ -145,7 +148,7 @@ def epochs_numpy(name, loss, opt, threads, repeats):
                 acts.append(np.maximum(p, 0, out=p) if i < len(params) - 2 else p)
             f = acts[-1]
             delta = (1 / (1 + np.exp(-f)) - y[idx]) if loss == "logistic" else f - y[idx]
-            delta /= np.float32(len(idx))
+            delta /= X.dtype.type(len(idx))
             grads = [None] * len(params)
             for i in range(len(params) - 2, -1, -2):
                 grads[i] = acts[i // 2].T @ delta
@@ -198,15 +201,15 @@ def epochs_pytorch(name, loss, opt, threads, repeats, dtype="float32"):
         yield time.perf_counter() - start
 
 
-def gemm_ceiling(threads):
-    """Best float32 1024³ GEMM of NumPy and of Eigen (through nncore's core), GFLOP/s."""
+def gemm_ceiling(threads, dtype="float32"):
+    """Best 1024³ GEMM of NumPy and of nncore's core in `dtype`, GFLOP/s."""
     import numpy as np
 
     import nncore
 
-    a = np.random.default_rng(0).normal(size=(1024, 1024)).astype(np.float32)
+    a = np.random.default_rng(0).normal(size=(1024, 1024)).astype(dtype)
     best_numpy = min(_timed(lambda: a @ a) for _ in range(7))
-    net = nncore.Network([1024, 1024], "identity", dtype="float32", n_threads=threads)
+    net = nncore.Network([1024, 1024], "identity", dtype=dtype, n_threads=threads)
     best_eigen = min(_timed(lambda: net._core.forward(a)) for _ in range(7))
     return 2 * 1024**3 / min(best_numpy, best_eigen) / 1e9
 
@@ -222,16 +225,16 @@ def worker(args):
 
     import numpy as np
 
-    tool, name, loss, opt, threads = args.worker
+    tool, name, loss, opt, threads, dtype = args.worker
     threads = int(threads)
     # the median of 5 timed epochs (the first is a warm-up) for every tool: this shared machine
     # has bursts of noise that a median of 3 does not absorb
     repeats = 6
     if tool == "ceiling":
-        print(json.dumps({"gflops": gemm_ceiling(threads)}))
+        print(json.dumps({"gflops": gemm_ceiling(threads, dtype)}))
         return
     # Baseline: the data and the tool's imports, before any training state exists.
-    X, _ = data(name, loss)
+    X, _ = data(name, loss, dtype)
     del X
     __import__({"pytorch": "torch", "scikit-learn": "sklearn.neural_network", "numpy": "numpy"}
                .get(tool, "nncore"))
@@ -240,7 +243,7 @@ def worker(args):
               "nncore-estimator": lambda *a: epochs_estimator("nncore", *a),
               "nncore-fit": lambda *a: epochs_fit(*a),
               "scikit-learn": lambda *a: epochs_estimator("sklearn", *a)}[tool]
-    times = list(runner(name, loss, opt, threads, repeats))
+    times = list(runner(name, loss, opt, threads, repeats, dtype))
     if tool != "nncore-fit":
         times = times[1:]  # fit's list starts after its first epoch already
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -248,13 +251,14 @@ def worker(args):
                       "extra_rss_mb": (peak - baseline) / 1024, "numpy": np.__version__}))
 
 
-def measure(tool, name, loss, opt, threads):
+def measure(tool, name, loss, opt, threads, dtype="float32"):
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(threads),
                MKL_NUM_THREADS=str(threads))
     env.pop("OPENBLAS_CORETYPE", None)  # let a current OpenBLAS pick its fastest kernel
     env.pop("OPENBLAS_L2_SIZE", None)
     result = subprocess.run([sys.executable, __file__, "--worker", tool, name, loss, opt,
-                             str(threads)], capture_output=True, text=True, env=env, timeout=1800)
+                             str(threads), dtype], capture_output=True, text=True, env=env,
+                            timeout=1800)
     if result.returncode != 0:
         last = (result.stderr.strip().splitlines() or ["failed"])[-1]
         return {"error": last}
@@ -266,25 +270,32 @@ def main():
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--json")
-    parser.add_argument("--worker", nargs=5, help=argparse.SUPPRESS)
+    parser.add_argument("--dtype", choices=["float32", "float64"], default="float32",
+                        help="of the data, every tool's model and the GEMM ceiling")
+    parser.add_argument("--workloads", nargs="+", choices=list(WORKLOADS))
+    parser.add_argument("--losses", nargs="+", choices=["squared", "logistic"])
+    parser.add_argument("--optimizers", nargs="+", choices=["sgd", "adam"])
+    parser.add_argument("--threads", nargs="+", type=int)
+    parser.add_argument("--worker", nargs=6, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         return worker(args)
-    names = ["tiny", "small"] if args.quick else list(WORKLOADS)
-    losses = ["squared"] if args.quick else ["squared", "logistic"]
-    opts = ["sgd"] if args.quick else ["sgd", "adam"]
-    thread_counts = [1] if args.quick else [1, 2]
+    names = args.workloads or (["tiny", "small"] if args.quick else list(WORKLOADS))
+    losses = args.losses or (["squared"] if args.quick else ["squared", "logistic"])
+    opts = args.optimizers or (["sgd"] if args.quick else ["sgd", "adam"])
+    thread_counts = args.threads or ([1] if args.quick else [1, 2])
     results = []
     for threads in thread_counts:
-        ceiling = measure("ceiling", "tiny", "squared", "sgd", threads).get("gflops", float("nan"))
-        print(f"\n## {threads} thread(s); float32 GEMM ceiling {ceiling:.0f} GFLOP/s\n")
+        ceiling = measure("ceiling", "tiny", "squared", "sgd", threads, args.dtype).get(
+            "gflops", float("nan"))
+        print(f"\n## {threads} thread(s); {args.dtype} GEMM ceiling {ceiling:.0f} GFLOP/s\n")
         print("| workload | loss | optimiser | nncore | GFLOP/s (% ceiling) | extra RSS | "
               + " | ".join(f"{t} (×)" for t in TOOLS[1:]) + " | partial_fit / fit |")
         print("|---" * (7 + len(TOOLS) - 1) + "|")
         for name in names:
             for loss in losses:
                 for opt in opts:
-                    row = {t: measure(t, name, loss, opt, threads) for t in TOOLS}
+                    row = {t: measure(t, name, loss, opt, threads, args.dtype) for t in TOOLS}
                     ours = row["nncore"].get("seconds")
                     cells = []
                     for t in TOOLS[1:]:
@@ -301,6 +312,7 @@ def main():
                           f"{row['nncore']['extra_rss_mb']:.1f} MB | " + " | ".join(cells) + " |",
                           flush=True)
                     results.append({"workload": name, "loss": loss, "optimizer": opt,
+                                    "dtype": args.dtype,
                                     "threads": threads, "ceiling_gflops": ceiling,
                                     "nncore_gflops": gflops, **{t: row[t] for t in TOOLS}})
     if any("error" in r["pytorch"] for r in results):

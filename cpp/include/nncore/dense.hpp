@@ -205,6 +205,29 @@ struct ParallelGemm {
   Vector<T> packed;  // both operands packed once for every block (kernels that can share them)
 };
 
+// C (rows, cols, row-major, leading dimension ldc) = A · B, or += A · B when `accumulate`, with A
+// and B stored in AOrder/BOrder: on `gemm`'s kernel and threads, or (no gemm, or a shape too small
+// for a GEMM) Eigen's plain product, which allocates nothing at those sizes.
+template <int AOrder, int BOrder, class T>
+void matmul(ParallelGemm<T>* gemm, T* C, Index ldc, const T* A, Index lda, const T* B, Index ldb,
+            Index rows, Index cols, Index depth, bool accumulate = false) {
+  if (gemm != nullptr && uses_gemm(rows, cols, depth)) {
+    gemm->template run<AOrder, BOrder>(C, ldc, A, lda, B, ldb, rows, cols, depth, accumulate);
+    return;
+  }
+  using Stride = Eigen::OuterStride<>;
+  using Dyn = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+  using ADyn = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, AOrder>;
+  using BDyn = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, BOrder>;
+  const Eigen::Map<const ADyn, 0, Stride> a(A, rows, depth, Stride(lda));
+  const Eigen::Map<const BDyn, 0, Stride> b(B, depth, cols, Stride(ldb));
+  Eigen::Map<Dyn, 0, Stride> c(C, rows, cols, Stride(ldc));
+  if (accumulate)
+    c.noalias() += a * b;
+  else
+    c.noalias() = a * b;
+}
+
 // Packing buffers of one layer's products, for batches of up to `rows` rows, on up to `threads`
 // threads: the forward product's, and with `backward` the two gradient products'.
 template <class T>

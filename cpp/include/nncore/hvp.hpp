@@ -33,6 +33,7 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -183,14 +184,10 @@ class HessianVectorProduct {
       require(n >= 2, "H·v with batch normalisation needs at least 2 rows (batch statistics)");
     resize(net, n);
     const T* theta = net.params();
-    const ConstMatrixMap<T> Xmap(X, n, net.n_inputs());
     for (Index t = 0; t < L; ++t) {
       Layer& s = layers_[static_cast<size_t>(t)];
       const auto W = matrix_of(net, theta, t, ParamKind::weight);
-      if (t == 0)
-        s.pre.noalias() = Xmap * W;
-      else
-        s.pre.noalias() = *layers_[static_cast<size_t>(t - 1)].out * W;
+      forward_product(net, t, s.pre.data(), input_of(X, t), W.data(), n, false);
       // The forward pass of network.hpp, through the same functions: the bias before batch
       // norm, β added in the activation pass.
       const bool bn = net.has_batch_norm(t);
@@ -254,14 +251,13 @@ class HessianVectorProduct {
       const auto W = matrix_of(net, theta, t, ParamKind::weight);
       if (grad != nullptr) {
         MatrixMap<T> gW = out_matrix(net, grad, t, ParamKind::weight);
-        if (t == 0)
-          gW.noalias() = Xmap.transpose() * dpre;
-        else
-          gW.noalias() = layers_[static_cast<size_t>(t - 1)].out->transpose() * dpre;
+        weight_product(net, t, gW.data(), input_of(X, t), dpre.data(), n, false);
         out_row(net, grad, t, ParamKind::bias) = dpre.colwise().sum();
         if (with_penalty && net.alpha() != T(0)) gW += (scale * net.alpha()) * W;
       }
-      if (t > 0) layers_[static_cast<size_t>(t - 1)].dact.noalias() = dpre * W.transpose();
+      if (t > 0)
+        input_product(net, t, layers_[static_cast<size_t>(t - 1)].dact.data(), dpre.data(),
+                      W.data(), n, false);
     }
     if (with_penalty) objective += net.penalty();
     return objective;
@@ -272,17 +268,13 @@ class HessianVectorProduct {
                     const T* v, T* hv, bool with_penalty) {
     const Index L = net.n_layers();
     const T* theta = net.params();
-    const ConstMatrixMap<T> Xmap(X, n, net.n_inputs());
     for (Index t = 0; t < L; ++t) {
       Layer& s = layers_[static_cast<size_t>(t)];
       const auto VW = matrix_of(net, v, t, ParamKind::weight);
-      if (t == 0) {
-        s.Rpre.noalias() = Xmap * VW;
-      } else {
-        const Layer& p = layers_[static_cast<size_t>(t - 1)];
-        s.Rpre.noalias() = *p.out * VW;
-        s.Rpre.noalias() += *p.Rout * matrix_of(net, theta, t, ParamKind::weight);
-      }
+      forward_product(net, t, s.Rpre.data(), input_of(X, t), VW.data(), n, false);
+      if (t > 0)
+        forward_product(net, t, s.Rpre.data(), layers_[static_cast<size_t>(t - 1)].Rout->data(),
+                        matrix_of(net, theta, t, ParamKind::weight).data(), n, true);
       s.Rpre.rowwise() += row_of(net, v, t, ParamKind::bias);
       const bool bn = net.has_batch_norm(t);
       if (bn) {
@@ -349,24 +341,52 @@ class HessianVectorProduct {
       // Rdz now holds R{dpre}.
       const Matrix<T>& dpre = *s.dpre_p;
       MatrixMap<T> hvW = out_matrix(net, hv, t, ParamKind::weight);
-      if (t == 0) {
-        hvW.noalias() = Xmap.transpose() * Rdz;
-      } else {
-        const Layer& p = layers_[static_cast<size_t>(t - 1)];
-        hvW.noalias() = p.out->transpose() * Rdz;
-        hvW.noalias() += p.Rout->transpose() * dpre;
-      }
+      weight_product(net, t, hvW.data(), input_of(X, t), Rdz.data(), n, false);
+      if (t > 0)
+        weight_product(net, t, hvW.data(), layers_[static_cast<size_t>(t - 1)].Rout->data(),
+                       dpre.data(), n, true);
       out_row(net, hv, t, ParamKind::bias) = Rdz.colwise().sum();
       if (with_penalty && net.alpha() != T(0))
         hvW += (scale * net.alpha()) * matrix_of(net, v, t, ParamKind::weight);
       if (t > 0) {  // R{∂J/∂act} of the layer below
         const Index Din = net.layer_sizes()[static_cast<size_t>(t)];
-        MatrixMap<T> Rbelow(Rdelta_[1 - cur].data(), n, Din);
-        Rbelow.noalias() = Rdz * matrix_of(net, theta, t, ParamKind::weight).transpose();
-        Rbelow.noalias() += dpre * matrix_of(net, v, t, ParamKind::weight).transpose();
+        T* Rbelow = Rdelta_[1 - cur].data();
+        input_product(net, t, Rbelow, Rdz.data(), matrix_of(net, theta, t, ParamKind::weight).data(),
+                      n, false);
+        input_product(net, t, Rbelow, dpre.data(), matrix_of(net, v, t, ParamKind::weight).data(),
+                      n, true);
         cur = 1 - cur;
       }
     }
+  }
+
+  // The three products of layer t (input (n, D_in), weights (D_in, D_out)) on the training
+  // kernel, with this object's packing space: out (n, D_out) (+)= inp · W; gW (+)= inpᵀ · d for
+  // d (n, D_out); below (n, D_in) (+)= d · Wᵀ.
+  void forward_product(Network<T>& net, Index t, T* out, const T* inp, const T* W, Index n,
+                       bool accumulate) {
+    const Index din = net.layer_sizes()[static_cast<size_t>(t)],
+                dout = net.layer_sizes()[static_cast<size_t>(t + 1)];
+    matmul<Eigen::RowMajor, Eigen::RowMajor>(&gemm_[static_cast<size_t>(t)]->forward, out, dout,
+                                             inp, din, W, dout, n, dout, din, accumulate);
+  }
+  void weight_product(Network<T>& net, Index t, T* gW, const T* inp, const T* d, Index n,
+                      bool accumulate) {
+    const Index din = net.layer_sizes()[static_cast<size_t>(t)],
+                dout = net.layer_sizes()[static_cast<size_t>(t + 1)];
+    matmul<Eigen::ColMajor, Eigen::RowMajor>(&*gemm_[static_cast<size_t>(t)]->weight_grad, gW,
+                                             dout, inp, din, d, dout, din, dout, n, accumulate);
+  }
+  void input_product(Network<T>& net, Index t, T* below, const T* d, const T* W, Index n,
+                     bool accumulate) {
+    const Index din = net.layer_sizes()[static_cast<size_t>(t)],
+                dout = net.layer_sizes()[static_cast<size_t>(t + 1)];
+    matmul<Eigen::RowMajor, Eigen::ColMajor>(&*gemm_[static_cast<size_t>(t)]->input_grad, below,
+                                             din, d, dout, W, dout, n, din, dout, accumulate);
+  }
+  // Layer t's input in the base pass: X itself for the first.
+  const T* input_of(const T* X, Index t) const {
+    return t == 0 ? X : layers_[static_cast<size_t>(t - 1)].out->data();
   }
 
   static MatrixMap<T> as_map(Matrix<T>& m) { return MatrixMap<T>(m.data(), m.rows(), m.cols()); }
@@ -394,11 +414,24 @@ class HessianVectorProduct {
       s.dact.resize(n, D);
     }
     for (int i = 0; i < 2; ++i) Rdelta_[i].resize(n * widest);
+    const int threads = net.threads();
+    if (gemm_rows_ != n || gemm_threads_ != threads || gemm_.size() != layers_.size()) {
+      gemm_.clear();
+      for (Index t = 0; t < L; ++t)
+        gemm_.push_back(std::make_unique<DenseBuffers<T>>(
+            n, net.layer_sizes()[static_cast<size_t>(t)],
+            net.layer_sizes()[static_cast<size_t>(t + 1)], threads));
+      gemm_rows_ = n;
+      gemm_threads_ = threads;
+    }
   }
 
   std::vector<Layer> layers_;
   std::vector<std::array<Index, 4>> entries_;  // slab entry of (weight, bias, γ, β) per layer
   Vector<T> Rdelta_[2];  // ping-pong: one layer's tangent is read while the next is written
+  std::vector<std::unique_ptr<DenseBuffers<T>>> gemm_;  // per layer, for gemm_rows_ rows
+  Index gemm_rows_ = -1;
+  int gemm_threads_ = 0;
 };
 
 }  // namespace nncore
