@@ -266,6 +266,36 @@ inline void transpose_block(const double* src, Index lds, int lines, double* dst
   }
 }
 #else
+// The first `width` lanes of v at dst: plain stores of 4, 2 and 1 lanes (AVX2's masked store,
+// vmaskmov, is microcoded on AMD cores and made the transpose slower than scalar copies).
+inline void store_first(float* dst, __m256 v, int width) {
+  if (width == 8) return _mm256_storeu_ps(dst, v);
+  __m128 part = _mm256_castps256_ps128(v);
+  if (width >= 4) {
+    _mm_storeu_ps(dst, part);
+    part = _mm256_extractf128_ps(v, 1);
+    dst += 4;
+    width -= 4;
+  }
+  if (width >= 2) {
+    _mm_storel_pi(reinterpret_cast<__m64*>(dst), part);
+    part = _mm_movehl_ps(part, part);
+    dst += 2;
+    width -= 2;
+  }
+  if (width == 1) _mm_store_ss(dst, part);
+}
+inline void store_first(double* dst, __m256d v, int width) {
+  if (width == 4) return _mm256_storeu_pd(dst, v);
+  __m128d part = _mm256_castpd256_pd128(v);
+  if (width >= 2) {
+    _mm_storeu_pd(dst, part);
+    part = _mm256_extractf128_pd(v, 1);
+    dst += 2;
+    width -= 2;
+  }
+  if (width == 1) _mm_store_sd(dst, part);
+}
 inline void transpose_block(const float* src, Index lds, int lines, float* dst, Index ldd,
                             int width) {
   __m256 r[8], t[8];
@@ -280,12 +310,10 @@ inline void transpose_block(const float* src, Index lds, int lines, float* dst, 
     r[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
     r[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
   }
-  alignas(32) float column[8];
   for (int m = 0; m < 4; ++m)  // column 4L+m = lane L of r[m] (rows 0-3), r[4+m] (rows 4-7)
-    for (int L = 0; L < 2; ++L) {
-      _mm256_store_ps(column, _mm256_permute2f128_ps(r[m], r[4 + m], L == 0 ? 0x20 : 0x31));
-      std::memcpy(dst + (4 * L + m) * ldd, column, sizeof(float) * static_cast<size_t>(width));
-    }
+    for (int L = 0; L < 2; ++L)
+      store_first(dst + (4 * L + m) * ldd,
+                  _mm256_permute2f128_ps(r[m], r[4 + m], L == 0 ? 0x20 : 0x31), width);
 }
 inline void transpose_block(const double* src, Index lds, int lines, double* dst, Index ldd,
                             int width) {
@@ -295,12 +323,10 @@ inline void transpose_block(const double* src, Index lds, int lines, double* dst
   t[1] = _mm256_unpackhi_pd(r[0], r[1]);  // column 2L+1
   t[2] = _mm256_unpacklo_pd(r[2], r[3]);
   t[3] = _mm256_unpackhi_pd(r[2], r[3]);
-  alignas(32) double column[4];
-  for (int m = 0; m < 2; ++m)
-    for (int L = 0; L < 2; ++L) {
-      _mm256_store_pd(column, _mm256_permute2f128_pd(t[m], t[2 + m], L == 0 ? 0x20 : 0x31));
-      std::memcpy(dst + (2 * L + m) * ldd, column, sizeof(double) * static_cast<size_t>(width));
-    }
+  for (int m = 0; m < 2; ++m)  // column 2L+m = lane L of t[m] (rows 0-1), t[2+m] (rows 2-3)
+    for (int L = 0; L < 2; ++L)
+      store_first(dst + (2 * L + m) * ldd,
+                  _mm256_permute2f128_pd(t[m], t[2 + m], L == 0 ? 0x20 : 0x31), width);
 }
 #endif
 
