@@ -310,10 +310,12 @@ inline void transpose_block(const float* src, Index lds, int lines, float* dst, 
     r[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
     r[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
   }
-  for (int m = 0; m < 4; ++m)  // column 4L+m = lane L of r[m] (rows 0-3), r[4+m] (rows 4-7)
-    for (int L = 0; L < 2; ++L)
-      store_first(dst + (4 * L + m) * ldd,
-                  _mm256_permute2f128_ps(r[m], r[4 + m], L == 0 ? 0x20 : 0x31), width);
+  // Column 4L+m = lane L of r[m] (rows 0-3), r[4+m] (rows 4-7). The lane selector is spelt out
+  // per lane: it must be an immediate, which a loop variable is not in an unoptimised build.
+  for (int m = 0; m < 4; ++m) {
+    store_first(dst + m * ldd, _mm256_permute2f128_ps(r[m], r[4 + m], 0x20), width);
+    store_first(dst + (4 + m) * ldd, _mm256_permute2f128_ps(r[m], r[4 + m], 0x31), width);
+  }
 }
 inline void transpose_block(const double* src, Index lds, int lines, double* dst, Index ldd,
                             int width) {
@@ -323,10 +325,10 @@ inline void transpose_block(const double* src, Index lds, int lines, double* dst
   t[1] = _mm256_unpackhi_pd(r[0], r[1]);  // column 2L+1
   t[2] = _mm256_unpacklo_pd(r[2], r[3]);
   t[3] = _mm256_unpackhi_pd(r[2], r[3]);
-  for (int m = 0; m < 2; ++m)  // column 2L+m = lane L of t[m] (rows 0-1), t[2+m] (rows 2-3)
-    for (int L = 0; L < 2; ++L)
-      store_first(dst + (2 * L + m) * ldd,
-                  _mm256_permute2f128_pd(t[m], t[2 + m], L == 0 ? 0x20 : 0x31), width);
+  for (int m = 0; m < 2; ++m) {  // column 2L+m = lane L of t[m] (rows 0-1), t[2+m] (rows 2-3)
+    store_first(dst + m * ldd, _mm256_permute2f128_pd(t[m], t[2 + m], 0x20), width);
+    store_first(dst + (2 + m) * ldd, _mm256_permute2f128_pd(t[m], t[2 + m], 0x31), width);
+  }
 }
 #endif
 

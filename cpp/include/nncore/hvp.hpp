@@ -349,7 +349,6 @@ class HessianVectorProduct {
       if (with_penalty && net.alpha() != T(0))
         hvW += (scale * net.alpha()) * matrix_of(net, v, t, ParamKind::weight);
       if (t > 0) {  // R{∂J/∂act} of the layer below
-        const Index Din = net.layer_sizes()[static_cast<size_t>(t)];
         T* Rbelow = Rdelta_[1 - cur].data();
         input_product(net, t, Rbelow, Rdz.data(), matrix_of(net, theta, t, ParamKind::weight).data(),
                       n, false);
