@@ -603,8 +603,21 @@ __attribute__((visibility("default"))) void nncore_set_num_threads(int n) {
 }
 }
 
-PYBIND11_MODULE(_core, m) {
+// One module per x86-64 level (NNCORE_MODULE is _core_baseline, _core_avx2 or _core_avx512;
+// CMakeLists.txt), loaded by nncore/_core.py as nncore._core.
+#ifndef NNCORE_MODULE
+#define NNCORE_MODULE _core_baseline
+#endif
+#ifndef NNCORE_CPU_TARGET
+#define NNCORE_CPU_TARGET "baseline"
+#endif
+
+PYBIND11_MODULE(NNCORE_MODULE, m) {
+  // Before any class is bound: classes and functions take their __module__ from it, and
+  // pickles must name nncore._core, whichever build wrote them.
+  m.attr("__name__") = "nncore._core";
   m.doc() = "nncore's compiled core (Eigen kernels); use the nncore package, not this module.";
+  m.attr("cpu_target") = NNCORE_CPU_TARGET;
   bind_optimizer<double>(m, "Optimizer64");
   bind_optimizer<float>(m, "Optimizer32");
   bind_csr<double>(m, "CsrMatrix64");

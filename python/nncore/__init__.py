@@ -1,6 +1,6 @@
 """nncore: fast, exact multilayer perceptrons on a C++17/Eigen core."""
 
-from . import _core, callbacks
+from . import _core, _targets, callbacks
 from ._threadpool import thread_limit
 from ._version import __version__
 from .estimators import MLPClassifier, MLPRegressor, TrainingInterrupted
@@ -23,10 +23,13 @@ __all__ = [
 
 
 def build_info() -> dict:
-    """How the compiled core was built: Eigen version, instruction set and the matrix-multiply
-    kernel of each precision ("nncore-avx512", "nncore-avx2", or "eigen" without AVX2+FMA; both
-    precisions run the same kind). Threads come from the core's own pool (see `thread_limit`)."""
-    return {"eigen": _core.eigen_version, "march": _core.march or "portable",
+    """How the compiled core in use was built: Eigen version, the build of the core this CPU
+    runs (`cpu_target`: "baseline", "avx2" or "avx512"; `NNCORE_CPU` forces a lower one), the
+    builds installed (`cpu_targets`), its -march, and the matrix-multiply kernel of each
+    precision ("nncore-avx512", "nncore-avx2", or "eigen" in the baseline build; both precisions
+    run the same kind). Threads come from the core's own pool (see `thread_limit`)."""
+    return {"eigen": _core.eigen_version, "cpu_target": _core.cpu_target,
+            "cpu_targets": _targets.compiled(__path__[0]), "march": _core.march or "default",
             "float_kernel": _core.gemm_kernel, "double_kernel": _core.gemm_kernel}
 
 
