@@ -1,4 +1,5 @@
-"""Type stubs for nncore's compiled core (cpp/src/bindings.cpp). Use nncore.Network instead."""
+"""Type stubs for nncore's compiled core (cpp/src/bindings.cpp; one build per x86-64 level, loaded
+by _core.py). Use nncore.Network instead."""
 
 from typing import Optional
 
@@ -6,6 +7,7 @@ import numpy as np
 import numpy.typing as npt
 
 march: str
+cpu_target: str
 eigen_version: str
 gemm_kernel: str
 # The core's name tables, in its enum order; Python builds its choices and checks from them.

@@ -7,12 +7,14 @@ another, and a CPU never runs an instruction its level lacks. `nncore._core` loa
 module chooses, before any of them is imported — an AVX-512 module may execute AVX-512
 instructions as soon as it loads.
 
-The rule, fixed and measured rather than timed at import:
-- the highest level this CPU and its OS support (CPUID and XGETBV, read by `nncore._cpu`),
-- except that on AMD family 19h (Zen 4, whose AVX-512 units are 256 bits wide and run each
-  512-bit instruction in two halves) AVX2 is preferred: measured there, the core's products ran
-  faster compiled for AVX2 than for AVX-512; on Zen 5 and on Intel the AVX-512 build is the
-  faster one (1.8-2x on a Zen 5).
+The rule, fixed and measured rather than timed at import: the highest level this CPU and its
+OS support (CPUID and XGETBV, read by `nncore._cpu`). Measured with `bench/targets.py` on a Zen 4
+(AMD EPYC, family 19h), whose AVX-512 units are 256 bits wide and run each 512-bit instruction in
+two halves: the AVX-512 build's epochs took 0.59-1.00x the AVX2 build's in both precisions, from
+the tiny to the large workload (level only in the small float64 one): twice the registers make
+the GEMM tile twice as tall, and remainders are masked (on a Zen 5, Eigen's float32 product ran
+1.8x faster built for AVX-512 than for AVX2). So the
+rule has no exception.
 `NNCORE_CPU=baseline|avx2|avx512` forces a level, which must not be above what the CPU runs.
 """
 
@@ -22,8 +24,7 @@ import os
 from pathlib import Path
 
 TARGETS = ("baseline", "avx2", "avx512")
-# The -march level each target is compiled for, and the CPU features (CPUID) that level needs.
-LEVELS = {"baseline": "x86-64-v2", "avx2": "x86-64-v3", "avx512": "x86-64-v4"}
+# The CPU features (CPUID) each target's level (x86-64-v2, -v3, -v4) adds to the one below.
 _FEATURES = {
     "baseline": ("cx16", "lahf_lm", "popcnt", "sse3", "ssse3", "sse4_1", "sse4_2"),
     "avx2": ("avx", "avx2", "bmi1", "bmi2", "f16c", "fma", "lzcnt", "movbe", "os_avx"),
@@ -58,12 +59,7 @@ def missing_features(cpu: dict, target: str) -> list[str]:
 def preferred(cpu: dict) -> str:
     """The target this CPU should run when nothing is forced (see the module's docstring)."""
     levels = runnable(cpu)
-    if not levels:
-        return "baseline"
-    best = levels[-1]
-    if best == "avx512" and cpu["vendor"] == "AuthenticAMD" and cpu["family"] == 0x19:
-        return "avx2"
-    return best
+    return levels[-1] if levels else "baseline"
 
 
 def compiled(package_dir: str | os.PathLike) -> list[str]:
@@ -98,6 +94,6 @@ def choose(cpu: dict, available: list[str], forced: str | None) -> str:
         target = available[0] if available else "baseline"
         raise ImportError(
             f"nncore's core was built for {', '.join(available) or 'nothing'}, which this CPU "
-            f"cannot run (missing: {', '.join(missing_features(cpu, target))}); rebuild it from "
-            "source on this machine (pip install --no-binary nncore nncore)")
+            f"cannot run (missing: {', '.join(missing_features(cpu, target))}); install it again "
+            "with the default NNCORE_ARCH=dispatch, which builds every level")
     return usable[-1]
