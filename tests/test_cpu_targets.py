@@ -72,6 +72,9 @@ def test_the_rule_refuses_what_cannot_run_by_name():
     # A special build for an AVX-512 machine, copied to an AVX2 one: refused, not a crash.
     with pytest.raises(ImportError, match=r"built for avx512, which this CPU cannot run"):
         _targets.choose(zen3, ["avx512"], None)
+    # A CPU below x86-64-v2 (before 2009): even the baseline build is refused, by name.
+    with pytest.raises(ImportError, match=r"cannot run \(missing: cx16, lahf_lm, popcnt"):
+        _targets.choose(cpu(drop=V2), ALL, None)
 
 
 def test_this_cpu_is_probed_and_the_loaded_build_is_the_rule_s_choice():

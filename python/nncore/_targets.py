@@ -87,13 +87,13 @@ def choose(cpu: dict, available: list[str], forced: str | None) -> str:
                               f"of its core (built: {', '.join(available) or 'none'})")
         return forced
     want = preferred(cpu)
-    if want in available:
+    if want in available and want in levels:
         return want
     usable = [t for t in available if t in levels]
     if not usable:
         target = available[0] if available else "baseline"
         raise ImportError(
             f"nncore's core was built for {', '.join(available) or 'nothing'}, which this CPU "
-            f"cannot run (missing: {', '.join(missing_features(cpu, target))}); install it again "
-            "with the default NNCORE_ARCH=dispatch, which builds every level")
+            f"cannot run (missing: {', '.join(missing_features(cpu, target))}); build it from source "
+            "on this machine with NNCORE_ARCH=native")
     return usable[-1]
