@@ -30,9 +30,9 @@ def worker(name, dtype, threads):
     import nncore
 
     times = list(epochs_nncore(name, "squared", "sgd", threads, 5, dtype))[1:]
-    print(json.dumps({"seconds": statistics.median(times),
-                      "target": nncore.build_info()["cpu_target"],
-                      "march": nncore.build_info()["march"]}))
+    info = nncore.build_info()
+    print(json.dumps({"seconds": statistics.median(times), "target": info["cpu_target"],
+                      "march": info["march"]}))
 
 
 def measure(build, name, dtype, threads, native):
@@ -69,8 +69,9 @@ def main():
     from nncore import _cpu, _targets
 
     probe = _cpu.probe()
-    picked = nncore.build_info()["cpu_target"]
-    builds = [t for t in nncore.build_info()["cpu_targets"] if t in _targets.runnable(probe)]
+    info = nncore.build_info()
+    picked = info["cpu_target"]
+    builds = [t for t in info["cpu_targets"] if t in _targets.runnable(probe)]
     if args.native:
         builds.append("native")
     print(f"# {probe['vendor']} family {probe['family']:#x} model {probe['model']}; the loader "
