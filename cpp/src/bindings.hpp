@@ -27,6 +27,7 @@ using nncore::Index;
 using nncore::Loss;
 using nncore::OptimizerKind;
 using nncore::ParamKind;
+using nncore::Prediction;
 using nncore::Reduction;
 using nncore::ScheduleKind;
 
@@ -55,6 +56,11 @@ const std::vector<std::pair<std::string, ParamKind>> kParamKinds = {
     {"bias", ParamKind::bias},
     {"bn_gamma", ParamKind::bn_gamma},
     {"bn_beta", ParamKind::bn_beta}};
+const std::vector<std::pair<std::string, Prediction>> kPredictions = {
+    {"scores", Prediction::scores},
+    {"response", Prediction::response},
+    {"proba", Prediction::proba},
+    {"label", Prediction::label}};
 const std::vector<std::pair<std::string, Reduction>> kReductions = {{"mean", Reduction::mean},
                                                                     {"sum", Reduction::sum}};
 
@@ -400,6 +406,33 @@ void bind_network(py::module_& m, const char* name) {
           },
           py::arg("X"), py::arg("training") = false,
           "raw output scores (n, K) for X (n, d)")
+      .def(
+          "predict",
+          [](Self& s, const py::object& X_arg, const std::string& output,
+             bool check_finite) -> py::object {
+            const Prediction kind = parse(kPredictions, "output", output);
+            const InputArg<T> X(X_arg, s.net.n_inputs());
+            const Index n = X.rows;
+            std::optional<Array<T>> values;
+            std::optional<py::array_t<int64_t>> labels;
+            if (kind == Prediction::label)
+              labels.emplace(std::vector<py::ssize_t>{n});
+            else
+              values.emplace(std::vector<py::ssize_t>{n, s.net.prediction_width(kind)});
+            T* value_ptr = values ? values->mutable_data() : nullptr;
+            int64_t* label_ptr = labels ? labels->mutable_data() : nullptr;
+            const bool finite = shared(s, [&] {
+              return s.net.predict(X.input(), n, kind, value_ptr, label_ptr, check_finite);
+            });
+            if (!finite) return py::none();
+            if (labels) return std::move(*labels);
+            return std::move(*values);
+          },
+          py::arg("X"), py::arg("output") = "response", py::arg("check_finite") = false,
+          "eval-mode predictions for X (n, d): output 'scores' (n, K), 'response' (n, K: the "
+          "loss's inverse link), 'proba' (a classifier's probabilities: (n, 2) for one logistic "
+          "output) or 'label' (n class indices); with check_finite, None when X holds a NaN or "
+          "infinite value")
       .def(
           "weighted_loss_sum",
           [](Self& s, const py::object& X_arg, const Array<T>& Y, const std::optional<Array<T>>& w,

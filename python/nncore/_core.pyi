@@ -1,7 +1,7 @@
 """Type stubs for nncore's compiled core (cpp/src/bindings.cpp; one build per x86-64 level, loaded
 by _core.py). Use nncore.Network instead."""
 
-from typing import Optional
+from typing import Any, Optional
 
 import numpy as np
 import numpy.typing as npt
@@ -129,6 +129,9 @@ class _Network:
     def forward(
         self, X: npt.NDArray[np.floating], training: bool = False
     ) -> npt.NDArray[np.floating]: ...
+    def predict(
+        self, X: npt.NDArray[np.floating], output: str = "response", check_finite: bool = False
+    ) -> Optional[npt.NDArray[Any]]: ...
     def weighted_loss_sum(
         self,
         X: npt.NDArray[np.floating],

@@ -4,6 +4,7 @@
     nncore predict --model model.npz data.csv [--output predictions.csv]
     nncore sweep --grid learning_rate_init=1e-3,1e-2 batch_size=8,32 [data and model options]
     nncore lab zero-init|scaling|batch-size|step-size|optimizers|batch-norm [options]
+    nncore serve model.npz [--port 8000]
 
 `train` fits an MLPClassifier or MLPRegressor on a CSV file (read by pandas) or one of
 scikit-learn's bundled data sets: numeric columns are standardised (unless --no-standardize),
@@ -11,7 +12,8 @@ text columns one-hot encoded, missing values an error unless --impute says how t
 data are split into train / validation / test; the loss is printed per epoch and a table of
 train / validation / test metrics at the end. `--save` writes the model and its preprocessing
 statistics to one .npz file that `predict` reads back. `sweep` fits a grid of settings over seeds
-(locally or on Dask) into one table; `lab` runs one of the lecture's claims as an experiment.
+(locally or on Dask) into one table; `lab` runs one of the lecture's claims as an experiment;
+`serve` answers predictions over HTTP for a saved model.
 """
 
 from __future__ import annotations
@@ -237,6 +239,25 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("data", help="a CSV file with the training columns (the target may be absent)")
     p.add_argument("--output", help="CSV file to write (default: standard output)")
     _csv_options(p, defaults_from_model=True)
+    sv = sub.add_parser("serve", help="serve a saved model over HTTP (POST /predict, GET /model, "
+                                      "GET /health)", formatter_class=_HelpFormatter,
+                        description="Serve a model saved by `nncore train --save` or "
+                                    "estimator.save() over HTTP until Ctrl-C or SIGTERM (needs "
+                                    "pip install 'nncore[serve]'). POST /predict takes "
+                                    '{"rows": [...]}: records of raw columns, or a numeric '
+                                    "matrix for a model without preprocessing.")
+    sv.add_argument("model", metavar="MODEL.npz")
+    sv.add_argument("--host", default="127.0.0.1",
+                    help="address to listen on (0.0.0.0: every interface)")
+    sv.add_argument("--port", type=int, default=8000)
+    sv.add_argument("--workers", type=_positive_int, default=1,
+                    help="processes, each with its own copy of the model")
+    sv.add_argument("--max-rows", type=_positive_int, default=10_000,
+                    help="most rows one request may hold (413 above)")
+    sv.add_argument("--max-body-mb", type=_positive_float, default=16.0,
+                    help="largest request body in MiB (413 above)")
+    sv.add_argument("--access-log", action=argparse.BooleanOptionalAction, default=True,
+                    help="one log line per request")
     return parser
 
 
@@ -675,6 +696,17 @@ def _predict_command(args) -> int:
     return 0
 
 
+# ---- serve ------------------------------------------------------------------------------------
+def _serve_command(args) -> int:
+    from . import serve
+
+    if not 0 <= args.port <= 65535:
+        raise ValueError(f"--port must be in 0..65535, got {args.port}")
+    serve.run(args.model, host=args.host, port=args.port, workers=args.workers,
+              max_rows=args.max_rows, max_body_mb=args.max_body_mb, access_log=args.access_log)
+    return 0
+
+
 _LAB_EXPERIMENTS = ("zero-init", "scaling", "batch-size", "step-size", "optimizers", "batch-norm")
 _LAB_DATASETS = ("digits", "noisy-binary", "breast-cancer")
 _LAB_DESCRIPTION = """Each experiment trains 2x64 ReLU MLPs over seeds and prints a table of mean and
@@ -852,6 +884,8 @@ def main(argv=None) -> int:
             if args.target and not args.csv:
                 raise ValueError("--target goes with --csv")
             return _train_command(args)
+        if args.command == "serve":
+            return _serve_command(args)
         return _predict_command(args)
     except (ValueError, OSError, ImportError) as exc:
         print(f"nncore {args.command}: error: {exc}", file=sys.stderr)

@@ -856,15 +856,32 @@ class _BaseMLP(BaseEstimator):
         return validate_data(self, X, accept_sparse=["csr", "csc"],
                              dtype=(np.float64, np.float32), reset=False)
 
-    def _forward(self, X, check_input=True) -> np.ndarray:
-        """Outputs on the response scale (after the output activation), shape (n, n_outputs)."""
+    def _unchecked_prediction(self, X, output: str):
+        """The core's `output` prediction for X (see Network.predict) without a Python-side
+        check, when X is what validate_data would hand back unchanged: a C-contiguous 2-D
+        ndarray of the network's dtype and the fitted width, with rows, for a model fitted
+        without feature names. The core checks finiteness as the rows go in. None otherwise,
+        and for a NaN or infinite value: then the caller runs the checked path, so that every
+        error and warning is scikit-learn's own. What a one-row request costs is this method."""
+        net = self.__dict__.get("_network")
+        if (net is None or type(X) is not np.ndarray or X.ndim != 2 or X.dtype != net.dtype
+                or not X.flags.c_contiguous or X.shape[0] == 0
+                or X.shape[1] != self.n_features_in_ or "feature_names_in_" in self.__dict__):
+            return None
+        return net._core.predict(X, output, True)
+
+    def _forward(self, X, check_input=True, output="response") -> np.ndarray:
+        """The network's `output` prediction for X (see Network.predict): on the response scale
+        (after the output link) by default, shape (n, n_outputs)."""
         net = self._fitted_network()
         if check_input:
             X = self._check_X_for_prediction(X)
         # Computed in the network's dtype; given back in the dtype scikit-learn's would have,
         # that of X's values times the weights (float64 from a float32 model on float64 X).
-        out = net.predict(X if sp.issparse(X) else np.ascontiguousarray(X, dtype=net.dtype))
-        return out.astype(np.result_type(X.dtype, net.dtype), copy=False)
+        out = (net.predict(X, output) if sp.issparse(X)  # as CSR of its dtype
+               else net._core.predict(np.ascontiguousarray(X, dtype=net.dtype), output))
+        return out if output == "label" else out.astype(np.result_type(X.dtype, net.dtype),
+                                                        copy=False)
 
     def _score_with_function(self, X, y, sample_weight, score_function):
         y_pred = self._predict(X, check_input=False)
@@ -1198,7 +1215,18 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         self._label_binarizer = binarizer
         self.classes_ = binarizer.classes_
 
+    def _labels_from_core(self) -> bool:
+        """Whether the core's class index (Network.predict's 'label': σ(f) > ½, or the first
+        largest probability) is the label binarizer's own choice: binary or multiclass targets
+        with at least two classes."""
+        binarizer = self.__dict__.get("_label_binarizer")
+        return (binarizer is not None and binarizer.y_type_ in ("binary", "multiclass")
+                and len(binarizer.classes_) >= 2)
+
     def _predict(self, X, check_input=True):
+        if self._labels_from_core():
+            # The core's choice on the probabilities it gives: the label binarizer's rule.
+            return self.classes_.take(self._forward(X, check_input=check_input, output="label"))
         y_pred = self._forward(X, check_input=check_input)
         if self.n_outputs_ == 1:
             y_pred = y_pred.ravel()
@@ -1206,6 +1234,10 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
     def predict(self, X):
         """Predict classes (or label indicators for multilabel targets) for X."""
+        if self._labels_from_core():
+            labels = self._unchecked_prediction(X, "label")
+            if labels is not None:
+                return self.classes_.take(labels)
         check_is_fitted(self)
         return self._predict(X)
 
@@ -1231,13 +1263,11 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
     def predict_proba(self, X):
         """Probability of each class, columns ordered as `classes_`."""
+        proba = self._unchecked_prediction(X, "proba")
+        if proba is not None:
+            return proba
         check_is_fitted(self)
-        y_pred = self._forward(X)
-        if self.n_outputs_ == 1:
-            y_pred = y_pred.ravel()
-        if y_pred.ndim == 1:
-            return np.vstack([1 - y_pred, y_pred]).T
-        return y_pred
+        return self._forward(X, output="proba")
 
     def predict_log_proba(self, X):
         """log(predict_proba(X))."""
@@ -1330,6 +1360,9 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
 
     def predict(self, X):
         """Predict the target(s) for X."""
+        y_pred = self._unchecked_prediction(X, "response")
+        if y_pred is not None:
+            return y_pred.ravel() if y_pred.shape[1] == 1 else y_pred
         check_is_fitted(self)
         return self._predict(X)
 

@@ -25,7 +25,6 @@ from typing import NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.special import expit
 from sklearn.utils import check_random_state
 
 from . import _core
@@ -511,19 +510,14 @@ class Network:
             self._core_input(check_X(X, self.dtype, n_features=self.layer_sizes[0])),
             _check_bool(training, "training"))
 
-    def predict(self, X) -> np.ndarray:
-        """Predictions on the response scale: f for squared error, σ(f) for logistic, softmax(f)
-        probabilities for softmax, exp(f) for Poisson."""
-        f = self.forward(X)
-        loss = self.loss_name
-        if loss == "logistic":
-            return expit(f)  # σ(f): stable, and never exactly 0 or 1 before it must be
-        if loss == "softmax":
-            e = np.exp(f - f.max(axis=1, keepdims=True))
-            return e / e.sum(axis=1, keepdims=True)
-        if loss == "poisson":
-            return np.exp(f)
-        return f
+    def predict(self, X, output: str = "response") -> np.ndarray:
+        """Predictions in eval mode. output='response' (default): on the response scale, f for
+        squared error, σ(f) = 1/(1 + e^−f) for logistic, softmax(f) probabilities for softmax,
+        exp(f) for Poisson; 'scores': f itself; 'proba': a classifier's probabilities (1 − σ(f),
+        σ(f) for a single logistic output, else the response); 'label': the class index of each
+        row (σ(f) > ½ for a single logistic output, the first largest softmax probability)."""
+        return self._core.predict(
+            self._core_input(check_X(X, self.dtype, n_features=self.layer_sizes[0])), output)
 
     def loss(self, X, y=None, sample_weight=None, *, n_total=None,
              training: bool = True) -> float:

@@ -243,12 +243,40 @@ struct DenseBuffers {
   std::optional<ParallelGemm<T>> weight_grad, input_grad;
 };
 
+// pre (B, 1) = inp · w for a single output column: each row's dot product summed in one fixed
+// order (eight partial sums over the depth, then pairwise), whatever B is. Eigen would take a
+// dot product for one row and a GEMV for several, which sum in different orders.
+template <class T>
+void single_column_forward(MatrixMap<T> pre, ConstMatrixMap<T> inp, const T* w) {
+  const Index B = inp.rows(), depth = inp.cols(), whole = depth / 8 * 8;
+  for (Index i = 0; i < B; ++i) {
+    const T* a = inp.data() + i * depth;
+    T part[8] = {};
+    for (Index k = 0; k < whole; k += 8)
+      for (int j = 0; j < 8; ++j) part[j] += a[k + j] * w[k + j];
+    T tail = 0;
+    for (Index k = whole; k < depth; ++k) tail += a[k] * w[k];
+    pre(i, 0) = (((part[0] + part[4]) + (part[1] + part[5])) +
+                 ((part[2] + part[6]) + (part[3] + part[7]))) + tail;
+  }
+}
+
 // `done` gets pre's rows once final (see RowsDone): where the caller's bias and activation go.
+// rows_alike: each row's result the same bits whatever rows come with it (evaluation: a row
+// served alone gets what it gets inside a batch), by taking the GEMM however few rows B has
+// (given buffers) and a fixed-order loop for one output column; otherwise a tiny B goes to
+// Eigen's GEMV or coefficient loop, whose sums run in other orders.
 template <class T>
 void dense_forward(MatrixMap<T> pre, ConstMatrixMap<T> inp, ConstMatrixMap<T> W,
-                   DenseBuffers<T>* buffers = nullptr, const RowsDone& done = {}) {
+                   DenseBuffers<T>* buffers = nullptr, const RowsDone& done = {},
+                   bool rows_alike = false) {
   const Index B = inp.rows(), d_in = inp.cols(), d_out = W.cols();
-  if (buffers == nullptr || !uses_gemm(B, d_out, d_in)) {
+  if (rows_alike && d_out == 1) {
+    single_column_forward<T>(pre, inp, W.data());
+    done(0, B);
+    return;
+  }
+  if (buffers == nullptr || !(rows_alike || uses_gemm(B, d_out, d_in))) {
     pre.noalias() = inp * W;
     done(0, B);
     return;

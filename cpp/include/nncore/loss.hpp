@@ -124,4 +124,35 @@ double loss_forward_backward(Loss loss, T* dscores, const T* scores, const T* ta
   return total;
 }
 
+// The loss's inverse link: predictions on the response scale from scores f (B, K), into out
+// (B, K), which may be f itself. f for squared error; e^f for Poisson; σ(f) = 1/(1 + e^−f) for
+// logistic and softmax from f − max f, both written as SciPy and scikit-learn write them (so a
+// probability agrees with theirs to the last bit where the scores do), e^−f overflowing to ∞
+// giving σ = 0, never NaN.
+template <class T>
+void response(Loss loss, const T* f, Index B, Index K, T* out) {
+  const Index size = B * K;
+  switch (loss) {
+    case Loss::squared_error:
+      if (out != f) std::copy(f, f + size, out);
+      return;
+    case Loss::logistic:
+      for (Index i = 0; i < size; ++i) out[i] = T(1) / (T(1) + std::exp(-f[i]));
+      return;
+    case Loss::poisson:
+      for (Index i = 0; i < size; ++i) out[i] = std::exp(f[i]);
+      return;
+    case Loss::softmax:
+      for (Index i = 0; i < B; ++i) {
+        const T* fi = f + i * K;
+        T* pi = out + i * K;
+        const T fmax = *std::max_element(fi, fi + K);
+        T sum = 0;
+        for (Index k = 0; k < K; ++k) sum += (pi[k] = std::exp(fi[k] - fmax));
+        for (Index k = 0; k < K; ++k) pi[k] /= sum;
+      }
+      return;
+  }
+}
+
 }  // namespace nncore

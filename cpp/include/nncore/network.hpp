@@ -67,6 +67,14 @@ struct Workspace {
   Index batch_x = 0, batch_y = 0, batch_w = 0;  // training only: the gathered minibatch
 };
 
+// What Network::predict() gives for each row.
+enum class Prediction {
+  scores,    // the raw outputs f (K values)
+  response,  // the loss's inverse link of f (K values; see response() in loss.hpp)
+  proba,     // a classifier's probabilities: the response, or 1 − p, p for one logistic output
+  label,     // a class index: 1[p > ½] for one logistic output, the first largest softmax p
+};
+
 template <class T>
 class Network {
  public:
@@ -333,6 +341,52 @@ class Network {
     });
   }
 
+  // Values per row for `kind` (label: one index, written as int64 to `labels` instead).
+  Index prediction_width(Prediction kind) const {
+    if (kind == Prediction::label) return 1;
+    return kind == Prediction::proba && loss_ == Loss::logistic && n_outputs() == 1 ? 2
+                                                                                    : n_outputs();
+  }
+  bool has_label_prediction() const {
+    return loss_ == Loss::softmax || (loss_ == Loss::logistic && n_outputs() == 1);
+  }
+
+  // Eval-mode predictions for X (n, d) into values (n, prediction_width(kind)), or labels (n)
+  // for Prediction::label. With check_finite, every block of rows is checked as it goes in (in
+  // cache, on the thread that computes it): a NaN or infinite input stops the pass and false
+  // comes back, the outputs unspecified. This is a served model's only input check, so it is
+  // exact, not inferred from the outputs (ReLU turns a NaN score into 0).
+  bool predict(InputRows<T> X, Index n, Prediction kind, T* values, int64_t* labels,
+               bool check_finite) const {
+    require(kind != Prediction::label || has_label_prediction(),
+            [] { return std::string("class labels need a softmax or a single logistic output"); });
+    const Index K = n_outputs(), width = prediction_width(kind);
+    std::atomic<bool> nonfinite{false};
+    evaluate(
+        X, n, /*training=*/false,
+        [&](Index start, ConstMatrixMap<T> scores) {
+          const Index B = scores.rows();
+          const T* f = scores.data();
+          T* out = values != nullptr ? values + start * width : nullptr;
+          if (kind == Prediction::scores) {
+            std::copy(f, f + B * K, out);
+          } else if (kind == Prediction::label) {
+            write_labels(f, B, labels + start);
+          } else if (width == K) {
+            response(loss_, f, B, K, out);
+          } else {  // 1 − p, p
+            for (Index i = 0; i < B; ++i) {
+              const T p = T(1) / (T(1) + std::exp(-f[i]));
+              out[2 * i] = T(1) - p;
+              out[2 * i + 1] = p;
+            }
+          }
+          return 0.0;
+        },
+        check_finite && X.csr == nullptr ? &nonfinite : nullptr);
+    return !nonfinite.load();
+  }
+
   // Σ_i w_i ℓ_i over X (n, d), Y (n, K), w (n) or null; no gradient, no penalty.
   double weighted_loss_sum(InputRows<T> X, const T* Y, const T* w, Index n,
                            bool training = false) const {
@@ -375,6 +429,29 @@ class Network {
   }
 
  private:
+  // Class indices from scores f (B, K) (see Prediction::label), decided on the probabilities
+  // response() gives, so that they agree with a choice made on predict_proba's values.
+  void write_labels(const T* f, Index B, int64_t* labels) const {
+    const Index K = n_outputs();
+    for (Index i = 0; i < B; ++i) {
+      const T* fi = f + i * K;
+      if (loss_ == Loss::logistic) {
+        labels[i] = T(1) / (T(1) + std::exp(-fi[0])) > T(0.5);
+        continue;
+      }
+      const T fmax = *std::max_element(fi, fi + K);
+      T sum = 0;
+      for (Index k = 0; k < K; ++k) sum += std::exp(fi[k] - fmax);
+      int64_t best = 0;
+      T best_p = std::exp(fi[0] - fmax) / sum;
+      for (Index k = 1; k < K; ++k) {
+        const T p = std::exp(fi[k] - fmax) / sum;
+        if (p > best_p) best = k, best_p = p;  // the first of equal ones, as argmax takes
+      }
+      labels[i] = best;
+    }
+  }
+
   struct LayerSlots {
     Index weight = -1, bias = -1, gamma = -1, beta = -1;  // slab entries
     SlabEntry running_mean, running_var;                  // in bn_state_
@@ -426,7 +503,8 @@ class Network {
         w.out = take(rows * width);
       }
       w.gemm.reset();
-      // Evaluation blocks too small for a GEMM (a single row, say) need no packing space.
+      // Evaluation workspaces hold eval_block() rows: a layer whose products at that size go
+      // to the GEMM gets packing space, and then takes every block there, however small.
       if (use_gemm_buffers_ && !(sparse_only && t == 0) &&
           (training || uses_gemm(rows, width, sizes_[t])))
         w.gemm = std::make_unique<DenseBuffers<T>>(rows, sizes_[t], width, threads, training);
@@ -470,7 +548,7 @@ class Network {
         parallel_rows(B, sizes_[t + 1], ws.threads, done);
       } else {
         dense_forward<T>(pre, ConstMatrixMap<T>(inp, B, sizes_[t]), param_matrix(s.weight),
-                         w.gemm.get(), done);
+                         w.gemm.get(), done, /*rows_alike=*/!training);
       }
       if (has_batch_norm(t)) {
         pre.rowwise() += param_row(s.bias);
@@ -496,14 +574,25 @@ class Network {
 
   // f(start, scores (B, K) of rows [start, start + B)) over X (n, d) in blocks, in workspaces of
   // this call's own; returns the sum of f's results in block order.
+  // With `nonfinite` given, each block's rows of a dense X are checked first: a NaN or infinite
+  // value sets it, and that block and the blocks after it are skipped (f not called).
   template <class F>
-  double evaluate(InputRows<T> X, Index n, bool training, F&& f) const {
+  double evaluate(InputRows<T> X, Index n, bool training, F&& f,
+                  std::atomic<bool>* nonfinite = nullptr) const {
     if (n <= 0) return 0.0;
+    auto finite = [&](Index start, Index rows) {
+      if (nonfinite == nullptr) return true;
+      if (nonfinite->load(std::memory_order_relaxed)) return false;
+      if (all_finite(X.dense + start * n_inputs(), rows * n_inputs())) return true;
+      nonfinite->store(true, std::memory_order_relaxed);
+      return false;
+    };
     const int threads = this->threads();
     const bool sparse = X.csr != nullptr;
     if (training && batch_norm_) {
       Workspace<T> ws;
       build(ws, n, threads, /*training=*/true, sparse);
+      if (!finite(0, n)) return 0.0;
       return f(Index(0), forward(ws, X, n, /*training=*/true));
     }
     const Index block = eval_block();
@@ -514,6 +603,7 @@ class Network {
     std::vector<double> sums(static_cast<size_t>(blocks));
     threads::parallel_for(slots, blocks, [&](int64_t j, int slot) {
       const Index start = j * block, B = std::min(block, n - start);
+      if (!finite(start, B)) return;
       sums[static_cast<size_t>(j)] = f(
           start, forward(set->ws[static_cast<size_t>(slot)], X.from(start, n_inputs()), B,
                          training));

@@ -11,6 +11,7 @@
 #include <Eigen/Core>
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <stdexcept>
 #include <string>
 #include <type_traits>
@@ -38,6 +39,22 @@ template <class T>
 using Vector = Eigen::Matrix<T, Eigen::Dynamic, 1>;
 template <class T>
 using VectorMap = Eigen::Map<Vector<T>>;
+
+// Whether all `count` values are finite: NaN and ±∞ are the values whose exponent bits are all
+// ones. Tested on the bits, an OR over integers, which vectorises (a sum of floats would not:
+// its order is fixed without -ffast-math).
+template <class T>
+bool all_finite(const T* x, Index count) {
+  using Bits = std::conditional_t<sizeof(T) == 8, uint64_t, uint32_t>;
+  constexpr Bits exponent = sizeof(T) == 8 ? Bits(0x7FF0000000000000ULL) : Bits(0x7F800000U);
+  Bits nonfinite = 0;
+  for (Index i = 0; i < count; ++i) {
+    Bits bits;
+    std::memcpy(&bits, x + i, sizeof bits);
+    nonfinite |= Bits((bits & exponent) == exponent);
+  }
+  return nonfinite == 0;
+}
 
 // One tensor inside a slab: a (rows, cols) row-major block starting at offset.
 struct SlabEntry {
