@@ -400,7 +400,9 @@ class Network {
 
   // Rows per block of an eval-mode pass: about kEvalBlockWork multiply-adds, a multiple of 32
   // rows in [kEvalBlockMin, kEvalBlockMax]. It depends on the layer sizes only, so a row's result
-  // does not depend on how many rows come with it or how many threads there are.
+  // does not depend on how many rows come with it or how many threads there are (with nncore's
+  // GEMM, which dense_forward's rows_alike sends even a one-row block to; Eigen's kernel in the
+  // baseline build sums a few rows of a narrow layer in another order).
   static constexpr Index kEvalBlockWork = Index(1) << 22;
   static constexpr Index kEvalBlockMin = 64, kEvalBlockMax = 1024;
   Index eval_block() const {
