@@ -14,9 +14,11 @@ measurement is the median over repeats of the mean over many calls, and the inpu
 service hands over: C-contiguous arrays of the model's dtype.
 
 Over HTTP: `nncore serve` on a loopback port with the same model saved by `estimator.save`,
-driven by httpx clients (1 and 8 concurrent) posting one row each, then 100 rows each: requests
+driven by clients (1 and 8 concurrent; a bare kept-alive socket, the least client there can be,
+and httpx) posting one row each, then 100 rows each: requests
 per second, p50 and p99 latency. That is the service's own overhead (parsing JSON, the ASGI
-stack, the answer's JSON) on top of the model's microseconds.
+stack, the answer's JSON) on top of the model's microseconds; the "health" rows (GET /health,
+no model, no JSON to parse) are the HTTP stack and the client alone.
 """
 
 from __future__ import annotations
@@ -173,29 +175,68 @@ def inprocess(dtypes, thread_counts):
 
 
 # ---- over HTTP ----------------------------------------------------------------------------------
-def http_worker(dtype, clients, rows, requests_per_client):
-    """Latencies of `clients` concurrent httpx clients against a running service."""
+def _raw_exchange(sock, request: bytes) -> int:
+    """One HTTP/1.1 request on a kept-alive socket; the response's status once it has all come."""
+    sock.sendall(request)
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise ConnectionError("the service closed the connection")
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = 0
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value)
+    while len(body) < length:
+        body += sock.recv(65536)
+    return int(head.split(b" ", 2)[1])
+
+
+def http_worker(dtype, clients, rows, requests_per_client, kind):
+    """Latencies of `clients` concurrent clients against a running service: httpx, or a bare
+    kept-alive socket (what the service costs with the least client in the way)."""
+    import socket
     import threading
 
-    import httpx
     import numpy as np
 
     port = int(os.environ["NNCORE_BENCH_PORT"])
     X = problem()[0][:rows].tolist()
-    body = json.dumps({"rows": X})
+    body = json.dumps({"rows": X}).encode()
+    if rows == 0:  # the stack alone: GET /health touches no model
+        request = b"GET /health HTTP/1.1\r\nhost: bench\r\n\r\n"
+    else:
+        request = (b"POST /predict HTTP/1.1\r\nhost: bench\r\ncontent-type: application/json"
+                   b"\r\ncontent-length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
     latencies, errors = [], []
     lock = threading.Lock()
 
     def client():
         mine = []
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
-            for _ in range(requests_per_client):
-                start = time.perf_counter()
-                r = http.post("/predict", content=body,
-                              headers={"content-type": "application/json"})
-                mine.append(time.perf_counter() - start)
-                if r.status_code != 200:
-                    errors.append(r.status_code)
+        if kind == "raw":
+            with socket.create_connection(("127.0.0.1", port)) as sock:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                for _ in range(requests_per_client):
+                    start = time.perf_counter()
+                    status = _raw_exchange(sock, request)
+                    mine.append(time.perf_counter() - start)
+                    if status != 200:
+                        errors.append(status)
+        else:
+            import httpx
+
+            with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
+                for _ in range(requests_per_client):
+                    start = time.perf_counter()
+                    r = (http.get("/health") if rows == 0 else
+                         http.post("/predict", content=body,
+                                   headers={"content-type": "application/json"}))
+                    mine.append(time.perf_counter() - start)
+                    if r.status_code != 200:
+                        errors.append(r.status_code)
         with lock:
             latencies.extend(mine)
 
@@ -211,7 +252,7 @@ def http_worker(dtype, clients, rows, requests_per_client):
             "p99": float(np.percentile(lat, 99)), "errors": len(errors)}
 
 
-def http(dtypes):
+def http(dtypes, workers=1, clients_kinds=("raw", "httpx")):
     import socket
     import tempfile
 
@@ -228,7 +269,7 @@ def http(dtypes):
                 port = s.getsockname()[1]
             env = {**os.environ, "NNCORE_BENCH_PORT": str(port)}
             server = subprocess.Popen([sys.executable, "-m", "nncore", "serve", path,
-                                       "--port", str(port)], env=env,
+                                       "--port", str(port), "--workers", str(workers)], env=env,
                                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
             try:
                 import httpx
@@ -243,19 +284,21 @@ def http(dtypes):
                             raise RuntimeError("the service did not start: "
                                                + server.stderr.read().decode()[-500:])
                         time.sleep(0.2)
-                print(f"\n## nncore serve, {dtype} model, one worker: per request")
-                print(f"{'clients':>8} {'rows':>6} {'req/s':>10} {'p50':>10} {'p99':>10}")
-                for clients in (1, 8):
-                    for rows in (1, 100):
-                        result = subprocess.run(
-                            [sys.executable, __file__, "--worker", "http", dtype, str(clients),
-                             str(rows), str(max(50, 2000 // clients))],
-                            env=env, capture_output=True, text=True, check=True)
-                        r = json.loads(result.stdout.splitlines()[-1])
-                        results[f"{dtype} {clients} clients {rows} rows"] = r
-                        print(f"{clients:>8} {rows:>6} {r['rps']:>10.0f} {fmt(r['p50']):>10} "
-                              f"{fmt(r['p99']):>10}" + (f"  {r['errors']} errors" if r[
-                                  'errors'] else ""))
+                print(f"\n## nncore serve, {dtype} model, {workers} worker(s): per request")
+                print(f"{'client':>7} {'clients':>8} {'rows':>6} {'req/s':>10} {'p50':>10} "
+                      f"{'p99':>10}")
+                for kind in clients_kinds:
+                    for clients in (1, 8):
+                        for rows in (0, 1, 100):
+                            result = subprocess.run(
+                                [sys.executable, __file__, "--worker", "http", dtype,
+                                 str(clients), str(rows), str(max(50, 3000 // clients)), kind],
+                                env=env, capture_output=True, text=True, check=True)
+                            r = json.loads(result.stdout.splitlines()[-1])
+                            results[f"{dtype} {kind} {clients} clients {rows} rows"] = r
+                            print(f"{kind:>7} {clients:>8} {rows or 'health':>6} "
+                                  f"{r['rps']:>10.0f} {fmt(r['p50']):>10} {fmt(r['p99']):>10}"
+                                  + (f"  {r['errors']} errors" if r['errors'] else ""))
             finally:
                 server.terminate()
                 server.wait(timeout=30)
@@ -268,6 +311,9 @@ def main():
     parser.add_argument("--only", choices=("inprocess", "http"))
     parser.add_argument("--dtypes", nargs="+", default=["float64", "float32"])
     parser.add_argument("--threads", nargs="+", type=int, default=[1, 2])
+    parser.add_argument("--workers", type=int, default=1, help="nncore serve --workers")
+    parser.add_argument("--clients", nargs="+", choices=("raw", "httpx"), default=["raw", "httpx"],
+                        help="HTTP clients: a bare kept-alive socket, httpx")
     parser.add_argument("--json")
     args = parser.parse_args()
     if args.worker:
@@ -276,8 +322,8 @@ def main():
             tool, dtype, threads = rest
             out = inprocess_worker(tool, dtype, int(threads))
         else:
-            dtype, clients, rows, count = rest
-            out = http_worker(dtype, int(clients), int(rows), int(count))
+            dtype, clients, rows, count, kind = rest
+            out = http_worker(dtype, int(clients), int(rows), int(count), kind)
         print(json.dumps(out))
         return
     import nncore
@@ -289,7 +335,7 @@ def main():
     if args.only in (None, "inprocess"):
         results["inprocess"] = inprocess(args.dtypes, args.threads)
     if args.only in (None, "http"):
-        results["http"] = http(args.dtypes)
+        results["http"] = http(args.dtypes, args.workers, args.clients)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=1)
