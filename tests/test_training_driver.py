@@ -110,10 +110,29 @@ def test_estimator_mean_loss_is_the_training_loss_unit():
 
 
 def test_name_tables_come_from_the_core():
-    assert nncore.ACTIVATIONS == _core.activations
-    assert nncore.LOSSES == _core.losses
-    assert nncore.SCHEDULES == _core.schedules
-    assert {"sgd", "adam", "adamw"} == set(_core.optimizers)
+    """Every place that takes a name accepts exactly the core's table: a list kept by hand in
+    Python (a choice, a constraint, a check) would fail here when the core gains a name."""
+    from nncore.cli import _parser
+
+    def choices(parser, command, flag):
+        sub = next(a for a in parser._actions if a.dest == "command").choices[command]
+        return tuple(next(a for a in sub._actions if flag in a.option_strings).choices)
+
+    parser = _parser()
+    for command in ("train", "sweep"):
+        assert choices(parser, command, "--activation") == _core.activations
+        assert choices(parser, command, "--schedule") == _core.schedules
+    constraints = nncore.MLPClassifier._parameter_constraints
+    assert constraints["activation"][0].options == set(_core.activations)
+    for name in _core.activations:
+        nncore.Network([2, 3, 1], name)
+    for name in _core.losses:
+        nncore.Network([2, 3, 2], loss=name)
+    with pytest.raises(ValueError) as error:
+        nncore.Network([2, 3, 1], "swish")
+    assert all(repr(name) in str(error.value) for name in _core.activations)
+    for name in _core.schedules:
+        nncore.Schedule(name, learning_rate_init=0.1)
     for kind in _core.param_kinds:
         assert kind in {k for k, *_ in network(batch_norm=True)._core.layout()}
 

@@ -84,6 +84,10 @@ PYBIND11_MODULE(NNCORE_MODULE, m) {
   m.attr("schedules") = names(kSchedules);
   m.attr("reductions") = names(kReductions);
   m.attr("param_kinds") = names(kParamKinds);
+  // Constants of the maths that other forms of a model (the ONNX export) must repeat exactly.
+  m.attr("batchnorm_epsilon") = nncore::kBatchNormEpsilon;
+  m.attr("batchnorm_momentum") = nncore::kBatchNormMomentum;
+  m.attr("leaky_relu_slope") = nncore::kLeakyReluSlope;
   m.attr("march") = NNCORE_MARCH;
   m.def("thread_limit", &nncore::threads::limit,
         "the process-wide default thread count: OMP_NUM_THREADS at import, else the usable CPUs; "

@@ -389,11 +389,13 @@ void bind_network(py::module_& m, const char* name) {
           },
           py::arg("reference"),
           "plain Eigen products instead of the preallocated GEMM path (for testing)")
-      .def("reserve",
-           [](Self& s, Index rows) {
-             if (rows < 1) throw std::invalid_argument("reserve needs rows >= 1");
-             alone(s, [&] { s.net.reserve(rows); });
-           })
+      .def(
+          "reserve",
+          [](Self& s, Index rows) {
+            if (rows < 1) throw std::invalid_argument("reserve needs rows >= 1");
+            alone(s, [&] { s.net.reserve(rows); });
+          },
+          py::arg("rows"), "makes the training workspace hold `rows` rows (where training allocates)")
       .def(
           "forward",
           [](Self& s, const py::object& X_arg, bool training) {

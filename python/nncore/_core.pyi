@@ -17,6 +17,10 @@ optimizers: tuple[str, ...]
 schedules: tuple[str, ...]
 reductions: tuple[str, ...]
 param_kinds: tuple[str, ...]
+# Constants of the maths (batch norm's ε and running-average momentum, leaky ReLU's slope).
+batchnorm_epsilon: float
+batchnorm_momentum: float
+leaky_relu_slope: float
 
 def thread_limit() -> int: ...
 def set_thread_limit(n: int) -> None: ...
@@ -109,6 +113,9 @@ class _Network:
     @property
     def loss(self) -> str: ...
     alpha: float
+    # scikit-learn's two departures from the textbook (see loss.hpp's LossConventions)
+    loss_clip_epsilon: float
+    sum_output_gradient: bool
     dropout: list[float]
     dropout_seed: int
     dropout_step: int
@@ -182,6 +189,21 @@ class _Network:
         seed: int,
         continuing: bool = False,
     ) -> tuple[float, int, bool, float, bool]: ...
+
+class _CsrMatrix:
+    """A CSR matrix's three arrays, viewed (kept alive, not copied) for the core's passes."""
+    def __init__(
+        self,
+        data: npt.NDArray[np.floating],
+        indices: npt.NDArray[np.int64],
+        indptr: npt.NDArray[np.int64],
+        n_cols: int,
+    ) -> None: ...
+    @property
+    def shape(self) -> tuple[int, int]: ...
+
+class CsrMatrix64(_CsrMatrix): ...
+class CsrMatrix32(_CsrMatrix): ...
 
 class Network64(_Network): ...
 class Network32(_Network): ...

@@ -19,14 +19,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import _core
+
 INSTALL = "pip install 'nncore[onnx]'"
 CLASSIFIER_ALIAS = "NncoreMLPClassifier"
 REGRESSOR_ALIAS = "NncoreMLPRegressor"
 
-# kBatchNormEpsilon in cpp/include/nncore/batchnorm.hpp (the core does not export it).
-_BATCH_NORM_EPSILON = 1e-5
-# kLeakyReluSlope in cpp/include/nncore/activation.hpp.
-_LEAKY_RELU_SLOPE = 0.01
 # Activations whose ONNX form needs an operator onnxruntime implements for float32 only.
 _FLOAT32_ONLY = {"gelu": "Erf"}
 # The output links the converters below build; a new one must not export silently as identity.
@@ -205,7 +203,7 @@ def _activation(graph: _Graph, x: str, activation: str) -> str:
     if activation == "leaky_relu":
         # max(x, 0.01 x) equals the core's x > 0 ? x : 0.01 x exactly; ONNX's LeakyRelu keeps
         # its slope as a float32 attribute, which is not 0.01 in a float64 graph.
-        scaled = graph.node("Mul", [x, graph.scalar("leaky_slope", _LEAKY_RELU_SLOPE)])
+        scaled = graph.node("Mul", [x, graph.scalar("leaky_slope", _core.leaky_relu_slope)])
         return graph.node("Max", [x, scaled])
     if activation == "softplus":
         # The core's stable form max(x, 0) + log(1 + e^−|x|); ONNX's Softplus has no float64
@@ -236,7 +234,7 @@ def _dense_layers(network):
             gamma, beta, mean, var = (np.asarray(v[t], dtype=np.float64) for v in (
                 network.bn_gammas, network.bn_betas, network.running_means,
                 network.running_vars))
-            s = gamma / np.sqrt(var + _BATCH_NORM_EPSILON)
+            s = gamma / np.sqrt(var + _core.batchnorm_epsilon)
             W, b = W * s, (b - mean) * s + beta
         layers.append((W, b))
     return layers
