@@ -288,3 +288,25 @@ def test_submodules_are_attributes_of_the_package():
                                   "nncore.lab", "nncore.cluster"]
     with pytest.raises(AttributeError, match="no attribute 'nonexistent'"):
         nncore.nonexistent
+
+
+@pytest.mark.parametrize("sizes", [[3, 1], [3, 4, 2], [5, 8, 8, 3], [2, 7, 1]])
+@pytest.mark.parametrize("batch_norm", [False, True])
+def test_the_parameter_count_before_building_is_the_networks(sizes, batch_norm):
+    """The memory check counts parameters before a network exists; the count is the core's own
+    layout (batch norm on hidden layers only), not a formula kept beside it."""
+    from nncore import _core
+
+    net = nncore.Network(sizes, batch_norm=batch_norm)
+    assert _core.parameter_count(sizes, batch_norm) == net.n_params == net.params.size
+    kinds = [(kind, layer, rows * cols) for kind, layer, _, rows, cols in net._core.layout()]
+    assert sum(size for *_, size in kinds) == net.n_params
+    assert all(layer < len(sizes) - 2 for kind, layer, _ in kinds if kind.startswith("bn_"))
+
+
+def test_the_memory_check_names_the_core_count(monkeypatch):
+    import os
+
+    monkeypatch.setattr(os, "sysconf", lambda name: 1024 if name == "SC_PAGE_SIZE" else 1)
+    with pytest.raises(MemoryError, match=r"make 7,049 parameters"):
+        nncore.Network([10, 320, 9], batch_norm=True)  # no batch norm on the output layer

@@ -88,6 +88,14 @@ PYBIND11_MODULE(NNCORE_MODULE, m) {
   m.attr("batchnorm_epsilon") = nncore::kBatchNormEpsilon;
   m.attr("batchnorm_momentum") = nncore::kBatchNormMomentum;
   m.attr("leaky_relu_slope") = nncore::kLeakyReluSlope;
+  m.def(
+      "parameter_count",
+      [](const std::vector<Index>& layer_sizes, bool batch_norm) {
+        // The layout does not depend on the scalar type.
+        return nncore::Network<double>::parameter_count(layer_sizes, batch_norm);
+      },
+      py::arg("layer_sizes"), py::arg("batch_norm") = false,
+      "parameters of a network of these layer sizes (the slab's length), without building one");
   m.attr("march") = NNCORE_MARCH;
   m.def("thread_limit", &nncore::threads::limit,
         "the process-wide default thread count: OMP_NUM_THREADS at import, else the usable CPUs; "

@@ -744,7 +744,7 @@ def _check_prepared(data) -> None:
 def _check_memory(sizes, dtype, batch_norm) -> None:
     """MemoryError with the numbers, before the core tries to allocate buffers that cannot fit:
     parameters, gradients and the step's backup (three slabs of the same size)."""
-    n_params = sum((a + 1) * b + (2 * b if batch_norm else 0) for a, b in zip(sizes[:-1], sizes[1:]))
+    n_params = _core.parameter_count(sizes, batch_norm)
     needed = 3 * n_params * dtype.itemsize
     try:
         total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")

@@ -92,19 +92,21 @@ class Network {
     require(loss != Loss::softmax || sizes_.back() >= 2,
             "the softmax loss needs at least 2 outputs");
     set_alpha(alpha);
+    layers_.resize(static_cast<size_t>(n_layers()));
     Index bn_offset = 0;
-    for (Index t = 0; t < n_layers(); ++t) {
-      const Index width = sizes_[t + 1];
-      layers_.push_back({});
-      LayerSlots& s = layers_.back();
-      s.weight = add_param(ParamKind::weight, t, sizes_[t], width);
-      s.bias = add_param(ParamKind::bias, t, 1, width);
-      if (has_batch_norm(t)) {
-        s.gamma = add_param(ParamKind::bn_gamma, t, 1, width);
-        s.beta = add_param(ParamKind::bn_beta, t, 1, width);
-        s.running_mean = {bn_offset, 1, width};
-        s.running_var = {bn_offset + width, 1, width};
-        bn_offset += 2 * width;
+    for (const ParamEntry& e : param_entries(sizes_, batch_norm_)) {
+      LayerSlots& s = layers_[static_cast<size_t>(e.layer)];
+      const Index at = add_param(e.kind, e.layer, e.rows, e.cols);
+      switch (e.kind) {
+        case ParamKind::weight: s.weight = at; break;
+        case ParamKind::bias: s.bias = at; break;
+        case ParamKind::bn_gamma:
+          s.gamma = at;
+          s.running_mean = {bn_offset, 1, e.cols};
+          s.running_var = {bn_offset + e.cols, 1, e.cols};
+          bn_offset += 2 * e.cols;
+          break;
+        case ParamKind::bn_beta: s.beta = at; break;
       }
     }
     params_ = Vector<T>::Zero(layout_.total());
@@ -121,6 +123,37 @@ class Network {
   }
 
   // ---- structure -------------------------------------------------------------------------
+  // The parameter slab's entries, in order, for these layer sizes: W_t (D_t, D_{t+1}) and b_t per
+  // layer, then γ_t and β_t on a batch-normalised layer (every hidden one, never the output).
+  // The constructor lays the slab out from this; before building a network, Python checks the
+  // memory it will need against their total (parameter_count).
+  struct ParamEntry {
+    ParamKind kind;
+    Index layer, rows, cols;
+  };
+  static std::vector<ParamEntry> param_entries(const std::vector<Index>& sizes, bool batch_norm) {
+    std::vector<ParamEntry> entries;
+    const Index layers = static_cast<Index>(sizes.size()) - 1;
+    for (Index t = 0; t < layers; ++t) {
+      const Index width = sizes[static_cast<size_t>(t + 1)];
+      entries.push_back({ParamKind::weight, t, sizes[static_cast<size_t>(t)], width});
+      entries.push_back({ParamKind::bias, t, 1, width});
+      if (normalised(t, layers, batch_norm)) {
+        entries.push_back({ParamKind::bn_gamma, t, 1, width});
+        entries.push_back({ParamKind::bn_beta, t, 1, width});
+      }
+    }
+    return entries;
+  }
+  static Index parameter_count(const std::vector<Index>& sizes, bool batch_norm) {
+    Index total = 0;
+    for (const ParamEntry& e : param_entries(sizes, batch_norm)) total += e.rows * e.cols;
+    return total;
+  }
+  static bool normalised(Index t, Index n_layers, bool batch_norm) {
+    return batch_norm && t < n_layers - 1;
+  }
+
   Index n_layers() const { return static_cast<Index>(sizes_.size()) - 1; }
   Index n_inputs() const { return sizes_.front(); }
   Index n_outputs() const { return sizes_.back(); }
@@ -128,7 +161,7 @@ class Network {
   Activation hidden_activation() const { return hidden_; }
   Loss loss() const { return loss_; }
   bool batch_norm() const { return batch_norm_; }
-  bool has_batch_norm(Index t) const { return batch_norm_ && t < n_layers() - 1; }
+  bool has_batch_norm(Index t) const { return normalised(t, n_layers(), batch_norm_); }
   Activation activation_of(Index t) const {
     return t == n_layers() - 1 ? Activation::identity : hidden_;
   }
