@@ -243,3 +243,20 @@ def test_model_files_from_before_schedule_keep_training_as_they_did():
         assert (loaded.schedule, loaded.learning_rate) == expected
         assert loaded.stratify is True
         np.testing.assert_array_equal(loaded.predict_proba(X), est.predict_proba(X))
+
+
+@pytest.mark.parametrize("cls_name", ["MLPClassifier", "MLPRegressor"])
+def test_shared_parameters_have_scikit_learns_defaults(cls_name):
+    """nncore's defaults come from the core's table (nncore._core.defaults); where scikit-learn
+    has the parameter, they are its defaults."""
+    ours = getattr(nncore, cls_name)().get_params()
+    theirs = getattr(sk, cls_name)().get_params()
+    shared = set(ours) & set(theirs)
+    assert {"power_t", "tol", "beta_1", "beta_2", "epsilon", "n_iter_no_change"} <= shared
+    assert {name: ours[name] for name in shared} == {name: theirs[name] for name in shared}
+    from nncore import _core
+
+    for name in ("power_t", "tol", "beta_1", "beta_2", "epsilon", "n_iter_no_change"):
+        assert ours[name] == _core.defaults[name]
+    assert (ours["lr_decay"], ours["lr_step_size"]) == (_core.defaults["gamma"],
+                                                        _core.defaults["step_size"])

@@ -25,10 +25,12 @@ void bind_schedule(py::module_& m) {
              c.warmup_epochs = warmup_epochs;
              return Schedule(c);
            }),
-           py::arg("kind"), py::arg("learning_rate_init"), py::arg("power_t") = 0.5,
-           py::arg("n_iter_no_change") = 10, py::arg("tol") = 1e-4, py::arg("step_size") = 10,
-           py::arg("gamma") = 0.1, py::arg("total_epochs") = 100,
-           py::arg("min_learning_rate") = 0.0, py::arg("warmup_epochs") = 0)
+           py::arg("kind"), py::arg("learning_rate_init"), py::arg("power_t") = kSchedule.power_t,
+           py::arg("n_iter_no_change") = kSchedule.n_iter_no_change,
+           py::arg("tol") = kSchedule.tol, py::arg("step_size") = kSchedule.step_size,
+           py::arg("gamma") = kSchedule.gamma, py::arg("total_epochs") = kSchedule.total_epochs,
+           py::arg("min_learning_rate") = kSchedule.min_learning_rate,
+           py::arg("warmup_epochs") = kSchedule.warmup_epochs)
       .def_property_readonly("kind",
                              [](Schedule& s) { return name_of(kSchedules, s.config().kind); })
       .def_property_readonly("learning_rate", &Schedule::learning_rate)
@@ -88,6 +90,21 @@ PYBIND11_MODULE(NNCORE_MODULE, m) {
   m.attr("batchnorm_epsilon") = nncore::kBatchNormEpsilon;
   m.attr("batchnorm_momentum") = nncore::kBatchNormMomentum;
   m.attr("leaky_relu_slope") = nncore::kLeakyReluSlope;
+  // The defaults of the schedules and optimisers, for Python's signatures to read (as
+  // scikit-learn's MLP has them; tests/test_parity_defaults.py holds them to it).
+  py::dict defaults;
+  defaults["power_t"] = kSchedule.power_t;
+  defaults["n_iter_no_change"] = kSchedule.n_iter_no_change;
+  defaults["tol"] = kSchedule.tol;
+  defaults["step_size"] = kSchedule.step_size;
+  defaults["gamma"] = kSchedule.gamma;
+  defaults["total_epochs"] = kSchedule.total_epochs;
+  defaults["min_learning_rate"] = kSchedule.min_learning_rate;
+  defaults["warmup_epochs"] = kSchedule.warmup_epochs;
+  defaults["beta_1"] = kOptimizer.beta1;
+  defaults["beta_2"] = kOptimizer.beta2;
+  defaults["epsilon"] = kOptimizer.epsilon;
+  m.attr("defaults") = py::module_::import("types").attr("MappingProxyType")(defaults);
   m.def(
       "parameter_count",
       [](const std::vector<Index>& layer_sizes, bool batch_norm) {

@@ -64,6 +64,10 @@ const std::vector<std::pair<std::string, Prediction>> kPredictions = {
 const std::vector<std::pair<std::string, Reduction>> kReductions = {{"mean", Reduction::mean},
                                                                     {"sum", Reduction::sum}};
 
+// Default settings, as the core's structs declare them: every signature reads them from here.
+const nncore::ScheduleConfig kSchedule{};
+const nncore::OptimizerConfig kOptimizer{};
+
 template <class E>
 E parse(const std::vector<std::pair<std::string, E>>& table, const std::string& what,
         const std::string& name) {
@@ -240,8 +244,9 @@ void bind_optimizer(py::module_& m, const char* name) {
              return new Self{nncore::Optimizer<T>(c, n_params)};
            }),
            py::arg("kind"), py::arg("n_params"), py::arg("momentum") = 0.0,
-           py::arg("nesterov") = false, py::arg("beta_1") = 0.9, py::arg("beta_2") = 0.999,
-           py::arg("epsilon") = 1e-8, py::arg("weight_decay") = 0.0)
+           py::arg("nesterov") = false, py::arg("beta_1") = kOptimizer.beta1,
+           py::arg("beta_2") = kOptimizer.beta2, py::arg("epsilon") = kOptimizer.epsilon,
+           py::arg("weight_decay") = kOptimizer.weight_decay)
       .def_property_readonly("kind",
                              [](Self& s) { return name_of(kOptimizers, s.opt.config().kind); })
       .def_property_readonly("n_params", [](Self& s) { return s.opt.n_params(); })

@@ -1,7 +1,7 @@
 """Type stubs for nncore's compiled core (cpp/src/bindings.cpp; one build per x86-64 level, loaded
 by _core.py). Use nncore.Network instead."""
 
-from typing import Any, Optional
+from typing import Any, Mapping, Optional
 
 import numpy as np
 import numpy.typing as npt
@@ -17,6 +17,8 @@ optimizers: tuple[str, ...]
 schedules: tuple[str, ...]
 reductions: tuple[str, ...]
 param_kinds: tuple[str, ...]
+# Default settings of the schedules and optimisers (a read-only mapping).
+defaults: Mapping[str, float]
 # Constants of the maths (batch norm's ε and running-average momentum, leaky ReLU's slope).
 batchnorm_epsilon: float
 batchnorm_momentum: float

@@ -18,6 +18,7 @@ from . import _core
 from ._validation import check_choice, check_int, check_param
 
 SCHEDULES = tuple(_core.schedules)
+_DEFAULTS = _core.defaults  # the schedules' and Adam's default settings, as the core has them
 SOLVERS = ("sgd", "momentum", "nesterov", "adam", "adamw")  # make_optimizer's names
 
 
@@ -134,7 +135,8 @@ class Adam(Optimizer):
 
     _kind = "adam"
 
-    def __init__(self, beta_1: float = 0.9, beta_2: float = 0.999, epsilon: float = 1e-8):
+    def __init__(self, beta_1: float = _DEFAULTS["beta_1"], beta_2: float = _DEFAULTS["beta_2"],
+                 epsilon: float = _DEFAULTS["epsilon"]):
         super().__init__()
         self.beta_1 = check_param(beta_1, "beta_1")
         self.beta_2 = check_param(beta_2, "beta_2")
@@ -153,8 +155,8 @@ class AdamW(Adam):
 
     _kind = "adamw"
 
-    def __init__(self, beta_1: float = 0.9, beta_2: float = 0.999, epsilon: float = 1e-8,
-                 weight_decay: float = 0.01):
+    def __init__(self, beta_1: float = _DEFAULTS["beta_1"], beta_2: float = _DEFAULTS["beta_2"],
+                 epsilon: float = _DEFAULTS["epsilon"], weight_decay: float = 0.01):
         super().__init__(beta_1, beta_2, epsilon)
         self.weight_decay = check_param(weight_decay, "weight_decay")
 
@@ -193,9 +195,12 @@ class Schedule:
     min_learning_rate over total_epochs). warmup_epochs > 0 ramps any of them up linearly."""
 
     def __init__(self, kind: str = "constant", learning_rate_init: float = 1e-3, *,
-                 power_t: float = 0.5, n_iter_no_change: int = 10, tol: float = 1e-4,
-                 step_size: int = 10, gamma: float = 0.1, total_epochs: int = 100,
-                 min_learning_rate: float = 0.0, warmup_epochs: int = 0):
+                 power_t: float = _DEFAULTS["power_t"],
+                 n_iter_no_change: int = _DEFAULTS["n_iter_no_change"],
+                 tol: float = _DEFAULTS["tol"], step_size: int = _DEFAULTS["step_size"],
+                 gamma: float = _DEFAULTS["gamma"], total_epochs: int = _DEFAULTS["total_epochs"],
+                 min_learning_rate: float = _DEFAULTS["min_learning_rate"],
+                 warmup_epochs: int = _DEFAULTS["warmup_epochs"]):
         check_choice(kind, "schedule", SCHEDULES)
         self._args: dict[str, Any] = dict(
             kind=kind,
