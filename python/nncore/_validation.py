@@ -23,6 +23,14 @@ def check_dtype(dtype) -> type:
     return _DTYPES[name]
 
 
+def check_poisson_targets(y, name: str = "y") -> None:
+    """The Poisson deviance is defined for counts and rates, y >= 0 (scikit-learn would train
+    on negative targets without a word)."""
+    lowest = np.min(y)
+    if lowest < 0:
+        raise ValueError(f"{name} for the poisson loss must be >= 0, got minimum {lowest:g}")
+
+
 def check_choice(value, name: str, allowed) -> str:
     if not isinstance(value, str) or value not in allowed:
         options = ", ".join(repr(a) for a in allowed)
@@ -272,8 +280,8 @@ def check_targets(y, dtype, *, n_samples: int, n_outputs: int, loss: str, name: 
             f"{name} for the logistic loss must lie in [0, 1] (labels 0/1), got values from "
             f"{arr.min():g} to {arr.max():g}"
         )
-    if loss == "poisson" and arr.min() < 0:
-        raise ValueError(f"{name} for the poisson loss must be >= 0, got minimum {arr.min():g}")
+    if loss == "poisson":
+        check_poisson_targets(arr, name)
     if loss == "softmax":
         row_sums = arr.sum(axis=1, dtype=np.float64)
         if arr.min() < 0 or not np.allclose(row_sums, 1.0, rtol=0, atol=1e-6):

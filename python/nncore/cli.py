@@ -394,14 +394,10 @@ def _load_dataset(args):
     import pandas as pd
 
     if args.csv:
-        from .tabular import numeric_values, read_csv, rows_text, text_column_notes
+        from .tabular import numeric_values, pop_target, read_csv, rows_text, text_column_notes
 
         frame = read_csv(args.csv, sep=args.sep, decimal=args.decimal, encoding=args.encoding)
-        target = args.target or str(frame.columns[-1])
-        if target not in map(str, frame.columns):
-            raise ValueError(f"--target {target!r} is not a column of {args.csv}; columns: "
-                             f"{', '.join(map(str, frame.columns))}")
-        y_column = frame.pop(target)
+        target, y_column = pop_target(frame, args.target, args.csv)
         notes = []
         missing = y_column.isna()
         if missing.any():

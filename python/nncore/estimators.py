@@ -69,7 +69,7 @@ from sklearn.utils.multiclass import _check_partial_fit_first_call, type_of_targ
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from . import persistence
-from ._validation import BOUNDS, all_finite, check_dropout
+from ._validation import BOUNDS, all_finite, check_dropout, check_poisson_targets
 from .network import (ACTIVATIONS, INITS, REDUCTIONS, DivergenceError, Network, PreparedData,
                       ViewList)
 from .optim import _DEFAULTS, SCHEDULES, SGD, Adam, AdamW, Schedule, make_optimizer
@@ -77,7 +77,7 @@ from .optim import _DEFAULTS, SCHEDULES, SGD, Adam, AdamW, Schedule, make_optimi
 # The estimators (by id) with a fit under way: the fitting thread and how deep (_sole_fit).
 _FITTING: dict[int, tuple[int, int]] = {}
 _FITTING_LOCK = threading.Lock()
-from .training import Validation, lbfgs, run_epochs
+from .training import Validation, epoch_record, lbfgs, run_epochs
 
 _STOCHASTIC_SOLVERS = ("sgd", "adam", "adamw", "momentum")
 _NO_LIMIT = 2**62  # n_iter_no_change=np.inf: the count never gets there
@@ -306,12 +306,15 @@ class _BaseMLP(BaseEstimator):
                 warnings.warn(f"{name}={value!r} is read by {reader} only: this fit "
                               f"({used}) ignores it", UserWarning, stacklevel=4)
 
+    def _hidden_sizes(self) -> list:
+        """hidden_layer_sizes as a list (scikit-learn takes one int for one layer)."""
+        hidden = self.hidden_layer_sizes
+        return list(hidden) if hasattr(hidden, "__iter__") else [hidden]
+
     def _check_dropout(self):
         """What the constraint table cannot say: a dropout sequence has one rate per hidden
         layer, and only epoch-based solvers drop out."""
-        hidden = self.hidden_layer_sizes
-        n_hidden = len(list(hidden)) if hasattr(hidden, "__iter__") else 1
-        rates = check_dropout(self.dropout, n_hidden)
+        rates = check_dropout(self.dropout, len(self._hidden_sizes()))
         if any(rates) and self.solver not in _STOCHASTIC_SOLVERS:
             raise ValueError(f"dropout={self.dropout!r} needs an epoch-based solver ('sgd', "
                              f"'momentum', 'adam', 'adamw'); solver={self.solver!r} minimises the "
@@ -431,8 +434,7 @@ class _BaseMLP(BaseEstimator):
         """Checks, label encoding and (on a first pass) a new network: fit's and partial_fit's
         shared beginning, after the hyperparameters were validated. Returns X, y (2-D targets)
         and sample_weight, validated."""
-        hidden = self.hidden_layer_sizes
-        hidden = list(hidden) if hasattr(hidden, "__iter__") else [hidden]
+        hidden = self._hidden_sizes()
         if np.any(np.array(hidden) <= 0):
             raise ValueError(f"hidden_layer_sizes must be > 0, got {hidden}.")
         first_pass = reset or "_network" not in self.__dict__ or (
@@ -638,9 +640,8 @@ class _BaseMLP(BaseEstimator):
         best_state = self._best_state
         nan_is_best = False
         while self.n_iter_ < self.max_iter:
-            record = {"epoch": len(self.history_) + 1, "loss": nan, "val_loss": nan,
-                      "val_score": score, "learning_rate": schedule.learning_rate,
-                      "grad_norm": nan, "param_norm": nan, "seconds": 0.0}
+            record = epoch_record(len(self.history_) + 1, nan, nan, score,
+                                  schedule.learning_rate, nan, nan, 0.0)
             schedule.epoch_end(self._monitored(record), self.t_ + n_samples)
             previous_best = self.best_validation_score_
             self._record_epoch(record, n_samples, bar)
@@ -1346,9 +1347,8 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
                                  y_numeric=True, dtype=(np.float64, np.float32), reset=reset)
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
-        if self.loss == "poisson" and np.min(y) < 0:
-            # scikit-learn trains on such targets without a word; the deviance is undefined.
-            raise ValueError(f"y for the poisson loss must be >= 0, got minimum {np.min(y):g}")
+        if self.loss == "poisson":
+            check_poisson_targets(y)
         return X, y
 
     def _encoded_targets(self, y) -> np.ndarray:

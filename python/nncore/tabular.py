@@ -113,6 +113,16 @@ def text_column_notes(frame, categorical=()) -> list[str]:
     return notes
 
 
+def pop_target(frame, target, where) -> tuple:
+    """(name, column) of the target, taken out of `frame`: `target` (a column name, default the
+    last column), or ValueError naming the columns of `where` (a file) there are."""
+    name = target or str(frame.columns[-1])
+    if name not in map(str, frame.columns):
+        raise ValueError(f"target {name!r} is not a column of {where}; columns: "
+                         f"{', '.join(map(str, frame.columns))}")
+    return name, frame.pop(name)
+
+
 def check_complete(frame, *, where: str = "",
                    remedy: str = "fill them, or pass --impute mean|median|most_frequent") -> None:
     """ValueError naming the first column with missing values — `where` it is (a file), its

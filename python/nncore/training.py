@@ -24,6 +24,13 @@ RECORD_FIELDS = ("epoch", "loss", "val_loss", "val_score", "learning_rate", "gra
                  "param_norm", "seconds")
 
 
+def epoch_record(epoch, loss, val_loss, val_score, learning_rate, grad_norm, param_norm,
+                 seconds) -> dict:
+    """One epoch's record: the fields of RECORD_FIELDS, in order."""
+    return dict(zip(RECORD_FIELDS, (epoch, loss, val_loss, val_score, learning_rate, grad_norm,
+                                    param_norm, seconds)))
+
+
 class Validation(NamedTuple):
     """Held-out data scored after every epoch: `data` prepared for the network (its mean loss
     becomes val_loss) and `score`, a function giving val_score."""
@@ -106,10 +113,8 @@ def run_epochs(
         val_loss = val_score = None
         if validation is not None:
             val_loss, val_score = network.mean_loss(validation.data), validation.score()
-        record = {"epoch": first_epoch + index, "loss": stats.loss, "val_loss": val_loss,
-                  "val_score": val_score, "learning_rate": learning_rate,
-                  "grad_norm": stats.grad_norm, "param_norm": norm(network.params),
-                  "seconds": None}  # the fields of RECORD_FIELDS, in order
+        record = epoch_record(first_epoch + index, stats.loss, val_loss, val_score,
+                              learning_rate, stats.grad_norm, norm(network.params), None)
         schedule.epoch_end(monitor(record), samples_seen)
         record["seconds"] = time.perf_counter() - started
         yield record

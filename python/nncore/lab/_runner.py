@@ -124,14 +124,10 @@ def csv_dataset(path, target=None, *, standardize: bool = True) -> Dataset:
     """A CSV file's rows as a classification problem: `target` (default: the last column) holds
     the classes; numeric columns are standardised and text columns one-hot encoded on the
     training part (70/30 stratified split); a missing value is an error naming its column."""
-    from ..tabular import Preprocessing, check_complete, read_csv
+    from ..tabular import Preprocessing, check_complete, pop_target, read_csv
 
     frame = read_csv(path)
-    target = target or str(frame.columns[-1])
-    if target not in map(str, frame.columns):
-        raise ValueError(f"--target {target!r} is not a column of {path}; columns: "
-                         f"{', '.join(map(str, frame.columns))}")
-    labels = frame.pop(target)
+    target, labels = pop_target(frame, target, path)
     if labels.isna().any():
         raise ValueError(f"target {target!r} of {path} is empty in "
                          f"{int(labels.isna().sum())} row(s): fill or drop them first")
