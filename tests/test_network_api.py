@@ -310,3 +310,25 @@ def test_the_memory_check_names_the_core_count(monkeypatch):
     monkeypatch.setattr(os, "sysconf", lambda name: 1024 if name == "SC_PAGE_SIZE" else 1)
     with pytest.raises(MemoryError, match=r"make 7,049 parameters"):
         nncore.Network([10, 320, 9], batch_norm=True)  # no batch norm on the output layer
+
+
+def test_network_document_round_trip_pickle_and_old_pickles():
+    import pickle
+
+    X = np.random.default_rng(0).normal(size=(40, 3))
+    net = nncore.Network([3, 6, 5, 2], "tanh", loss="softmax", batch_norm=True, random_state=1,
+                         dropout=0.25, n_threads=1)
+    net.set_batchnorm_statistics(X)
+    net.loss_clip_epsilon = 1e-7
+    doc, arrays = net.to_document()
+    assert sorted(arrays) == ["batchnorm_state", "params"]
+    again = nncore.Network.from_document(doc, arrays)
+    for other in (again, pickle.loads(pickle.dumps(net)), net.copy()):
+        assert other.to_document()[0] == doc
+        np.testing.assert_array_equal(other.predict(X), net.predict(X))
+    assert pickle.loads(pickle.dumps(net)).n_threads_requested == 1
+    # A pickle's state as written before to_document: one flat dict.
+    flat = {**doc, **arrays, "n_threads": None}
+    old = nncore.Network.__new__(nncore.Network)
+    old.__setstate__(flat)
+    assert old.to_document()[0] == doc

@@ -275,3 +275,34 @@ def test_schedule_pickles_with_its_state():
     clone = pickle.loads(pickle.dumps(schedule))
     assert (clone.learning_rate, clone.epoch, clone.no_improvement_count, clone.best_loss) == (
         schedule.learning_rate, schedule.epoch, schedule.no_improvement_count, schedule.best_loss)
+
+
+@pytest.mark.parametrize("make", [lambda: nncore.SGD(0.9, True), lambda: nncore.Adam(),
+                                  lambda: nncore.AdamW(weight_decay=0.1)])
+def test_optimizer_document_round_trip_pickle_and_old_pickles(make):
+    import pickle
+
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(64, 3)), rng.normal(size=64)
+    net = nncore.Network([3, 5, 1], random_state=0)
+    optimizer = make()
+    fresh_doc, fresh_arrays = optimizer.to_document()
+    assert fresh_doc["dtype"] is None and fresh_arrays == {}
+    net.train_epoch(X, y, batch_size=16, learning_rate=0.01, optimizer=optimizer, seed=0)
+    doc, arrays = optimizer.to_document()
+    assert doc["dtype"] == "float64" and doc["n_params"] == net.n_params
+    copies = [type(optimizer).from_document(doc, arrays, net),
+              nncore.optim.Optimizer.from_document(doc, arrays),
+              pickle.loads(pickle.dumps(optimizer))]
+    old = object.__new__(type(optimizer))  # a pickle's state as written before to_document
+    old.__setstate__({"args": optimizer.config(), "dtype": "float64", "n_params": net.n_params,
+                      "state": {k: np.array(v) for k, v in optimizer.state.items()}})
+    for other in [*copies, old]:
+        assert type(other) is type(optimizer)
+        got, got_arrays = other.to_document()
+        assert got == doc and sorted(got_arrays) == sorted(arrays)
+        for key in arrays:
+            np.testing.assert_array_equal(got_arrays[key], arrays[key])
+    bad = {key: value[:-1] for key, value in arrays.items()}
+    with pytest.raises(ValueError, match="has shape"):
+        nncore.optim.Optimizer.from_document(doc, bad, net)

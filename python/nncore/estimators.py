@@ -72,7 +72,7 @@ from . import persistence
 from ._validation import BOUNDS, all_finite, check_dropout, check_poisson_targets
 from .network import (ACTIVATIONS, INITS, REDUCTIONS, DivergenceError, Network, PreparedData,
                       ViewList)
-from .optim import _DEFAULTS, SCHEDULES, SGD, Adam, AdamW, Schedule, make_optimizer
+from .optim import _DEFAULTS, SCHEDULES, Adam, Optimizer, Schedule, make_optimizer
 
 # The estimators (by id) with a fit under way: the fitting thread and how deep (_sole_fit).
 _FITTING: dict[int, tuple[int, int]] = {}
@@ -97,25 +97,6 @@ class TrainingInterrupted(UserWarning):
 _FITTED = ("n_iter_", "t_", "n_outputs_", "n_layers_", "out_activation_", "loss_",
            "best_loss_", "best_validation_score_", "loss_curve_", "validation_scores_",
            "history_", "_no_improvement_count", "n_features_in_")
-
-
-def _optimizer_from_document(spec, arrays, network):
-    optimizer_class = {"SGD": SGD, "Adam": Adam, "AdamW": AdamW}[spec["class"]]
-    optimizer = optimizer_class(**spec["args"])
-    optimizer.bind(network)
-    state = {}
-    for key, view in optimizer.state.items():
-        if key == "t":
-            continue
-        value = np.asarray(arrays[f"optimizer_{key}"])
-        if value.shape != view.shape or not np.isfinite(value).all():
-            raise ValueError(f"optimizer {key} has shape {value.shape} or non-finite values; "
-                             f"the architecture needs {view.shape}, finite")
-        state[key] = value
-    if optimizer_class is not SGD:
-        state["t"] = int(spec["t"])
-    optimizer.set_state(state, network)
-    return optimizer
 
 
 def _snapshot(value):
@@ -917,31 +898,19 @@ class _BaseMLP(BaseEstimator):
         and feature names. `from_document` rebuilds an estimator that predicts bit for bit as
         this one and continues training where it stopped."""
         check_is_fitted(self)
-        net = self._network
-        state = net.state()
-        arrays = {"params": state["params"]}
-        if state["batchnorm_state"] is not None:
-            arrays["batchnorm_state"] = state["batchnorm_state"]
+        network, arrays = self._network.to_document()
         doc = {
             "class": type(self).__name__,
             "params": self._hyperparameters_document(),
             "fitted": self._fitted_document(arrays),
-            "network": {"layer_sizes": net.layer_sizes, "activation": net.activation,
-                        "loss": net.loss_name, "alpha": net.alpha,
-                        "loss_reduction": net.loss_reduction, "dtype": net.dtype.name,
-                        "batch_norm": net.batch_norm, "dropout": list(net.dropout),
-                        "dropout_seed": net.dropout_seed, "dropout_step": net.dropout_step},
+            "network": network,
             "optimizer": None,
             "schedule": None,
         }
         optimizer = self.__dict__.get("_optimizer")
         if optimizer is not None:
-            state = optimizer.state
-            doc["optimizer"] = {"class": type(optimizer).__name__, "args": optimizer.config(),
-                                "t": int(state.get("t", 0))}
-            for key in ("velocity", "m", "v"):
-                if key in state:
-                    arrays[f"optimizer_{key}"] = state[key]
+            doc["optimizer"], state = optimizer.to_document()
+            arrays.update({f"optimizer_{key}": value for key, value in state.items()})
         if self.__dict__.get("_schedule") is not None:
             doc["schedule"] = self._schedule.to_document()
         if hasattr(self, "classes_"):
@@ -1016,16 +985,10 @@ class _BaseMLP(BaseEstimator):
         estimator = cls(**params)
         estimator._validate_params()
         spec = doc["network"]
-        net = Network(spec["layer_sizes"], spec["activation"], spec["loss"], alpha=spec["alpha"],
-                      loss_reduction=spec["loss_reduction"], dtype=spec["dtype"],
-                      batch_norm=spec["batch_norm"], init="zeros", n_threads=params["n_threads"])
-        net.load_state({"params": arrays["params"],
-                        "batchnorm_state": arrays["batchnorm_state"] if net.batch_norm else None})
-        net.dropout = spec.get("dropout", 0.0)  # files written before dropout: none
-        net.dropout_seed = spec.get("dropout_seed", 0)
-        net.dropout_step = spec.get("dropout_step", 0)
+        net = Network.from_document(spec, arrays, n_threads=params["n_threads"])
         estimator._network = net
-        estimator._use_loss_conventions(net)
+        if "loss_clip_epsilon" not in spec:  # written before the network kept its conventions
+            estimator._use_loss_conventions(net)
         for key, value in doc["fitted"].items():
             if key not in _FITTED:
                 raise ValueError(f"unexpected fitted attribute {key!r}")
@@ -1042,7 +1005,9 @@ class _BaseMLP(BaseEstimator):
         estimator._best_state = None
         estimator._optimizer = None
         if doc["optimizer"] is not None:
-            estimator._optimizer = _optimizer_from_document(doc["optimizer"], arrays, net)
+            state = {key[len("optimizer_"):]: value for key, value in arrays.items()
+                     if key.startswith("optimizer_")}
+            estimator._optimizer = Optimizer.from_document(doc["optimizer"], state, net)
         estimator._schedule = None
         if doc["schedule"] is not None:
             estimator._schedule = Schedule.from_document(doc["schedule"])

@@ -673,35 +673,55 @@ class Network:
             )
         return EpochStats(mean_loss, steps, grad_norm)
 
-    # ---- copying and pickling: architecture, settings and parameters --------------------------
-    def __getstate__(self):
-        return {
-            "layer_sizes": self.layer_sizes,
-            "activation": self.activation,
-            "loss": self.loss_name,
-            "alpha": self.alpha,
-            "loss_reduction": self.loss_reduction,
-            "dtype": self.dtype.name,
-            "batch_norm": self.batch_norm,
-            "n_threads": self.n_threads_requested,
-            "loss_clip_epsilon": self.loss_clip_epsilon,
-            "sum_output_gradient": self.sum_output_gradient,
-            "dropout": self.dropout,
-            "dropout_seed": self.dropout_seed,
-            "dropout_step": self.dropout_step,
-            **self.state(),
-        }
+    # ---- the network as a document: what pickle and the estimator's file keep ------------------
+    def to_document(self) -> tuple[dict, dict]:
+        """(document, arrays): the architecture and settings as JSON-ready data, the parameters
+        (`params`) and batch-norm running statistics (`batchnorm_state`, with batch norm) as
+        array copies. `Network.from_document` rebuilds the network bit for bit; pickle and the
+        estimators' files keep exactly this."""
+        doc = {"layer_sizes": self.layer_sizes, "activation": self.activation,
+               "loss": self.loss_name, "alpha": self.alpha,
+               "loss_reduction": self.loss_reduction, "dtype": self.dtype.name,
+               "batch_norm": self.batch_norm, "dropout": list(self.dropout),
+               "dropout_seed": self.dropout_seed, "dropout_step": self.dropout_step,
+               "loss_clip_epsilon": self.loss_clip_epsilon,
+               "sum_output_gradient": self.sum_output_gradient}
+        state = self.state()
+        arrays = {"params": state["params"]}
+        if state["batchnorm_state"] is not None:
+            arrays["batchnorm_state"] = state["batchnorm_state"]
+        return doc, arrays
 
-    def __setstate__(self, state):
-        self.__init__(state["layer_sizes"], state["activation"], state["loss"],
-                      alpha=state["alpha"], loss_reduction=state["loss_reduction"],
-                      dtype=state["dtype"], batch_norm=state["batch_norm"],
-                      n_threads=state.get("n_threads"), dropout=state.get("dropout", 0.0))
-        self.loss_clip_epsilon = state.get("loss_clip_epsilon", 0.0)
-        self.sum_output_gradient = state.get("sum_output_gradient", False)
-        self.load_state(state)
-        self.dropout_seed = state.get("dropout_seed", 0)
-        self.dropout_step = state.get("dropout_step", 0)
+    @classmethod
+    def from_document(cls, doc: dict, arrays: dict, *, n_threads: int | None = None):
+        """The network `to_document` described, on `n_threads` (a setting of this process, not
+        of the model). Keys added to the document since its first version default to what
+        a network without them did: no dropout, textbook loss conventions."""
+        net = cls.__new__(cls)
+        net._restore(doc, arrays, n_threads)
+        return net
+
+    def _restore(self, doc, arrays, n_threads) -> None:
+        self.__init__(doc["layer_sizes"], doc["activation"], doc["loss"], alpha=doc["alpha"],
+                      loss_reduction=doc["loss_reduction"], dtype=doc["dtype"],
+                      batch_norm=doc["batch_norm"], init="zeros", n_threads=n_threads)
+        self.load_state({"params": arrays["params"],  # a wrong shape is reported first
+                         "batchnorm_state": arrays["batchnorm_state"] if self.batch_norm
+                         else None})
+        self.loss_clip_epsilon = doc.get("loss_clip_epsilon", 0.0)
+        self.sum_output_gradient = doc.get("sum_output_gradient", False)
+        self.dropout = doc.get("dropout", 0.0)
+        self.dropout_seed = doc.get("dropout_seed", 0)
+        self.dropout_step = doc.get("dropout_step", 0)
+
+    def __getstate__(self):
+        doc, arrays = self.to_document()
+        return {"document": doc, "arrays": arrays, "n_threads": self.n_threads_requested}
+
+    def __setstate__(self, saved):
+        # A pickle from before to_document held the document's keys and the arrays in one dict.
+        self._restore(saved.get("document", saved), saved.get("arrays", saved),
+                      saved.get("n_threads"))
 
     def copy(self) -> "Network":
         """An independent network with the same architecture, settings and parameters."""

@@ -90,24 +90,63 @@ class Optimizer:
         args = ", ".join(f"{k}={v!r}" for k, v in self.config().items())
         return f"{type(self).__name__}({args})"
 
+    # ---- the optimiser as a document: what pickle and the estimator's file keep ---------------
+    def to_document(self) -> tuple[dict, dict]:
+        """(document, arrays): the class, its settings, the step count `t` and the dtype and size
+        of the state (None before first use) as plain data; the state vectors (`velocity`, or
+        Adam's `m` and `v`) as array copies. `Optimizer.from_document` rebuilds it."""
+        state = self.state
+        bound = self._core is not None
+        doc = {"class": type(self).__name__, "args": self.config(), "t": int(state.get("t", 0)),
+               "dtype": None if not bound else
+               "float64" if isinstance(self._core, _core.Optimizer64) else "float32",
+               "n_params": self._core.n_params if bound else None}
+        return doc, {k: np.array(v) for k, v in state.items() if k != "t"}
+
+    @classmethod
+    def from_document(cls, doc: dict, arrays: dict, network=None) -> "Optimizer":
+        """The optimiser `to_document` described, serving `network` (the state must fit its
+        parameters: shapes and finiteness are checked) or, without one, the dtype and size the
+        document names."""
+        optimizer = object.__new__(_OPTIMIZERS[doc["class"]])
+        optimizer._restore(doc, arrays, network)
+        return optimizer
+
+    def _restore(self, doc, arrays, network) -> None:
+        self.__init__(**doc["args"])
+        if network is not None:
+            self.bind(network)
+        elif doc.get("dtype") is not None:
+            core_class = _core.Optimizer64 if doc["dtype"] == "float64" else _core.Optimizer32
+            self._core = core_class(self._kind, doc["n_params"], **self.config())
+        else:
+            return  # never used: no state
+        for key, view in self._state_views().items():
+            if key == "t":
+                t = doc["t"]
+                t = t[()] if isinstance(t, np.ndarray) and t.ndim == 0 else t  # np.copy's
+                self._core.steps = check_int(t, "optimizer t", minimum=0)
+                continue
+            value = np.asarray(arrays[key])
+            if value.shape != view.shape or not np.isfinite(value).all():
+                raise ValueError(f"optimizer {key} has shape {value.shape} or non-finite values; "
+                                 f"the architecture needs {view.shape}, finite")
+            view[...] = value
+
     def __getstate__(self):
-        state = {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in self.state.items()}
-        return {"args": self.config(), "state": state,
-                "dtype": None if self._core is None else
-                ("float64" if isinstance(self._core, _core.Optimizer64) else "float32"),
-                "n_params": None if self._core is None else self._core.n_params}
+        doc, arrays = self.to_document()
+        return {"document": doc, "arrays": arrays}
 
     def __setstate__(self, saved):
-        self.__init__(**saved["args"])
-        if saved["dtype"] is not None:
-            core_class = _core.Optimizer64 if saved["dtype"] == "float64" else _core.Optimizer32
-            self._core = core_class(self._kind, saved["n_params"], **self.config())
-            views = self._state_views()
-            for key, value in saved["state"].items():
-                if key == "t":
-                    self._core.steps = value
-                else:
-                    views[key][...] = value
+        if "document" in saved:
+            self._restore(saved["document"], saved["arrays"], None)
+            return
+        # A pickle from before to_document: {"args", "state" (views and "t"), "dtype", "n_params"}.
+        state = saved["state"]
+        self._restore({"class": type(self).__name__, "args": saved["args"],
+                       "t": state.get("t", 0), "dtype": saved["dtype"],
+                       "n_params": saved["n_params"]},
+                      {k: v for k, v in state.items() if k != "t"}, None)
 
 
 class SGD(Optimizer):
@@ -164,6 +203,9 @@ class AdamW(Adam):
         return {**super().config(), "weight_decay": self.weight_decay}
 
 
+_OPTIMIZERS = {cls.__name__: cls for cls in (SGD, Adam, AdamW)}
+
+
 def check_optimizer(optimizer) -> Optimizer:
     """optimizer itself if it is one of nncore's, else TypeError."""
     if not isinstance(optimizer, Optimizer):
@@ -172,8 +214,9 @@ def check_optimizer(optimizer) -> Optimizer:
     return optimizer
 
 
-def make_optimizer(name: str, *, momentum=0.9, nesterov=True, beta_1=0.9, beta_2=0.999,
-                   epsilon=1e-8, weight_decay=0.01) -> Optimizer:
+def make_optimizer(name: str, *, momentum=0.9, nesterov=True, beta_1=_DEFAULTS["beta_1"],
+                   beta_2=_DEFAULTS["beta_2"], epsilon=_DEFAULTS["epsilon"],
+                   weight_decay=0.01) -> Optimizer:
     """An optimiser by name: 'sgd' (scikit-learn's: momentum with Nesterov by default),
     'momentum' (sgd with momentum, no Nesterov), 'nesterov', 'adam', 'adamw'."""
     check_choice(name, "solver", SOLVERS)
