@@ -98,6 +98,11 @@ def test_core_stays_finite_and_never_crashes(p, dtype, batch_size, learning_rate
         # One step over every row: the epoch's loss (mean units) is the objective at the start.
         start = value / (p["n"] if p["reduction"] == "sum" else 1)
         tolerance = 1e-3 if dtype == np.float32 else 1e-9
+        if dtype == np.float32 and p["batch_norm"]:
+            # A column constant over the batch has variance 0: float32 rounding of x − mean
+            # (~1e-7 |x|) is divided by √ε ≈ 3e-3, and the two passes' gathered rows round
+            # differently (hypothesis found all-5 inputs giving 0.6297 vs 0.6276: 3e-3).
+            tolerance = 1e-2
         assert loss == pytest.approx(start, rel=tolerance, abs=tolerance)
     assert net.input_grad_counts[0] == 0
 
