@@ -64,7 +64,11 @@ class Optimizer:
 
     def set_state(self, state: dict, network) -> None:
         """Restore a state taken from `state` (arrays are copied into the C++ buffers)."""
-        core = self.bind(network)
+        self.bind(network)
+        self._write_state(state)
+
+    def _write_state(self, state: dict) -> None:
+        """`state` into the bound core's buffers, its keys and shapes checked first."""
         views = self._state_views()
         if set(state) != set(views):
             raise ValueError(f"state must have the keys {sorted(views)}, got {sorted(state)}")
@@ -72,7 +76,7 @@ class Optimizer:
             if key == "t":
                 if isinstance(value, np.ndarray) and value.ndim == 0:
                     value = value[()]  # a 0-d array, e.g. from np.copy
-                core.steps = check_int(value, "state['t']", minimum=0)
+                self._core.steps = check_int(value, "state['t']", minimum=0)
             else:
                 value = np.asarray(value)
                 if value.shape != views[key].shape:
@@ -121,17 +125,17 @@ class Optimizer:
             self._core = core_class(self._kind, doc["n_params"], **self.config())
         else:
             return  # never used: no state
+        state = {}
         for key, view in self._state_views().items():
             if key == "t":
-                t = doc["t"]
-                t = t[()] if isinstance(t, np.ndarray) and t.ndim == 0 else t  # np.copy's
-                self._core.steps = check_int(t, "optimizer t", minimum=0)
+                state[key] = doc["t"]
                 continue
             value = np.asarray(arrays[key])
             if value.shape != view.shape or not np.isfinite(value).all():
                 raise ValueError(f"optimizer {key} has shape {value.shape} or non-finite values; "
                                  f"the architecture needs {view.shape}, finite")
-            view[...] = value
+            state[key] = value
+        self._write_state(state)
 
     def __getstate__(self):
         doc, arrays = self.to_document()

@@ -27,7 +27,6 @@ tests drive directly)."""
 from __future__ import annotations
 
 import json
-import math
 import os
 
 import numpy as np
@@ -140,14 +139,16 @@ class Service:
         return answer
 
     def _answer(self, X) -> dict:
+        # Plain lists: orjson writes a NaN or infinite output (an overflowing model) as null,
+        # JSON having no such numbers.
         estimator = self.estimator
         if not self.classifier:
             predictions = estimator.predict(X)
             if self.tabular is not None:
                 predictions = self.tabular.target_units(predictions)
-            return {"predictions": _json_values(predictions)}
-        return {"predictions": _json_values(estimator.predict(X)),
-                "probabilities": _json_values(estimator.predict_proba(X)),
+            return {"predictions": predictions.tolist()}
+        return {"predictions": estimator.predict(X).tolist(),
+                "probabilities": estimator.predict_proba(X).tolist(),
                 "classes": self.classes}
 
     def _from_records(self, rows, unseen):
@@ -189,10 +190,10 @@ class Service:
                                         f"{width} numbers (the model's inputs)")
         try:
             X = np.array(rows, dtype=self.dtype)
-        except (ValueError, TypeError, OverflowError):
-            raise RequestError(400, _first_non_number(rows, self.dtype)) from None
+        except (ValueError, TypeError):
+            raise RequestError(400, _first_non_number(rows)) from None
         if X.ndim != 2:
-            raise RequestError(400, _first_non_number(rows, self.dtype))
+            raise RequestError(400, _first_non_number(rows))
         if self.feature_names is not None:
             import pandas as pd
 
@@ -200,28 +201,15 @@ class Service:
         return X
 
 
-def _first_non_number(rows, dtype) -> str:
+def _first_non_number(rows) -> str:
     """Why a matrix of rows of the right length did not convert: its first value that is not a
-    number (or an integer too large for a float)."""
+    number (orjson has already refused numbers too large for a double)."""
     for i, row in enumerate(rows):
         for j, value in enumerate(row):
             if not isinstance(value, (int, float)):
                 return (f"rows[{i}][{j}] is {_scalar_text(value)}: every value must be a "
                         f"number")
-            if isinstance(value, int) and abs(value) > 1e300:
-                return f"rows[{i}][{j}] is an integer too large for {dtype.name}"
     return "every value must be a number"
-
-
-def _json_values(values: np.ndarray):
-    """An array as JSON-ready lists; a NaN or infinite output (an overflowing model) as null,
-    since JSON has no such numbers."""
-    out = values.tolist()
-    if values.dtype.kind == "f" and not np.isfinite(values).all():
-        if values.ndim == 1:
-            return [v if math.isfinite(v) else None for v in out]
-        return [[v if math.isfinite(v) else None for v in row] for row in out]
-    return out
 
 
 # ---- HTTP ---------------------------------------------------------------------------------------

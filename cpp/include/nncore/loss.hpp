@@ -47,6 +47,15 @@ struct LossConventions {
   bool sum_output_gradient = false;
 };
 
+// σ(f) = 1/(1 + e^−f) as SciPy's expit and scikit-learn write it (so a probability agrees with
+// theirs to the last bit where the scores do); e^−f overflowing to ∞ gives 0, never NaN. Every
+// prediction of a logistic output (response, proba, label) and scikit-learn's clipped log-loss
+// value take it.
+template <class T>
+T expit(T f) {
+  return T(1) / (T(1) + std::exp(-f));
+}
+
 template <class T>
 T clip_probability(T p, double eps) {
   return std::min(std::max(p, static_cast<T>(eps)), static_cast<T>(1.0 - eps));
@@ -79,7 +88,7 @@ double loss_forward_backward(Loss loss, T* dscores, const T* scores, const T* ta
       case Loss::logistic:
         for (Index k = 0; k < K; ++k) {
           if (conventions.clip_epsilon > 0) {
-            const T p = clip_probability(T(1) / (T(1) + std::exp(-f[k])), conventions.clip_epsilon);
+            const T p = clip_probability(expit(f[k]), conventions.clip_epsilon);
             li -= y[k] * std::log(p) + (T(1) - y[k]) * std::log(T(1) - p);
           } else {
             li += softplus_scalar(f[k]) - y[k] * f[k];
@@ -125,10 +134,8 @@ double loss_forward_backward(Loss loss, T* dscores, const T* scores, const T* ta
 }
 
 // The loss's inverse link: predictions on the response scale from scores f (B, K), into out
-// (B, K), which may be f itself. f for squared error; e^f for Poisson; σ(f) = 1/(1 + e^−f) for
-// logistic and softmax from f − max f, both written as SciPy and scikit-learn write them (so a
-// probability agrees with theirs to the last bit where the scores do), e^−f overflowing to ∞
-// giving σ = 0, never NaN.
+// (B, K), which may be f itself. f for squared error; e^f for Poisson; expit(f) for logistic;
+// softmax from f − max f for softmax, as scikit-learn writes it.
 template <class T>
 void response(Loss loss, const T* f, Index B, Index K, T* out) {
   const Index size = B * K;
@@ -137,7 +144,7 @@ void response(Loss loss, const T* f, Index B, Index K, T* out) {
       if (out != f) std::copy(f, f + size, out);
       return;
     case Loss::logistic:
-      for (Index i = 0; i < size; ++i) out[i] = T(1) / (T(1) + std::exp(-f[i]));
+      for (Index i = 0; i < size; ++i) out[i] = expit(f[i]);
       return;
     case Loss::poisson:
       for (Index i = 0; i < size; ++i) out[i] = std::exp(f[i]);

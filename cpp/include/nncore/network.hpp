@@ -409,7 +409,7 @@ class Network {
             response(loss_, f, B, K, out);
           } else {  // 1 − p, p
             for (Index i = 0; i < B; ++i) {
-              const T p = T(1) / (T(1) + std::exp(-f[i]));
+              const T p = expit(f[i]);
               out[2 * i] = T(1) - p;
               out[2 * i + 1] = p;
             }
@@ -471,7 +471,7 @@ class Network {
     for (Index i = 0; i < B; ++i) {
       const T* fi = f + i * K;
       if (loss_ == Loss::logistic) {
-        labels[i] = T(1) / (T(1) + std::exp(-fi[0])) > T(0.5);
+        labels[i] = expit(fi[0]) > T(0.5);
         continue;
       }
       const T fmax = *std::max_element(fi, fi + K);
