@@ -112,13 +112,13 @@ def test_estimator_mean_loss_is_the_training_loss_unit():
 def test_name_tables_come_from_the_core():
     """Every place that takes a name accepts exactly the core's table: a list kept by hand in
     Python (a choice, a constraint, a check) would fail here when the core gains a name."""
-    from nncore.cli import _parser
+    from nncore.cli import build_parser
 
     def choices(parser, command, flag):
         sub = next(a for a in parser._actions if a.dest == "command").choices[command]
         return tuple(next(a for a in sub._actions if flag in a.option_strings).choices)
 
-    parser = _parser()
+    parser = build_parser()
     for command in ("train", "sweep"):
         assert choices(parser, command, "--activation") == _core.activations
         assert choices(parser, command, "--schedule") == _core.schedules

@@ -139,7 +139,8 @@ def _model_options(parser, activations, schedules):
                         help="dropout rate of every hidden layer, in [0, 1); 0: none")
 
 
-def _parser() -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:
+    """The `nncore` command's argument parser (also read by the documentation's command-line page)."""
     from ._version import __version__
     from .network import ACTIVATIONS
     from .optim import SCHEDULES
@@ -865,7 +866,7 @@ def _sweep_command(args) -> int:
 
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    args = _parser().parse_args(argv)
+    args = build_parser().parse_args(argv)
     args.argv = argv
     try:
         if args.command == "lab":
