@@ -140,7 +140,7 @@ def _model_options(parser, activations, schedules):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The `nncore` command's argument parser (also read by the documentation's command-line page)."""
+    """The `nncore` command's argument parser (the documentation's command-line page reads it)."""
     from ._version import __version__
     from .network import ACTIVATIONS
     from .optim import SCHEDULES
