@@ -68,6 +68,84 @@ def test_run_epochs_stops_when_an_adaptive_schedule_gives_up():
     assert schedule.gave_up and len(records) < 50
 
 
+@pytest.mark.parametrize("draw", ["scikit-learn", "seed"])
+def test_run_epochs_max_steps_ends_inside_an_epoch(draw):
+    """150 rows in batches of 20 are 8 steps an epoch: a cap of 19 steps is two epochs and the
+    first 3 batches (60 rows) of a third, in the driver's own draw for that epoch."""
+    capped, by_hand = network(), network()
+    schedule = nncore.Schedule("constant", 0.05)
+    records = list(nncore.run_epochs(capped, capped.prepare(X, y), None, schedule,
+                                     batch_size=20, max_epochs=10, max_steps=19,
+                                     random_state=4, draw=draw))
+    assert [r["epoch"] for r in records] == [1, 2, 3]
+    rng = np.random.RandomState(4)
+    data = by_hand.prepare(X, y)
+    index = np.arange(len(X))
+    for epoch in range(3):
+        if draw == "scikit-learn":
+            rng.shuffle(index)
+            order, seed = index, None
+        else:
+            order, seed = (rng.permutation(len(X)), None) if epoch == 2 else (None, rng)
+        if epoch == 2:
+            order = order[:60]
+        by_hand.run_epoch(data, learning_rate=0.05, batch_size=20, shuffle=seed is not None,
+                          seed=seed, order=order, continuing=epoch > 0)
+    np.testing.assert_array_equal(capped.params, by_hand.params)
+    with pytest.raises(ValueError, match="max_steps"):
+        list(nncore.run_epochs(capped, data, None, schedule, batch_size=20, max_epochs=1,
+                               max_steps=0))
+
+
+def test_run_epochs_stop_below_undoes_the_step_that_measured_it():
+    """Full-batch steps: the first step whose starting loss is below the line is undone, and its
+    record (the last) holds the loss the network keeps; the record before it was above it."""
+    net = network()
+    data = net.prepare(X, y)
+    optimizer = nncore.SGD(0.9, False)
+    records = list(nncore.run_epochs(net, data, optimizer, nncore.Schedule("constant", 0.1),
+                                     batch_size=None, max_epochs=500, stop_below=0.3,
+                                     shuffle=False))
+    assert len(records) < 500
+    assert records[-1]["loss"] < 0.3 <= records[-2]["loss"]
+    assert net.mean_loss(data) == pytest.approx(records[-1]["loss"], rel=1e-12)
+    # the optimiser's velocity is back too: one more step from here repeats the undone one
+    list(nncore.run_epochs(net, data, optimizer, nncore.Schedule("constant", 0.1),
+                           batch_size=None, max_epochs=1, shuffle=False))
+    straight = network()
+    list(nncore.run_epochs(straight, data, nncore.SGD(0.9, False),
+                           nncore.Schedule("constant", 0.1), batch_size=None,
+                           max_epochs=len(records), shuffle=False))
+    np.testing.assert_array_equal(net.params, straight.params)
+    with pytest.raises(ValueError, match="full-batch"):
+        list(nncore.run_epochs(net, data, None, nncore.Schedule("constant", 0.1),
+                               batch_size=10, max_epochs=1, stop_below=0.3))
+
+
+def test_run_epochs_after_divergence_nan_goes_on_with_the_records_of_nan_weights():
+    def regressor():
+        return nncore.Network([4, 8, 1], "relu", "squared_error", random_state=0)
+
+    net = regressor()
+    data = net.prepare(X, y * 100.0)
+    scores = []
+    validation = Validation(net.prepare(X[::3], y[::3]),
+                            lambda: scores.append(net.params.copy()) or 0.25)
+    with pytest.raises(nncore.DivergenceError):
+        list(nncore.run_epochs(regressor(), data, None, nncore.Schedule("constant", 1e3),
+                               batch_size=30, max_epochs=6, random_state=0))
+    records = list(nncore.run_epochs(net, data, None, nncore.Schedule("constant", 1e3),
+                                     batch_size=30, max_epochs=6, random_state=0,
+                                     validation=validation, after_divergence="nan"))
+    assert [r["epoch"] for r in records] == [1, 2, 3, 4, 5, 6]
+    nan_records = [r for r in records if np.isnan(r["loss"])]
+    assert nan_records and records[-1] is nan_records[-1]
+    for r in nan_records:
+        assert np.isnan(r["val_loss"]) and np.isnan(r["param_norm"]) and r["val_score"] == 0.25
+    assert np.isnan(scores[-1]).all()  # the score was taken of non-finite weights
+    assert np.isfinite(net.params).all()  # while the network keeps its last finite state
+
+
 def test_network_state_round_trips_and_checks_shapes():
     net = network(batch_norm=True)
     nncore.train(net, X, y, epochs=2, batch_size=30, random_state=0)

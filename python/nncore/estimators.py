@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import math
 import threading
 import warnings
 from numbers import Integral, Real
@@ -77,7 +78,7 @@ from .optim import _DEFAULTS, SCHEDULES, Adam, Optimizer, Schedule, make_optimiz
 # The estimators (by id) with a fit under way: the fitting thread and how deep (_sole_fit).
 _FITTING: dict[int, tuple[int, int]] = {}
 _FITTING_LOCK = threading.Lock()
-from .training import Validation, epoch_record, lbfgs, run_epochs
+from .training import Validation, lbfgs, run_epochs
 
 _STOCHASTIC_SOLVERS = ("sgd", "adam", "adamw", "momentum")
 _NO_LIMIT = 2**62  # n_iter_no_change=np.inf: the count never gets there
@@ -558,7 +559,8 @@ class _BaseMLP(BaseEstimator):
             batch_size=self._clipped_batch_size(data.n_samples),
             max_epochs=1 if incremental else self.max_iter, random_state=self._random_state,
             shuffle=self.shuffle, validation=validation, monitor=self._monitored,
-            samples_seen=self.t_, first_epoch=len(self.history_) + 1)
+            samples_seen=self.t_, first_epoch=len(self.history_) + 1,
+            after_divergence="nan" if self.early_stopping and not incremental else "raise")
 
         bar = self._progress_bar(incremental)
         # A training run is one fit, or the partial_fit calls from the first until a callback
@@ -569,25 +571,43 @@ class _BaseMLP(BaseEstimator):
             self._callbacks_running = True
         self.n_iter_ = 0
         self.training_stopped_ = False
+        # Under early stopping a divergence is scikit-learn's (its issue 29504): it goes on with
+        # non-finite weights — a NaN loss every epoch, and the validation score of a model whose
+        # outputs are NaN (NaN for a regressor, whose NaN resets the no-improvement count; for
+        # a classifier the accuracy of the labels NaN outputs decode to) — under its usual
+        # stopping rules, then restores its best validation weights. The driver yields those
+        # records (after_divergence='nan') without the arithmetic on NaNs: the network stays at
+        # its last finite state. Should the NaN model score best, scikit-learn's fit ends in
+        # 'Solver produced non-finite parameter weights', and so does this one.
+        diverged = nan_is_best = False
         try:
             for record in epochs:
+                if not diverged and math.isnan(record["loss"]):
+                    diverged, best_before, self._optimizer = True, self._best_state, None
+                previous_best = self.best_validation_score_
                 self._record_epoch(record, data.n_samples, bar)
+                if diverged and self.best_validation_score_ > previous_best:
+                    nan_is_best, self._best_state = True, best_before  # not weights it keeps
                 if self._stop_after(record, callbacks):
                     break
             else:
                 if not incremental:
                     self._warn_max_iter()
+            if nan_is_best:
+                raise DivergenceError(
+                    f"{_NON_FINITE} {type(self).__name__} diverged under early stopping, and "
+                    f"the validation score of its non-finite weights ({record['val_score']:g}) "
+                    f"was the best; it keeps its last finite parameters.")
         except DivergenceError as exc:
             # The optimiser's state is gone: the next fit or partial_fit starts a fresh optimiser
             # and schedule with the hyperparameters set then.
             self._optimizer = None
-            if self.early_stopping and not incremental:
-                self._diverged_under_early_stopping(data.n_samples, validation, bar, callbacks)
-            else:
-                detail = str(exc).removeprefix("training diverged: ")
-                raise DivergenceError(
-                    f"{_NON_FINITE} {type(self).__name__} diverged in epoch {self.n_iter_ + 1}: "
-                    f"{detail}") from None
+            if nan_is_best:
+                raise
+            detail = str(exc).removeprefix("training diverged: ")
+            raise DivergenceError(
+                f"{_NON_FINITE} {type(self).__name__} diverged in epoch {self.n_iter_ + 1}: "
+                f"{detail}") from None
         except KeyboardInterrupt:
             warnings.warn("Training interrupted by user.", TrainingInterrupted)
         finally:
@@ -599,44 +619,6 @@ class _BaseMLP(BaseEstimator):
             for callback in callbacks:
                 getattr(callback, "on_train_end", lambda est: None)(self)
             self._callbacks_running = False
-
-    def _diverged_under_early_stopping(self, n_samples, validation, bar, callbacks):
-        """What scikit-learn's fit shows once its weights stop being finite under early stopping
-        (its issue 29504): it keeps going on non-finite weights — a NaN loss every epoch, and
-        the validation score of a model whose outputs are NaN (NaN for a regressor, whose NaN
-        resets the no-improvement count; for a classifier the accuracy of the labels NaN
-        outputs decode to) — under its usual stopping rules, then restores its best validation
-        weights. The same records without the arithmetic on NaNs: the network stays at its
-        last finite state. Should that NaN model have been scikit-learn's best (its fit then
-        ends in 'Solver produced non-finite parameter weights'), DivergenceError says so."""
-        nan = float("nan")
-        net = self._network
-        finite = net.params.copy()
-        net.params[:] = nan
-        try:
-            score = float(validation.score())
-        finally:
-            net.params[:] = finite
-        schedule = self._schedule
-        best_state = self._best_state
-        nan_is_best = False
-        while self.n_iter_ < self.max_iter:
-            record = epoch_record(len(self.history_) + 1, nan, nan, score,
-                                  schedule.learning_rate, nan, nan, 0.0)
-            schedule.epoch_end(self._monitored(record), self.t_ + n_samples)
-            previous_best = self.best_validation_score_
-            self._record_epoch(record, n_samples, bar)
-            if self.best_validation_score_ > previous_best:
-                nan_is_best, self._best_state = True, best_state
-            if self._stop_after(record, callbacks):
-                break
-        else:
-            self._warn_max_iter()
-        if nan_is_best:
-            raise DivergenceError(
-                f"{_NON_FINITE} {type(self).__name__} diverged under early stopping, and the "
-                f"validation score of its non-finite weights ({score:g}) was the best; it keeps "
-                f"its last finite parameters.")
 
     def _warn_max_iter(self):
         warnings.warn("Stochastic Optimizer: Maximum iterations (%d) reached and the optimization "

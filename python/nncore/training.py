@@ -16,7 +16,7 @@ from typing import Callable, Iterator, NamedTuple
 import numpy as np
 from sklearn.utils import check_random_state
 
-from ._validation import check_param
+from ._validation import check_int, check_param
 from .network import DivergenceError, EpochStats, Network, PreparedData
 from .optim import Optimizer, Schedule, check_optimizer
 
@@ -62,6 +62,9 @@ def run_epochs(
     monitor: Callable[[dict], float] | None = None,
     samples_seen: int = 0,
     first_epoch: int = 1,
+    max_steps: int | None = None,
+    stop_below: float | None = None,
+    after_divergence: str = "raise",
 ) -> Iterator[dict]:
     """Train `network` on `data` epoch by epoch, each epoch one call into C++, yielding its record.
 
@@ -80,11 +83,36 @@ def run_epochs(
     all its chunks — partitions in a fresh order and rows shuffled within a bounded buffer when
     shuffling — each chunk one call into C++; the record's loss is the mean over every row.
 
+    max_steps caps the optimiser steps of the whole run: the epoch the cap falls in takes only
+    the first batches of its row order, and is the last. stop_below (full-batch steps only,
+    batch_size=None) stops at a training loss: a full-batch step's forward pass measures the
+    loss at the parameters it starts from, so once that loss is below stop_below the step is
+    undone (parameters, batch-norm statistics and the optimiser's state as before it) and its
+    record, whose loss is then the kept parameters', is the last one yielded.
+
     A non-finite loss or update raises DivergenceError (the network keeps its last finite
-    state); Ctrl-C raises KeyboardInterrupt after the step in progress."""
+    state); with after_divergence='nan' the driver instead goes on to max_epochs with the
+    records a model of non-finite weights would give — loss, val_loss, grad_norm and param_norm
+    NaN, val_score that model's score on the validation data — and the schedule and stopping
+    rules fed as usual, while the network keeps its last finite state (what scikit-learn shows
+    when its weights overflow under early stopping). Ctrl-C raises KeyboardInterrupt after the
+    step in progress."""
     if draw not in ("scikit-learn", "seed"):
         raise ValueError(f"draw must be 'scikit-learn' or 'seed', got {draw!r}")
+    if after_divergence not in ("raise", "nan"):
+        raise ValueError(f"after_divergence must be 'raise' or 'nan', got {after_divergence!r}")
     streaming = not isinstance(data, PreparedData)  # a stream of chunks (nncore.streaming)
+    if streaming and (max_steps is not None or stop_below is not None):
+        raise ValueError("max_steps and stop_below need data in memory, not a stream")
+    if max_steps is not None:
+        max_steps = check_int(max_steps, "max_steps")
+    rows_per_step = (data.n_samples if batch_size is None or streaming
+                     else min(batch_size, data.n_samples))
+    if stop_below is not None and rows_per_step < data.n_samples:
+        raise ValueError(f"stop_below needs full-batch steps (batch_size=None), got "
+                         f"batch_size={batch_size}")
+    steps_per_epoch = -(-data.n_samples // rows_per_step)
+    steps_taken = 0
     rng = (random_state if isinstance(random_state, np.random.RandomState)
            else check_random_state(random_state))
     monitor = monitor or (lambda record: record["loss"])
@@ -95,21 +123,51 @@ def run_epochs(
     for index in range(max_epochs):
         started = time.perf_counter()
         learning_rate = schedule.learning_rate
-        if streaming:
-            stats = _stream_epoch(network, data, rng if shuffle else None,
-                                  learning_rate=learning_rate, batch_size=batch_size,
-                                  optimizer=optimizer, continuing=index > 0)
-        else:
-            order = seed = None
-            if shuffle and draw == "scikit-learn":
-                rng.shuffle(sample_idx)  # what scikit-learn's utils.shuffle draws each epoch
-                order = sample_idx
-            elif shuffle:
-                seed = rng
-            stats = network.run_epoch(data, learning_rate=learning_rate, batch_size=batch_size,
-                                      shuffle=seed is not None, seed=seed, order=order,
+        # The cap ends this epoch after its first `capped` steps.
+        capped = (max_steps - steps_taken if max_steps is not None
+                  and max_steps - steps_taken < steps_per_epoch else None)
+        before = None
+        if stop_below is not None:
+            before = (network.state(), None if optimizer is None else
+                      {k: v.copy() for k, v in optimizer.state.items()})
+        try:
+            if streaming:
+                stats = _stream_epoch(network, data, rng if shuffle else None,
+                                      learning_rate=learning_rate, batch_size=batch_size,
                                       optimizer=optimizer, continuing=index > 0)
-        samples_seen += n_samples
+            else:
+                order = seed = None
+                if shuffle and draw == "scikit-learn":
+                    rng.shuffle(sample_idx)  # what scikit-learn's utils.shuffle draws each epoch
+                    order = sample_idx
+                elif shuffle and capped is not None:
+                    order = rng.permutation(n_samples)  # the core cannot stop mid-permutation
+                elif shuffle:
+                    seed = rng
+                if capped is not None:
+                    order = (sample_idx if order is None else order)[:capped * rows_per_step]
+                stats = network.run_epoch(data, learning_rate=learning_rate,
+                                          batch_size=batch_size, shuffle=seed is not None,
+                                          seed=seed, order=order, optimizer=optimizer,
+                                          continuing=index > 0)
+        except DivergenceError:
+            if after_divergence == "raise":
+                raise
+            yield from _after_divergence(network, schedule, validation, monitor,
+                                         epochs=range(first_epoch + index,
+                                                      first_epoch + max_epochs),
+                                         samples_seen=samples_seen, n_samples=n_samples)
+            return
+        if before is not None and stats.loss < stop_below:
+            network.load_state(before[0])  # the loss of `before` is below the line: keep it
+            if optimizer is not None:
+                optimizer.set_state(before[1], network)
+            yield epoch_record(first_epoch + index, stats.loss, None, None, learning_rate,
+                               stats.grad_norm, norm(network.params),
+                               time.perf_counter() - started)
+            return
+        steps_taken += stats.steps
+        samples_seen += n_samples if capped is None else len(order)
         val_loss = val_score = None
         if validation is not None:
             val_loss, val_score = network.mean_loss(validation.data), validation.score()
@@ -117,6 +175,30 @@ def run_epochs(
                               learning_rate, stats.grad_norm, norm(network.params), None)
         schedule.epoch_end(monitor(record), samples_seen)
         record["seconds"] = time.perf_counter() - started
+        yield record
+        if schedule.gave_up or capped is not None:
+            return
+
+
+def _after_divergence(network, schedule, validation, monitor, *, epochs, samples_seen,
+                      n_samples) -> Iterator[dict]:
+    """run_epochs' after_divergence='nan': the records of the epochs a model of non-finite
+    weights would go on to train, without the arithmetic on NaNs (the network stays at its last
+    finite state; its validation score with NaN weights is taken once)."""
+    nan = float("nan")
+    score = None
+    if validation is not None:
+        finite = network.params.copy()
+        network.params[:] = nan
+        try:
+            score = float(validation.score())
+        finally:
+            network.params[:] = finite
+    for epoch in epochs:
+        record = epoch_record(epoch, nan, None if validation is None else nan, score,
+                              schedule.learning_rate, nan, nan, 0.0)
+        samples_seen += n_samples
+        schedule.epoch_end(monitor(record), samples_seen)
         yield record
         if schedule.gave_up:
             return

@@ -35,40 +35,24 @@ def _label(batch_size):
     return "full" if batch_size is None else str(batch_size)
 
 
-def _train_full_batch(network, data, *, learning_rate, target, max_steps):
-    """Gradient descent; each step's forward pass gives the loss at the current parameters for
-    free, so with a target the run stops there, before stepping on. Returns steps taken."""
+def _train(network, data, *, batch_size, learning_rate, target, max_steps, seed):
+    """Plain SGD at a constant rate (gradient descent for the full batch) through the epoch
+    driver, at most max_steps steps. With a target, a minibatch run's full training loss is
+    evaluated after every epoch and the run stops below it; gradient descent stops at the first
+    step whose parameters are below it (the driver undoes that step: the loss came free with
+    its forward pass). Returns the steps taken."""
+    per_epoch = 1 if batch_size is None else math.ceil(data.n_samples / batch_size)
+    full_batch = batch_size is None
     steps = 0
-    while steps < max_steps:
-        before = network.params.copy()
-        stats = network.run_epoch(data, learning_rate=learning_rate, batch_size=None,
-                                  continuing=steps > 0)
-        if target is not None and stats.loss < target:
-            network.params[:] = before  # the loss of `before` is below target: keep it
+    for record in run_epochs(network, data, None, Schedule("constant", learning_rate),
+                             batch_size=batch_size, max_epochs=math.ceil(max_steps / per_epoch),
+                             max_steps=max_steps, random_state=seed, shuffle=not full_batch,
+                             draw="seed", stop_below=target if full_batch else None):
+        if full_batch and target is not None and record["loss"] < target:
+            break  # that step was undone
+        steps = min(steps + per_epoch, max_steps)
+        if not full_batch and target is not None and network.mean_loss(data) < target:
             break
-        steps += 1
-    return steps
-
-
-def _train_minibatch(network, data, *, batch_size, learning_rate, target, max_steps, seed):
-    """Plain SGD epochs (a fresh permutation each); with a target, the full training loss is
-    evaluated after every epoch and the run stops below it. A cap inside an epoch ends training
-    there. Returns steps taken."""
-    per_epoch = math.ceil(data.n_samples / batch_size)
-    epochs, remainder = divmod(max_steps, per_epoch)
-    steps = 0
-    if epochs:
-        for _ in run_epochs(network, data, None, Schedule("constant", learning_rate),
-                            batch_size=batch_size, max_epochs=epochs, random_state=seed,
-                            draw="seed"):
-            steps += per_epoch
-            if target is not None and network.mean_loss(data) < target:
-                return steps
-    if remainder:  # the first `remainder` batches of one more epoch
-        order = np.random.RandomState(seed).permutation(data.n_samples)
-        network.run_epoch(data, learning_rate=learning_rate, batch_size=batch_size,
-                          order=order[:remainder * batch_size], continuing=steps > 0)
-        steps += remainder
     return steps
 
 
@@ -112,13 +96,8 @@ def fit_and_measure(dataset, *, seed, batch_size, protocol, learning_rate, targe
     started = time.perf_counter()
     diverged = False
     try:
-        if batch_size is None:
-            steps = _train_full_batch(network, data, learning_rate=learning_rate,
-                                      target=stop_below, max_steps=max_steps)
-        else:
-            steps = _train_minibatch(network, data, batch_size=batch_size,
-                                     learning_rate=learning_rate, target=stop_below,
-                                     max_steps=max_steps, seed=seed)
+        steps = _train(network, data, batch_size=batch_size, learning_rate=learning_rate,
+                       target=stop_below, max_steps=max_steps, seed=seed)
     except DivergenceError:
         steps, diverged = math.nan, True
     train_seconds = time.perf_counter() - started
