@@ -35,6 +35,23 @@ def test_one_partition_in_order_is_exactly_fit(digits):
     assert streamed.n_iter_ == 4 and len(streamed.history_) == 4 and streamed.t_ == 4 * len(y)
 
 
+def test_fit_stream_is_the_estimators_method(digits):
+    """nncore.fit_stream(est, ...) is est.fit_stream(...): the same fit, the same
+    preprocessing_, set by the estimator itself."""
+    X, y = digits
+    chunks = [(X[i:i + 400], y[i:i + 400]) for i in range(0, len(y), 400)]
+    by_function = nncore.fit_stream(nncore.MLPClassifier((8,), random_state=2), chunks,
+                                    epochs=3, buffer_rows=500)
+    by_method = nncore.MLPClassifier((8,), random_state=2).fit_stream(chunks, epochs=3,
+                                                                       buffer_rows=500)
+    assert by_method.max_iter == by_method.n_iter_ == 3
+    assert by_method.loss_curve_ == by_function.loss_curve_
+    np.testing.assert_array_equal(by_method.network_.params, by_function.network_.params)
+    assert by_method.preprocessing_.spec == by_function.preprocessing_.spec
+    with pytest.raises(ValueError, match="epoch-based solver"):
+        nncore.MLPRegressor(solver="lbfgs").fit_stream([(X, y.astype(float))])
+
+
 def test_epochs_count_passes_and_early_stopping_uses_the_held_out_partition(digits):
     X, y = digits
     chunks = [(X[i:i + 300], y[i:i + 300]) for i in range(0, len(y), 300)]

@@ -73,14 +73,15 @@ from . import persistence
 from ._validation import BOUNDS, all_finite, check_dropout, check_poisson_targets
 from .network import (ACTIVATIONS, INITS, REDUCTIONS, DivergenceError, Network, PreparedData,
                       ViewList)
-from .optim import _DEFAULTS, SCHEDULES, Adam, Optimizer, Schedule, make_optimizer
+from .optim import (_DEFAULTS, EPOCH_SOLVERS, SCHEDULES, SGD_SOLVERS, Adam, Optimizer, Schedule,
+                    make_optimizer)
 
 # The estimators (by id) with a fit under way: the fitting thread and how deep (_sole_fit).
 _FITTING: dict[int, tuple[int, int]] = {}
 _FITTING_LOCK = threading.Lock()
 from .training import Validation, lbfgs, run_epochs
 
-_STOCHASTIC_SOLVERS = ("sgd", "adam", "adamw", "momentum")
+_EPOCH_SOLVERS_NAMED = ", ".join(map(repr, EPOCH_SOLVERS))  # for messages
 _NO_LIMIT = 2**62  # n_iter_no_change=np.inf: the count never gets there
 # scikit-learn's message for weights that stopped being finite; nncore's DivergenceError says it
 # first, then what happened and that the model kept its last finite weights.
@@ -130,7 +131,7 @@ class _BaseMLP(BaseEstimator):
     _parameter_constraints: dict = {
         "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
         "activation": [StrOptions(set(ACTIVATIONS))],
-        "solver": [StrOptions({"lbfgs", *_STOCHASTIC_SOLVERS})],
+        "solver": [StrOptions({"lbfgs", *EPOCH_SOLVERS})],
         "batch_size": [StrOptions({"auto"}), BOUNDS["batch_size"].interval()],
         "learning_rate": [StrOptions({"constant", "invscaling", "adaptive"})],
         "schedule": [None, StrOptions(set(SCHEDULES))],
@@ -265,13 +266,13 @@ class _BaseMLP(BaseEstimator):
         only (its Adam ignores it); nncore's `schedule`, when given, drives any solver."""
         if self.schedule is not None:
             return self.schedule
-        return self.learning_rate if self.solver in ("sgd", "momentum") else "constant"
+        return self.learning_rate if self.solver in SGD_SOLVERS else "constant"
 
     def _warn_ignored_options(self):
         """A UserWarning for each of nncore's extras set away from its default where this fit
         does not read it (a fit identical to the default's, bit for bit, otherwise). scikit-learn's
         own parameters keep its behaviour: those a solver does not use are ignored silently."""
-        epochs = self.solver in _STOCHASTIC_SOLVERS
+        epochs = self.solver in EPOCH_SOLVERS
         kind = self._schedule_kind()
         defaults = inspect.signature(type(self)).parameters  # the constructor's, one owner
         read = {"weight_decay": self.solver == "adamw",
@@ -297,9 +298,9 @@ class _BaseMLP(BaseEstimator):
         """What the constraint table cannot say: a dropout sequence has one rate per hidden
         layer, and only epoch-based solvers drop out."""
         rates = check_dropout(self.dropout, len(self._hidden_sizes()))
-        if any(rates) and self.solver not in _STOCHASTIC_SOLVERS:
-            raise ValueError(f"dropout={self.dropout!r} needs an epoch-based solver ('sgd', "
-                             f"'momentum', 'adam', 'adamw'); solver={self.solver!r} minimises the "
+        if any(rates) and self.solver not in EPOCH_SOLVERS:
+            raise ValueError(f"dropout={self.dropout!r} needs an epoch-based solver "
+                             f"({_EPOCH_SOLVERS_NAMED}); solver={self.solver!r} minimises the "
                              f"full-batch objective, which has no dropout: set dropout=0.0 or "
                              f"choose another solver")
 
@@ -371,33 +372,75 @@ class _BaseMLP(BaseEstimator):
         sample_weight = self._weighted(y, sample_weight, incremental)
         X, y, sample_weight = self._start(X, y, sample_weight, incremental)
         data = self._prepared(X, y, sample_weight)
-        if self.solver in _STOCHASTIC_SOLVERS:
+        if self.solver in EPOCH_SOLVERS:
             self._fit_stochastic(data, incremental, validation_data)
         else:
             if self.callbacks or self.progress:
-                warnings.warn("callbacks and progress apply to the epoch-based solvers ('sgd', "
-                              "'momentum', 'adam', 'adamw'); solver='lbfgs' ignores them",
+                warnings.warn(f"callbacks and progress apply to the epoch-based solvers "
+                              f"({_EPOCH_SOLVERS_NAMED}); solver='lbfgs' ignores them",
                               UserWarning)
             self._fit_lbfgs(data)
         return self
 
-    def _fit_stream(self, stream, X_sample, y_sample, validation_data=None):
-        """fit over a stream of chunks (`nncore.fit_stream`): X_sample, y_sample — a few rows
-        holding every class — set the estimator up as fit's first pass would; then every epoch
-        is one pass over the stream through the one epoch driver, scored on validation_data
-        (X_val, y_val) when given."""
-        with self._sole_fit():
-            return self._fit_stream_alone(stream, X_sample, y_sample, validation_data)
+    def fit_stream(self, source, *, target=None, epochs: int | None = None,
+                   buffer_rows: int = 50_000, holdout: int = 0, standardize: bool = True,
+                   categorical=()):
+        """Fit over data larger than memory, streamed in chunks (nncore's; needs an epoch-based
+        solver, and `pip install 'nncore[dask]'` for files and Dask sources).
 
-    def _fit_stream_alone(self, stream, X_sample, y_sample, validation_data):
-        self._validate_params()
-        if self.solver not in _STOCHASTIC_SOLVERS:
-            raise ValueError(f"streaming needs an epoch-based solver ('sgd', 'momentum', 'adam', "
-                             f"'adamw'), got solver={self.solver!r}")
-        self._start(X_sample, y_sample, None, incremental=False, reset=True)
-        validation = (None if validation_data is None
-                      else self._validation_from(validation_data))  # the held-out partitions
-        self._fit_stochastic(stream, False, validation=validation)
+        One streaming pass first fits the preprocessing — numeric columns standardised, text
+        columns one-hot encoded, the classes — into `preprocessing_` (missing values are an
+        error naming the column); every epoch is then one pass over the training partitions,
+        in a fresh random order, their rows shuffled within a buffer, through the same epoch
+        driver as `fit`. n_iter_, loss_curve_, history_, schedules, n_iter_no_change, callbacks
+        and progress count passes, as in fit. Apply the preprocessing to new rows with
+        `nncore.streaming.transform_rows(estimator, rows)` before `predict`; `save` keeps it.
+
+        Parameters
+        ----------
+        source : str, path, Dask DataFrame, (X, y) pair of Dask arrays, list or callable
+            A path or glob of Parquet or CSV files (one partition per file), a Dask DataFrame,
+            a pair of Dask arrays blocked along their rows, a list of (X, y) chunks, or a
+            function returning a fresh iterator of them (a one-shot iterator cannot be read
+            again for the next epoch).
+        target : str, optional
+            The label column of a table source (files or a Dask DataFrame); only for those.
+        epochs : int, optional
+            Passes over the data; sets max_iter. None keeps max_iter.
+        buffer_rows : int
+            Rows shuffled together: memory is bounded by the buffer and one partition. Each
+            full buffer is one call into C++; minibatches do not cross buffers.
+        holdout : int
+            The last `holdout` partitions are held out for the validation scores early
+            stopping and validation-reading callbacks use (they need at least one).
+        standardize : bool
+            Standardise the numeric columns with the statistics of the training partitions.
+        categorical : sequence of str
+            Columns to one-hot encode even though they hold numbers.
+
+        Returns
+        -------
+        self
+            The fitted estimator, with `preprocessing_`.
+        """
+        from ._validation import check_int
+        from .streaming import plan_stream
+
+        with self._sole_fit():
+            if epochs is not None:
+                self.set_params(max_iter=check_int(epochs, "epochs"))
+            plan = plan_stream(self, source, target=target, buffer_rows=buffer_rows,
+                               holdout=holdout, standardize=standardize,
+                               categorical=categorical)
+            self.preprocessing_ = plan.preprocessing
+            self._validate_params()
+            if self.solver not in EPOCH_SOLVERS:
+                raise ValueError(f"streaming needs an epoch-based solver "
+                                 f"({_EPOCH_SOLVERS_NAMED}), got solver={self.solver!r}")
+            self._start(plan.X_sample, plan.y_sample, None, incremental=False, reset=True)
+            validation = (None if plan.validation is None
+                          else self._validation_from(plan.validation))  # held-out partitions
+            self._fit_stochastic(plan.stream, False, validation=validation)
         return self
 
     def _prepared(self, X, y, sample_weight) -> PreparedData:
@@ -503,7 +546,7 @@ class _BaseMLP(BaseEstimator):
         self._schedule = None
         # scikit-learn's best weights start as the initial ones.
         self._best_state = self._network.state() if self.early_stopping else None
-        if self.solver in _STOCHASTIC_SOLVERS:
+        if self.solver in EPOCH_SOLVERS:
             self.loss_curve_ = []
             self.history_ = []
             self._no_improvement_count = 0
@@ -956,7 +999,7 @@ class _BaseMLP(BaseEstimator):
             # took nncore's schedules too; `schedule` keeps that model training as it did.
             # Early stopping then stratified multiclass targets as well (stratify=True now).
             kind = params.get("learning_rate", "constant")
-            if kind != "constant" and (params.get("solver") not in ("sgd", "momentum")
+            if kind != "constant" and (params.get("solver") not in SGD_SOLVERS
                                        or kind not in ("invscaling", "adaptive")):
                 params["schedule"] = kind
                 params["learning_rate"] = "constant"
@@ -1004,7 +1047,7 @@ class _BaseMLP(BaseEstimator):
         return estimator
 
     def _check_solver(self):
-        if self.solver not in _STOCHASTIC_SOLVERS:
+        if self.solver not in EPOCH_SOLVERS:
             raise AttributeError("partial_fit is only available for stochastic optimizers. "
                                  "%s is not stochastic." % self.solver)
         return True

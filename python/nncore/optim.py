@@ -20,6 +20,10 @@ from ._validation import check_choice, check_int, check_param
 SCHEDULES = tuple(_core.schedules)
 _DEFAULTS = _core.defaults  # the schedules' and Adam's default settings, as the core has them
 SOLVERS = ("sgd", "momentum", "nesterov", "adam", "adamw")  # make_optimizer's names
+# The estimators' epoch-based solvers (their other solver is 'lbfgs'), and those of them that
+# step by SGD, which scikit-learn's learning_rate schedule drives.
+EPOCH_SOLVERS = ("sgd", "momentum", "adam", "adamw")
+SGD_SOLVERS = ("sgd", "momentum")
 
 
 class Optimizer:

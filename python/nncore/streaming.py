@@ -1,8 +1,8 @@
 """Training on data larger than memory: an estimator fitted over a stream of chunks, epoch after
 epoch, through the same epoch driver as `fit`.
 
-    nncore.fit_stream(nncore.MLPClassifier(max_iter=10), "data/*.parquet", target="label",
-                      buffer_rows=50_000, holdout=1)
+    nncore.MLPClassifier(max_iter=10).fit_stream("data/*.parquet", target="label",
+                                                 buffer_rows=50_000, holdout=1)
 
 A source is a path or glob of Parquet or CSV files (read through dask.dataframe, one partition at
 a time; `target` names the label column), a Dask DataFrame, a pair (X, y) of Dask arrays (their
@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import glob as globbing
 import warnings
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import numpy as np
 
@@ -263,21 +263,29 @@ def fit_statistics(parts: _Partitions, training: list[int], *, standardize: bool
 # ---- fit_stream ---------------------------------------------------------------------------------
 
 
-def fit_stream(estimator, source, *, target=None, epochs: int | None = None,
-               buffer_rows: int = 50_000, holdout: int = 0, standardize: bool = True,
-               categorical=()):
-    """Fit `estimator` (an nncore MLPClassifier or MLPRegressor with an epoch-based solver) over
-    `source` for `epochs` passes (default: its max_iter), streaming; returns the estimator,
-    fitted, with `preprocessing_` (apply it to new rows with `transform_rows`). See the module
-    docstring for sources, shuffling, memory and validation."""
+class StreamPlan(NamedTuple):
+    """What a streamed fit needs once the statistics pass is done: the training `stream`, a few
+    prepared rows holding every class (`X_sample`, `y_sample`: they set the estimator up as
+    fit's first pass would), the held-out partitions as (X, y) or None (`validation`), and the
+    fitted `preprocessing` (the estimator's `preprocessing_`)."""
+
+    stream: ChunkStream
+    X_sample: np.ndarray
+    y_sample: np.ndarray
+    validation: tuple | None
+    preprocessing: Preprocessing
+
+
+def plan_stream(estimator, source, *, target, buffer_rows: int, holdout: int, standardize: bool,
+                categorical) -> StreamPlan:
+    """The statistics pass over `source` and the stream of its training partitions, for
+    `estimator.fit_stream` (whose docstring says what the arguments mean)."""
     from sklearn.base import is_classifier
 
     from ._validation import check_int
 
     buffer_rows = check_int(buffer_rows, "buffer_rows")
     holdout = check_int(holdout, "holdout", minimum=0)
-    if epochs is not None:
-        estimator.set_params(max_iter=check_int(epochs, "epochs"))
     parts = partitions_of(source, target)
     if holdout >= parts.count:
         raise ValueError(f"holdout={holdout} leaves no training partition of {parts.count}")
@@ -290,7 +298,6 @@ def fit_stream(estimator, source, *, target=None, epochs: int | None = None,
     preprocessing, classes, rows, sample = fit_statistics(
         parts, training, standardize=standardize, classifier=classifier,
         categorical=tuple(categorical))
-    estimator.preprocessing_ = preprocessing
 
     def prepared(X):
         return preprocessing.transform(_table(X, parts.columns))
@@ -311,8 +318,14 @@ def fit_stream(estimator, source, *, target=None, epochs: int | None = None,
             check_complete(_table(X, parts.columns), where=parts.name(i), remedy=NO_IMPUTATION)
         validation = (np.concatenate([prepared(X) for _, X, _ in held]),
                       np.concatenate([y for _, _, y in held]))
-    estimator._fit_stream(stream, X_sample, y_sample, validation_data=validation)
-    return estimator
+    return StreamPlan(stream, X_sample, y_sample, validation, preprocessing)
+
+
+def fit_stream(estimator, source, **options):
+    """`estimator.fit_stream(source, **options)`: fit an nncore MLPClassifier or MLPRegressor
+    over a stream of chunks (see `MLPClassifier.fit_stream` for the options); returns the
+    estimator."""
+    return estimator.fit_stream(source, **options)
 
 
 def transform_rows(estimator, X):
