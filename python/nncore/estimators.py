@@ -634,7 +634,9 @@ class _BaseMLP(BaseEstimator):
                 if self._stop_after(record, callbacks):
                     break
             else:
-                if not incremental:
+                if self._schedule.gave_up:  # the driver's stop: the step size cannot shrink
+                    self._say_stopping()
+                elif not incremental:
                     self._warn_max_iter()
             if nan_is_best:
                 raise DivergenceError(
@@ -740,8 +742,9 @@ class _BaseMLP(BaseEstimator):
         return float(rate)
 
     def _stop_after(self, record, callbacks) -> bool:
-        """True when a callback asks to stop, or by scikit-learn's rules: no improvement by tol
-        for more than n_iter_no_change epochs, or an adaptive step size that cannot shrink."""
+        """True when a callback asks to stop, or by scikit-learn's rule: no improvement by tol for
+        more than n_iter_no_change epochs (an adaptive schedule shrinks the step size instead,
+        and the epoch driver ends the run when it cannot shrink it further)."""
         stop_requested = False
         for callback in callbacks:
             stop_requested |= bool(callback(self, record))
@@ -749,14 +752,16 @@ class _BaseMLP(BaseEstimator):
             self.training_stopped_ = True
             return True
         schedule = self._schedule
-        if schedule.gave_up or (schedule.kind != "adaptive"
-                                and schedule.no_improvement_count > self.n_iter_no_change):
-            if self.verbose:
-                what = "Validation score" if self.early_stopping else "Training loss"
-                print(f"{what} did not improve more than tol={self.tol:f} for "
-                      f"{self.n_iter_no_change} consecutive epochs. Stopping.")
+        if schedule.kind != "adaptive" and schedule.no_improvement_count > self.n_iter_no_change:
+            self._say_stopping()
             return True
         return False
+
+    def _say_stopping(self) -> None:
+        if self.verbose:
+            what = "Validation score" if self.early_stopping else "Training loss"
+            print(f"{what} did not improve more than tol={self.tol:f} for "
+                  f"{self.n_iter_no_change} consecutive epochs. Stopping.")
 
     def _progress_bar(self, incremental):
         """fit: a bar over max_iter epochs; partial_fit: one bar counting the calls' epochs,

@@ -120,6 +120,7 @@ def run_epochs(
     # Shuffled in place, epoch after epoch; a stream shuffles its partitions and rows itself
     # (and an index over all its rows is what streaming must not hold).
     sample_idx = None if streaming else np.arange(n_samples, dtype=int)
+    nan_score = None  # after a divergence under after_divergence='nan': (score of NaN weights,)
     for index in range(max_epochs):
         started = time.perf_counter()
         learning_rate = schedule.learning_rate
@@ -130,35 +131,23 @@ def run_epochs(
         if stop_below is not None:
             before = (network.state(), None if optimizer is None else
                       {k: v.copy() for k, v in optimizer.state.items()})
-        try:
-            if streaming:
-                stats = _stream_epoch(network, data, rng if shuffle else None,
-                                      learning_rate=learning_rate, batch_size=batch_size,
-                                      optimizer=optimizer, continuing=index > 0)
-            else:
-                order = seed = None
-                if shuffle and draw == "scikit-learn":
-                    rng.shuffle(sample_idx)  # what scikit-learn's utils.shuffle draws each epoch
-                    order = sample_idx
-                elif shuffle and capped is not None:
-                    order = rng.permutation(n_samples)  # the core cannot stop mid-permutation
-                elif shuffle:
-                    seed = rng
-                if capped is not None:
-                    order = (sample_idx if order is None else order)[:capped * rows_per_step]
-                stats = network.run_epoch(data, learning_rate=learning_rate,
-                                          batch_size=batch_size, shuffle=seed is not None,
-                                          seed=seed, order=order, optimizer=optimizer,
-                                          continuing=index > 0)
-        except DivergenceError:
-            if after_divergence == "raise":
-                raise
-            yield from _after_divergence(network, schedule, validation, monitor,
-                                         epochs=range(first_epoch + index,
-                                                      first_epoch + max_epochs),
-                                         samples_seen=samples_seen, n_samples=n_samples)
-            return
-        if before is not None and stats.loss < stop_below:
+        stats = rows = None
+        if nan_score is None:
+            try:
+                stats, rows = _epoch(network, data, rng if shuffle else None, draw, sample_idx,
+                                     None if capped is None else capped * rows_per_step,
+                                     learning_rate=learning_rate, batch_size=batch_size,
+                                     optimizer=optimizer, continuing=index > 0)
+            except DivergenceError:
+                if after_divergence == "raise":
+                    raise
+                nan_score = (_score_of_nan_weights(network, validation),)
+        if stats is None:  # the records a model of non-finite weights would give
+            nan = float("nan")
+            record = epoch_record(first_epoch + index, nan, None if validation is None else nan,
+                                  nan_score[0], learning_rate, nan, nan, None)
+            rows = n_samples
+        elif before is not None and stats.loss < stop_below:
             network.load_state(before[0])  # the loss of `before` is below the line: keep it
             if optimizer is not None:
                 optimizer.set_state(before[1], network)
@@ -166,42 +155,52 @@ def run_epochs(
                                stats.grad_norm, norm(network.params),
                                time.perf_counter() - started)
             return
-        steps_taken += stats.steps
-        samples_seen += n_samples if capped is None else len(order)
-        val_loss = val_score = None
-        if validation is not None:
-            val_loss, val_score = network.mean_loss(validation.data), validation.score()
-        record = epoch_record(first_epoch + index, stats.loss, val_loss, val_score,
-                              learning_rate, stats.grad_norm, norm(network.params), None)
+        else:
+            steps_taken += stats.steps
+            val_loss = val_score = None
+            if validation is not None:
+                val_loss, val_score = network.mean_loss(validation.data), validation.score()
+            record = epoch_record(first_epoch + index, stats.loss, val_loss, val_score,
+                                  learning_rate, stats.grad_norm, norm(network.params), None)
+        samples_seen += rows
         schedule.epoch_end(monitor(record), samples_seen)
-        record["seconds"] = time.perf_counter() - started
+        record["seconds"] = 0.0 if stats is None else time.perf_counter() - started
         yield record
         if schedule.gave_up or capped is not None:
             return
 
 
-def _after_divergence(network, schedule, validation, monitor, *, epochs, samples_seen,
-                      n_samples) -> Iterator[dict]:
-    """run_epochs' after_divergence='nan': the records of the epochs a model of non-finite
-    weights would go on to train, without the arithmetic on NaNs (the network stays at its last
-    finite state; its validation score with NaN weights is taken once)."""
-    nan = float("nan")
-    score = None
-    if validation is not None:
-        finite = network.params.copy()
-        network.params[:] = nan
-        try:
-            score = float(validation.score())
-        finally:
-            network.params[:] = finite
-    for epoch in epochs:
-        record = epoch_record(epoch, nan, None if validation is None else nan, score,
-                              schedule.learning_rate, nan, nan, 0.0)
-        samples_seen += n_samples
-        schedule.epoch_end(monitor(record), samples_seen)
-        yield record
-        if schedule.gave_up:
-            return
+def _epoch(network, data, rng, draw, sample_idx, row_cap, **step_options):
+    """One epoch of run_epochs: (EpochStats, rows it went through). rng is None without
+    shuffling; row_cap ends the epoch after that many rows of its order."""
+    if sample_idx is None:  # a stream (it shuffles its partitions and rows itself)
+        return _stream_epoch(network, data, rng, **step_options), data.n_samples
+    order = seed = None
+    if rng is not None and draw == "scikit-learn":
+        rng.shuffle(sample_idx)  # what scikit-learn's utils.shuffle draws each epoch
+        order = sample_idx
+    elif rng is not None and row_cap is not None:
+        order = rng.permutation(data.n_samples)  # the core cannot stop mid-permutation
+    elif rng is not None:
+        seed = rng
+    if row_cap is not None:
+        order = (sample_idx if order is None else order)[:row_cap]
+    stats = network.run_epoch(data, shuffle=seed is not None, seed=seed, order=order,
+                              **step_options)
+    return stats, data.n_samples if order is None else len(order)
+
+
+def _score_of_nan_weights(network, validation):
+    """The validation score of the network with every parameter NaN (None without validation
+    data); the network keeps its parameters."""
+    if validation is None:
+        return None
+    finite = network.params.copy()
+    network.params[:] = float("nan")
+    try:
+        return float(validation.score())
+    finally:
+        network.params[:] = finite
 
 
 def _stream_epoch(network, stream, rng, *, learning_rate, batch_size, optimizer,
@@ -266,8 +265,6 @@ def train(
                              max_epochs=epochs, random_state=random_state, shuffle=shuffle,
                              draw="seed", first_epoch=0):
         losses.append(record["loss"])
-        if schedule.gave_up:
-            break  # an adaptive schedule's last epoch: training ends without the callback
         if callback is not None and callback(record["epoch"], record["loss"]):
             break
     return losses
