@@ -266,10 +266,45 @@ def fit_statistics(parts: _Partitions, training: list[int], *, standardize: bool
 def fit_stream(estimator, source, *, target=None, epochs: int | None = None,
                buffer_rows: int = 50_000, holdout: int = 0, standardize: bool = True,
                categorical=()):
-    """Fit `estimator` (an nncore MLPClassifier or MLPRegressor with an epoch-based solver) over
-    `source` for `epochs` passes (default: its max_iter), streaming; returns the estimator,
-    fitted, with `preprocessing_` (apply it to new rows with `transform_rows`). See the module
-    docstring for sources, shuffling, memory and validation."""
+    """Fit an estimator over data larger than memory, streaming them epoch after epoch.
+
+    Before training, one streaming pass fits the preprocessing (standardisation of numeric
+    columns, one-hot categories of text columns, the classes) into ``estimator.preprocessing_``;
+    a missing value is an error naming its column. Each epoch then visits the training
+    partitions in a fresh random order (with the estimator's ``shuffle``), their rows shuffled
+    within a buffer, through the same epoch driver as ``fit``.
+
+    Parameters
+    ----------
+    estimator : MLPClassifier or MLPRegressor
+        An nncore estimator with an epoch-based solver; its ``max_iter``, ``batch_size``,
+        callbacks and schedules apply, counting passes over the data as epochs.
+    source : str, Dask collection or iterable
+        A path or glob of Parquet or CSV files (read through ``dask.dataframe``, one partition
+        at a time), a Dask DataFrame, a pair (X, y) of Dask arrays (their row blocks are the
+        partitions), or any re-iterable of (X, y) chunks (a list, or a function returning a
+        fresh iterator).
+    target : str or None
+        The target column of a file or DataFrame source.
+    epochs : int or None
+        Passes over the data; sets the estimator's ``max_iter``. None keeps ``max_iter``.
+    buffer_rows : int
+        Rows shuffled together in memory (rounded to a multiple of the batch size): memory holds
+        the buffer and one partition, not the data.
+    holdout : int
+        How many partitions, the last ones, are held out for the validation scores of early
+        stopping and of callbacks that read them (which need at least 1).
+    standardize : bool
+        Whether numeric columns are standardised.
+    categorical : sequence of str
+        Columns treated as text (one-hot encoded) even if they hold numbers.
+
+    Returns
+    -------
+    MLPClassifier or MLPRegressor
+        The estimator, fitted, with ``preprocessing_``; :func:`nncore.streaming.transform_rows`
+        applies it to new rows, and ``save`` keeps it in the model file.
+    """
     from sklearn.base import is_classifier
 
     from ._validation import check_int
@@ -316,6 +351,18 @@ def fit_stream(estimator, source, *, target=None, epochs: int | None = None,
 
 
 def transform_rows(estimator, X):
-    """New rows (a DataFrame or array with the training columns) through the statistics a
-    streamed fit computed, ready for predict."""
+    """New rows through the preprocessing a streamed fit computed, ready for ``predict``.
+
+    Parameters
+    ----------
+    estimator : MLPClassifier or MLPRegressor
+        An estimator fitted by :func:`nncore.fit_stream` (it has ``preprocessing_``).
+    X : DataFrame or array-like
+        The rows, with the training columns.
+
+    Returns
+    -------
+    ndarray
+        The estimator's inputs.
+    """
     return estimator.preprocessing_.transform(_table(X, None))
