@@ -1209,7 +1209,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         float32, anything else in float64). L-BFGS always computes in float64.
     loss_reduction : {'mean', 'sum'}
         nncore's: ``'mean'`` (scikit-learn's objective) averages the loss over a minibatch;
-        ``'sum'`` scales it to the whole training set (n/|batch| times the minibatch sum).
+        ``'sum'`` scales it to the whole training set (n over the batch size, times the minibatch
+        sum).
         Reported losses are in mean units either way.
     lr_decay : float
         nncore's: the factor of the ``'step'`` and ``'exponential'`` schedules.
@@ -1615,7 +1616,8 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         float32, anything else in float64). L-BFGS always computes in float64.
     loss_reduction : {'mean', 'sum'}
         nncore's: ``'mean'`` (scikit-learn's objective) averages the loss over a minibatch;
-        ``'sum'`` scales it to the whole training set (n/|batch| times the minibatch sum).
+        ``'sum'`` scales it to the whole training set (n over the batch size, times the minibatch
+        sum).
         Reported losses are in mean units either way.
     lr_decay : float
         nncore's: the factor of the ``'step'`` and ``'exponential'`` schedules.

@@ -886,8 +886,6 @@ class Network:
             is used as it is (``y`` and ``sample_weight`` are then not read).
         y : array-like or None
             The targets, shape (n_samples,) or (n_samples, n_outputs), as the loss takes them.
-        sample_weight : array-like of shape (n_samples,) or None
-            Weights of the rows; None weighs every row 1.
         learning_rate : float
             The step size.
         batch_size : int or None
@@ -900,6 +898,8 @@ class Network:
         order : array-like of int or None
             The rows' order (an index array, for example a permutation drawn the way
             scikit-learn draws it); it takes precedence over ``shuffle``.
+        sample_weight : array-like of shape (n_samples,) or None
+            Weights of the rows; None weighs every row 1.
         optimizer : Optimizer or None
             The update rule; None is plain SGD.
 
