@@ -1,4 +1,4 @@
-"""The NumPy reference MLP: the maths of nncore's core (README, "Design notes") written plainly in
+"""The NumPy reference MLP: the maths of nncore's core (docs/object-api.rst, "The mathematics") written plainly in
 float64.
 
 Everything here is deliberately simple (Python loops over layers, textbook formulas) so it can be
