@@ -178,7 +178,7 @@ def hvp(model, X, y, v, *, sample_weight=None, chunk_size=None) -> np.ndarray:
 
 
 def hessian_operator(model, X, y, *, sample_weight=None, chunk_size=None):
-    """The Hessian as a scipy ``LinearOperator``; ``scipy.sparse.linalg.eigsh``, ``cg``, … work on it.
+    """The Hessian as a scipy ``LinearOperator``: ``eigsh``, ``cg``, … work on it.
 
     Parameters
     ----------
