@@ -1197,7 +1197,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         nncore's, off by default: batch normalisation between each hidden dense layer and its
         activation (PyTorch's BatchNorm1d conventions).
     dropout : float or sequence of float
-        nncore's, off by default (0): inverted dropout on the output of every hidden layer during
+        nncore's, off by default: inverted dropout on the output of every hidden layer during
         training steps, one rate in [0, 1) for all hidden layers or one per hidden layer. Not with
         ``solver='lbfgs'``. Predictions and scores never drop out.
     init : str
@@ -1217,7 +1217,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     lr_step_size : int
         nncore's: the epochs between two cuts of the ``'step'`` schedule.
     warmup_epochs : int
-        nncore's, off by default (0): epochs over which the step size ramps up linearly to its
+        nncore's, off by default: epochs over which the step size ramps up linearly to its
         schedule's value, for the epoch-based solvers.
     min_learning_rate : float
         nncore's: the step size the ``'cosine'`` schedule ends at.
@@ -1604,7 +1604,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         nncore's, off by default: batch normalisation between each hidden dense layer and its
         activation (PyTorch's BatchNorm1d conventions).
     dropout : float or sequence of float
-        nncore's, off by default (0): inverted dropout on the output of every hidden layer during
+        nncore's, off by default: inverted dropout on the output of every hidden layer during
         training steps, one rate in [0, 1) for all hidden layers or one per hidden layer. Not with
         ``solver='lbfgs'``. Predictions and scores never drop out.
     init : str
@@ -1624,7 +1624,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     lr_step_size : int
         nncore's: the epochs between two cuts of the ``'step'`` schedule.
     warmup_epochs : int
-        nncore's, off by default (0): epochs over which the step size ramps up linearly to its
+        nncore's, off by default: epochs over which the step size ramps up linearly to its
         schedule's value, for the epoch-based solvers.
     min_learning_rate : float
         nncore's: the step size the ``'cosine'`` schedule ends at.

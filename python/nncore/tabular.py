@@ -295,7 +295,7 @@ class TabularModel:
         target, and predictions are mapped back.
     csv : dict or None
         The CSV dialect the model was trained on (``sep``, ``decimal``, ``encoding``); None
-        takes pandas' defaults.
+        reads comma-separated UTF-8 with ``.`` as the decimal mark.
     metadata : dict or None
         The user's own metadata, kept beside the command line's.
     """
