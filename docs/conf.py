@@ -28,6 +28,9 @@ numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False
 numpydoc_attributes_as_param_list = False
 
+# Option names stay as typed: smart quotes would turn the help texts' "--csv" into "–csv".
+smartquotes = False
+
 html_theme = "alabaster"
 html_theme_options = {"description": "Fast, exact multilayer perceptrons", "fixed_sidebar": True}
 html_static_path = []
