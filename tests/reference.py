@@ -1,5 +1,5 @@
-"""The NumPy reference MLP: the maths of nncore's core (README, "Design notes") written plainly in
-float64.
+"""The NumPy reference MLP: the maths of nncore's core (docs/object-api.rst, "The mathematics")
+written plainly in float64.
 
 Everything here is deliberately simple (Python loops over layers, textbook formulas) so it can be
 read against the lecture; the C++ core must agree with it to tight tolerances.

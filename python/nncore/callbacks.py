@@ -19,7 +19,12 @@ from .training import RECORD_FIELDS
 
 
 class Callback:
-    """Base class; subclasses override what they need."""
+    """Base class of the ready-made callbacks; subclasses override what they need.
+
+    An instance is called after every epoch as ``callback(estimator, record)``; a truthy return
+    ends training after that epoch. ``needs_validation = True`` makes the estimator hold out
+    validation rows for it.
+    """
 
     needs_validation = False
 
@@ -31,13 +36,25 @@ class Callback:
         return f"{type(self).__name__}({args})"
 
     def on_train_begin(self, estimator) -> None:
-        pass
+        """Called when a training run (a fit, or the first of a run's partial_fit calls) begins.
+
+        Parameters
+        ----------
+        estimator : MLPClassifier or MLPRegressor
+            The estimator being trained.
+        """
 
     def __call__(self, estimator, record: dict):
         return None
 
     def on_train_end(self, estimator) -> None:
-        pass
+        """Called when the training run ends.
+
+        Parameters
+        ----------
+        estimator : MLPClassifier or MLPRegressor
+            The estimator being trained.
+        """
 
 
 def _check_monitor(monitor: str) -> str:
@@ -73,9 +90,20 @@ class _Plateau(Callback):
 
 
 class EarlyStopping(_Plateau):
-    """Stop when `monitor` (default: validation loss) has not improved by more than min_delta
-    for `patience` epochs; with restore_best_weights, end with the weights (and batch-norm
-    statistics) of the best epoch."""
+    """Stop training when a monitored value has stopped improving.
+
+    Parameters
+    ----------
+    monitor : {'loss', 'val_loss', 'val_score'}
+        The record entry watched: losses must fall, the score must rise. The ``val_`` entries
+        make the estimator hold out validation rows.
+    patience : int
+        Epochs in a row without improvement that end training.
+    min_delta : float
+        The smallest change that counts as an improvement.
+    restore_best_weights : bool
+        Whether training ends with the weights (and batch-norm statistics) of the best epoch.
+    """
 
     def __init__(self, monitor: str = "val_loss", patience: int = 10, min_delta: float = 0.0,
                  restore_best_weights: bool = True):
@@ -100,8 +128,24 @@ class EarlyStopping(_Plateau):
 
 
 class ReduceLROnPlateau(_Plateau):
-    """Multiply the step size by `factor` when `monitor` has not improved by more than min_delta
-    for `patience` epochs (then wait again), never below min_learning_rate."""
+    """Cut the step size when a monitored value has stopped improving.
+
+    After ``patience`` epochs without improvement the schedule's base step size is multiplied
+    by ``factor`` (never below ``min_learning_rate``), and the count starts again.
+
+    Parameters
+    ----------
+    monitor : {'loss', 'val_loss', 'val_score'}
+        The record entry watched: losses must fall, the score must rise.
+    factor : float
+        The multiplier, in (0, 1).
+    patience : int
+        Epochs in a row without improvement before a cut.
+    min_delta : float
+        The smallest change that counts as an improvement.
+    min_learning_rate : float
+        The step size is never cut below this.
+    """
 
     def __init__(self, monitor: str = "loss", factor: float = 0.5, patience: int = 5,
                  min_delta: float = 0.0, min_learning_rate: float = 0.0):
@@ -124,9 +168,18 @@ class ReduceLROnPlateau(_Plateau):
 
 
 class CSVLogger(Callback):
-    """Write every epoch's record to a CSV file: a new file on the logger's first run (or
-    appended to an existing one with append=True), appended across the partial_fit calls and
-    warm-started fits that follow (header written when the file is new)."""
+    """Write every epoch's record to a CSV file.
+
+    The logger's first run starts the file; the ``partial_fit`` calls and warm-started fits
+    that follow append to it (a header is written when the file is new).
+
+    Parameters
+    ----------
+    path : str or path-like
+        The CSV file.
+    append : bool
+        Whether the first run appends to an existing file instead of starting a new one.
+    """
 
     def __init__(self, path, append: bool = False):
         self.path = os.fspath(path)

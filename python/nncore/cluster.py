@@ -26,7 +26,19 @@ def _distributed():
 
 
 def check_scheduler(scheduler: str | None) -> str | None:
-    """The scheduler text, checked: None, 'local:N' with N >= 1, or an address with a scheme."""
+    """Check a scheduler's text: None, 'local:N' with N >= 1, or an address with a scheme.
+
+    Parameters
+    ----------
+    scheduler : str or None
+        None (local), ``'local:N'`` (a Dask LocalCluster of N single-threaded worker processes)
+        or ``'tcp://HOST:PORT'`` (an existing Dask scheduler).
+
+    Returns
+    -------
+    str or None
+        The scheduler, unchanged.
+    """
     if scheduler is None:
         return None
     if not isinstance(scheduler, str):
@@ -113,8 +125,21 @@ def _check_main_guard() -> None:
 
 @contextmanager
 def connect(scheduler: str | None):
-    """A dask.distributed Client for the scheduler (None: yields None, nothing started; a Client
-    is used as it is). A 'local:N' cluster lives exactly as long as the with-block."""
+    """A context manager giving a dask.distributed Client for a scheduler.
+
+    A ``'local:N'`` cluster lives exactly as long as the with-block.
+
+    Parameters
+    ----------
+    scheduler : str, dask.distributed.Client or None
+        A scheduler as :func:`check_scheduler` takes it, or a Client (used as it is); None
+        yields None and starts nothing.
+
+    Yields
+    ------
+    dask.distributed.Client or None
+        The client.
+    """
     if hasattr(scheduler, "submit"):  # already a Client
         yield scheduler
         return
@@ -153,11 +178,36 @@ def _call(function, shared, position, task):
 
 def run_tasks(function: Callable, tasks: list[tuple], *, shared=None, n_jobs: int = 1,
               client=None, progress: bool = True, order=None, unit: str = "fit"):
-    """function(shared, *task) for every task: in this process (n_jobs=1), in n_jobs local
-    processes (joblib) or, with a dask.distributed `client`, as one Dask task each (`shared` is
-    sent to the workers once). `order` lists task positions in the order to start them (default:
-    as given). A tqdm bar counts finished tasks. Returns ({position: result}, interrupted):
-    Ctrl-C cancels the tasks not finished and keeps the results of those that are."""
+    """Call ``function(shared, *task)`` for every task, here, in local processes or on Dask.
+
+    Ctrl-C cancels the tasks not finished and keeps the results of those that are.
+
+    Parameters
+    ----------
+    function : callable
+        Called as ``function(shared, *task)``.
+    tasks : list of tuple
+        The arguments of each call.
+    shared : object
+        The first argument of every call; sent to Dask's workers once.
+    n_jobs : int
+        Without a client: 1 runs in this process, more in that many local processes (joblib).
+    client : dask.distributed.Client or None
+        Run each call as one task of this client.
+    progress : bool
+        Whether a tqdm bar counts the finished tasks.
+    order : sequence of int or None
+        The task positions in the order to start them; None keeps the given order.
+    unit : str
+        What the progress bar counts.
+
+    Returns
+    -------
+    results : dict
+        ``{position: result}`` for every task that finished.
+    interrupted : bool
+        Whether Ctrl-C stopped the run.
+    """
     from tqdm.auto import tqdm
 
     order = list(range(len(tasks))) if order is None else list(order)
@@ -197,6 +247,21 @@ def run_tasks(function: Callable, tasks: list[tuple], *, shared=None, n_jobs: in
 
 
 def parallel(n_jobs: int | None, client) -> bool:
-    """Whether fits run beside each other (then each gets one thread: a worker runs as many
-    tasks at once as it has threads, so its threads divided by its tasks is 1)."""
+    """Whether fits run beside each other, and so each on one thread.
+
+    A worker runs as many tasks at once as it has threads, so its threads divided by its tasks
+    is 1.
+
+    Parameters
+    ----------
+    n_jobs : int or None
+        The local processes asked for.
+    client : dask.distributed.Client or None
+        The Dask client, if any.
+
+    Returns
+    -------
+    bool
+        True with a client or more than one job.
+    """
     return client is not None or (n_jobs or 1) != 1

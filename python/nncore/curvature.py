@@ -150,17 +150,78 @@ def network_of(model) -> Network:
 
 # ---- products and the Hessian -----------------------------------------------------------------
 def hvp(model, X, y, v, *, sample_weight=None, chunk_size=None) -> np.ndarray:
-    """H·v, exactly, for the objective of `model` on (X, y): a new float64 array."""
+    """H·v, exactly, for the objective of a model on (X, y).
+
+    Parameters
+    ----------
+    model : Network, MLPClassifier or MLPRegressor
+        The model measured: a network, or a fitted estimator (its ``network_``).
+    X : array-like or sparse matrix of shape (n_samples, n_features)
+        The rows of the objective, taken as one batch (sparse rows are made dense).
+    y : array-like
+        Their targets; an estimator's go through its own label encoding.
+    v : array-like of shape (n_params,)
+        The direction, in the layout of ``Network.params``.
+    sample_weight : array-like of shape (n_samples,) or None
+        Weights of the rows; None weighs every row 1.
+    chunk_size : int or None
+        Sum products, gradients and losses over chunks of this many rows (with the whole set's
+        normaliser and the L2 term once); None takes all rows at once. Exact without batch
+        norm; with batch norm each chunk normalises with its own statistics.
+
+    Returns
+    -------
+    ndarray of shape (n_params,)
+        H·v, a new float64 array.
+    """
     return Objective(model, X, y, sample_weight, chunk_size=chunk_size).hvp(_vector(model, v))
 
 
 def hessian_operator(model, X, y, *, sample_weight=None, chunk_size=None):
-    """The Hessian as a scipy LinearOperator: scipy.sparse.linalg.eigsh, cg, … work on it."""
+    """The Hessian as a scipy ``LinearOperator``: ``eigsh``, ``cg``, … work on it.
+
+    Parameters
+    ----------
+    model : Network, MLPClassifier or MLPRegressor
+        The model measured: a network, or a fitted estimator (its ``network_``).
+    X : array-like or sparse matrix of shape (n_samples, n_features)
+        The rows of the objective, taken as one batch (sparse rows are made dense).
+    y : array-like
+        Their targets; an estimator's go through its own label encoding.
+    sample_weight : array-like of shape (n_samples,) or None
+        Weights of the rows; None weighs every row 1.
+    chunk_size : int or None
+        Sum products, gradients and losses over chunks of this many rows (with the whole set's
+        normaliser and the L2 term once); None takes all rows at once. Exact without batch
+        norm; with batch norm each chunk normalises with its own statistics.
+
+    Returns
+    -------
+    scipy.sparse.linalg.LinearOperator
+        A symmetric (n_params, n_params) float64 operator whose products are exact H·v.
+    """
     return Objective(model, X, y, sample_weight, chunk_size=chunk_size).operator()
 
 
 def hessian(model, X, y, *, sample_weight=None) -> np.ndarray:
-    """The full Hessian (n_params × n_params, float64), column by column: for small models."""
+    """The full Hessian, column by column: for small models, tests and teaching.
+
+    Parameters
+    ----------
+    model : Network, MLPClassifier or MLPRegressor
+        The model measured: a network, or a fitted estimator (its ``network_``).
+    X : array-like or sparse matrix of shape (n_samples, n_features)
+        The rows of the objective, taken as one batch (sparse rows are made dense).
+    y : array-like
+        Their targets; an estimator's go through its own label encoding.
+    sample_weight : array-like of shape (n_samples,) or None
+        Weights of the rows; None weighs every row 1.
+
+    Returns
+    -------
+    ndarray of shape (n_params, n_params)
+        The Hessian, float64.
+    """
     objective = Objective(model, X, y, sample_weight)
     n = objective.n_params
     if n > 5000:
@@ -174,7 +235,30 @@ def hessian(model, X, y, *, sample_weight=None) -> np.ndarray:
 
 
 def gradient(model, X, y, *, sample_weight=None, chunk_size=None):
-    """(J, ∇J) at the model's parameters: is this point a minimum at all?"""
+    """The objective and its gradient at the model's parameters: is this a minimum at all?
+
+    Parameters
+    ----------
+    model : Network, MLPClassifier or MLPRegressor
+        The model measured: a network, or a fitted estimator (its ``network_``).
+    X : array-like or sparse matrix of shape (n_samples, n_features)
+        The rows of the objective, taken as one batch (sparse rows are made dense).
+    y : array-like
+        Their targets; an estimator's go through its own label encoding.
+    sample_weight : array-like of shape (n_samples,) or None
+        Weights of the rows; None weighs every row 1.
+    chunk_size : int or None
+        Sum products, gradients and losses over chunks of this many rows (with the whole set's
+        normaliser and the L2 term once); None takes all rows at once. Exact without batch
+        norm; with batch norm each chunk normalises with its own statistics.
+
+    Returns
+    -------
+    loss : float
+        J at the model's parameters.
+    grad : ndarray of shape (n_params,)
+        ∇J, a new float64 array.
+    """
     return Objective(model, X, y, sample_weight, chunk_size=chunk_size).value_and_grad()
 
 
@@ -248,7 +332,21 @@ class _Lanczos:
 
 
 class Eigenpairs(NamedTuple):
-    """What top_eigenvalues reports."""
+    """What :func:`top_eigenvalues` reports.
+
+    Parameters
+    ----------
+    eigenvalues : ndarray of shape (k,)
+        The eigenvalues, ordered by ``which``.
+    eigenvectors : ndarray of shape (n_params, k)
+        Their unit eigenvectors, as columns.
+    n_iter : int
+        Lanczos steps taken, which is the number of Hessian-vector products.
+    converged : bool
+        Whether every Ritz residual ‖H x − λ x‖ is at most tol · max(1, abs(λ)).
+    residuals : ndarray of shape (k,)
+        Those residuals.
+    """
 
     eigenvalues: np.ndarray  # (k,), ordered by `which`
     eigenvectors: np.ndarray  # (n_params, k), unit columns
@@ -263,11 +361,43 @@ _WHICH = ("LM", "LA", "SA")
 def top_eigenvalues(model, X, y, k: int = 1, *, which: str = "LM", sample_weight=None,
                     tol: float = 1e-6, max_iter: int = 300, chunk_size=None,
                     random_state=None) -> Eigenpairs:
-    """The k extreme eigenvalues of the Hessian and their eigenvectors by Lanczos with full
-    reorthogonalisation: which='LM' largest in magnitude, 'LA' algebraically largest, 'SA'
-    algebraically smallest (negative curvature: a non-convex loss has it). The Krylov space
-    grows until every wanted Ritz pair has residual ≤ tol·max(1, |λ|) (checked every few steps,
-    costing nothing: ‖H x − λ x‖ = β_m |s_m|) or max_iter products were spent."""
+    """The k extreme eigenvalues of the Hessian and their eigenvectors, by Lanczos.
+
+    Lanczos with full reorthogonalisation: the Krylov space grows until every wanted Ritz pair
+    has a residual of at most tol · max(1, abs(λ)) (checked every few steps, at no cost:
+    ‖H x − λ x‖ = β_m abs(s_m)) or ``max_iter`` products were spent.
+
+    Parameters
+    ----------
+    model : Network, MLPClassifier or MLPRegressor
+        The model measured: a network, or a fitted estimator (its ``network_``).
+    X : array-like or sparse matrix of shape (n_samples, n_features)
+        The rows of the objective, taken as one batch (sparse rows are made dense).
+    y : array-like
+        Their targets; an estimator's go through its own label encoding.
+    k : int
+        How many eigenvalues.
+    which : {'LM', 'LA', 'SA'}
+        Largest in magnitude, algebraically largest, or algebraically smallest (negative
+        curvature, which a non-convex loss has).
+    sample_weight : array-like of shape (n_samples,) or None
+        Weights of the rows; None weighs every row 1.
+    tol : float
+        The relative residual at which a Ritz pair counts as converged.
+    max_iter : int
+        The most Hessian-vector products, at least ``k``.
+    chunk_size : int or None
+        Sum products, gradients and losses over chunks of this many rows (with the whole set's
+        normaliser and the L2 term once); None takes all rows at once. Exact without batch
+        norm; with batch norm each chunk normalises with its own statistics.
+    random_state : None, int or numpy RandomState
+        Seeds the starting vector.
+
+    Returns
+    -------
+    Eigenpairs
+        Eigenvalues, eigenvectors, products used, convergence and residuals.
+    """
     objective = Objective(model, X, y, sample_weight, chunk_size=chunk_size)
     n = objective.n_params
     k = check_int(k, "k")
@@ -301,6 +431,20 @@ def top_eigenvalues(model, X, y, k: int = 1, *, which: str = "LM", sample_weight
 
 # ---- trace ------------------------------------------------------------------------------------------
 class TraceEstimate(NamedTuple):
+    """What :func:`hessian_trace` reports.
+
+    Parameters
+    ----------
+    trace : float
+        The mean of zᵀHz over the probes.
+    std_error : float
+        The standard deviation of the probes' values divided by √n_probes.
+    n_probes : int
+        How many probes.
+    samples : ndarray of shape (n_probes,)
+        Each probe's zᵀHz.
+    """
+
     trace: float  # mean of zᵀHz over the probes
     std_error: float  # standard deviation of the probes / √n_probes
     n_probes: int
@@ -309,8 +453,34 @@ class TraceEstimate(NamedTuple):
 
 def hessian_trace(model, X, y, *, n_probes: int = 50, sample_weight=None, chunk_size=None,
                   random_state=None) -> TraceEstimate:
-    """tr H by Hutchinson's estimator with Rademacher probes z (E zᵀHz = tr H), with its
-    standard error."""
+    """The trace of the Hessian by Hutchinson's estimator, with its standard error.
+
+    The probes z are Rademacher vectors, for which the expectation of zᵀHz is tr H.
+
+    Parameters
+    ----------
+    model : Network, MLPClassifier or MLPRegressor
+        The model measured: a network, or a fitted estimator (its ``network_``).
+    X : array-like or sparse matrix of shape (n_samples, n_features)
+        The rows of the objective, taken as one batch (sparse rows are made dense).
+    y : array-like
+        Their targets; an estimator's go through its own label encoding.
+    n_probes : int
+        How many probes.
+    sample_weight : array-like of shape (n_samples,) or None
+        Weights of the rows; None weighs every row 1.
+    chunk_size : int or None
+        Sum products, gradients and losses over chunks of this many rows (with the whole set's
+        normaliser and the L2 term once); None takes all rows at once. Exact without batch
+        norm; with batch norm each chunk normalises with its own statistics.
+    random_state : None, int or numpy RandomState
+        Seeds the probes.
+
+    Returns
+    -------
+    TraceEstimate
+        The estimate, its standard error and every probe's value.
+    """
     objective = Objective(model, X, y, sample_weight, chunk_size=chunk_size)
     n_probes = check_int(n_probes, "n_probes", minimum=2)
     rng = check_random_state(random_state)
@@ -324,6 +494,24 @@ def hessian_trace(model, X, y, *, n_probes: int = 50, sample_weight=None, chunk_
 
 # ---- ε-sharpness ------------------------------------------------------------------------------------
 class Sharpness(NamedTuple):
+    """What :func:`eps_sharpness` reports.
+
+    Parameters
+    ----------
+    sharpness : float
+        100 (max_δ J(θ+δ) − J(θ)) / (1 + J(θ)).
+    loss : float
+        J(θ).
+    max_loss : float
+        J(θ + δ*), the largest value found in the box.
+    delta : ndarray of shape (n_params,)
+        δ*, inside the box abs(δ_i) ≤ ε(abs(θ_i) + 1).
+    n_iter : int
+        Iterations made.
+    method : str
+        The method used.
+    """
+
     sharpness: float  # 100 (max_δ J(θ+δ) − J(θ)) / (1 + J(θ))
     loss: float  # J(θ)
     max_loss: float  # J(θ + δ*), the largest value found in the box
@@ -335,13 +523,44 @@ class Sharpness(NamedTuple):
 def eps_sharpness(model, X, y, *, epsilon: float = 1e-3, method: str = "ascent",
                   max_iter: int | None = None, sample_weight=None, chunk_size=None,
                   random_state=None) -> Sharpness:
-    """Keskar et al.'s ε-sharpness, 100·(max_{|δ_i| ≤ ε(|θ_i|+1)} J(θ+δ) − J(θ)) / (1 + J(θ)).
+    """Keskar et al.'s ε-sharpness.
 
-    method='ascent' (default, max_iter=100): projected sign-gradient ascent from a random corner
-    of the box at a quarter of its size: δ ← clip(δ + τ_k b ⊙ sign ∇J(θ+δ), −b, b) with
-    b = ε(|θ|+1) and τ_k = 0.5·0.95^k, the best point seen kept (so never below δ = 0).
-    method='l-bfgs-b' (max_iter=10): the paper's procedure, scipy's L-BFGS-B on −J from δ = 0
-    within the box — at a minimum its first gradient is ~0, so it stops far below the maximum."""
+    100 (max J(θ+δ) − J(θ)) / (1 + J(θ)), the maximum over the box
+    abs(δ_i) ≤ ε (abs(θ_i) + 1).
+
+    Parameters
+    ----------
+    model : Network, MLPClassifier or MLPRegressor
+        The model measured: a network, or a fitted estimator (its ``network_``).
+    X : array-like or sparse matrix of shape (n_samples, n_features)
+        The rows of the objective, taken as one batch (sparse rows are made dense).
+    y : array-like
+        Their targets; an estimator's go through its own label encoding.
+    epsilon : float
+        ε, the relative size of the box.
+    method : {'ascent', 'l-bfgs-b'}
+        ``'ascent'``: projected sign-gradient ascent from a random corner of the box at a
+        quarter of its size, δ ← clip(δ + τ_k b ⊙ sign ∇J(θ+δ), −b, b) with b = ε(abs(θ)+1) and
+        τ_k = 0.5·0.95^k, the best point seen kept (so never below δ = 0). ``'l-bfgs-b'``: the
+        paper's procedure, scipy's L-BFGS-B on −J from δ = 0 within the box — at a minimum its
+        first gradient is about 0, so it stops far below the maximum.
+    max_iter : int or None
+        Ascent steps or L-BFGS-B iterations; None takes 100 for ``'ascent'`` and 10 for
+        ``'l-bfgs-b'``.
+    sample_weight : array-like of shape (n_samples,) or None
+        Weights of the rows; None weighs every row 1.
+    chunk_size : int or None
+        Sum products, gradients and losses over chunks of this many rows (with the whole set's
+        normaliser and the L2 term once); None takes all rows at once. Exact without batch
+        norm; with batch norm each chunk normalises with its own statistics.
+    random_state : None, int or numpy RandomState
+        Seeds the ascent's starting corner.
+
+    Returns
+    -------
+    Sharpness
+        The sharpness, J at both ends, the maximiser δ and the iterations made.
+    """
     objective = Objective(model, X, y, sample_weight, chunk_size=chunk_size)
     epsilon = check_param(epsilon, "epsilon")
     if method not in ("ascent", "l-bfgs-b"):
@@ -385,6 +604,22 @@ def eps_sharpness(model, X, y, *, epsilon: float = 1e-3, method: str = "ascent",
 
 # ---- spectral density -----------------------------------------------------------------------------
 class SpectralDensity(NamedTuple):
+    """What :func:`spectral_density` reports.
+
+    Parameters
+    ----------
+    grid : ndarray
+        The eigenvalue axis.
+    density : ndarray
+        The smoothed density on the grid (it integrates to about 1).
+    nodes : ndarray of shape (n_probes, steps)
+        The Ritz values of every probe's Lanczos run.
+    weights : ndarray of shape (n_probes, steps)
+        Their quadrature weights (each row sums to 1).
+    sigma : float
+        The Gaussian smoothing width used.
+    """
+
     grid: np.ndarray  # eigenvalue axis
     density: np.ndarray  # smoothed density on the grid (integrates to ~1)
     nodes: np.ndarray  # (n_probes, steps) Ritz values of every probe's Lanczos run
@@ -395,10 +630,42 @@ class SpectralDensity(NamedTuple):
 def spectral_density(model, X, y, *, n_probes: int = 1, steps: int = 80, sigma: float | None = None,
                      n_grid: int = 1000, sample_weight=None, chunk_size=None,
                      random_state=None) -> SpectralDensity:
-    """The eigenvalue density of H by stochastic Lanczos quadrature (Ghorbani et al. 2019, as
-    PyHessian offers): per Rademacher probe, `steps` Lanczos steps; the Ritz values θ_j with
-    weights (first entry of their eigenvector)² are a quadrature of the spectral measure;
-    averaged over probes and smoothed by Gaussians of width sigma (default: 1% of the spread)."""
+    """The eigenvalue density of the Hessian by stochastic Lanczos quadrature.
+
+    Ghorbani et al. (2019), as PyHessian offers it: per Rademacher probe, ``steps`` Lanczos
+    steps; the Ritz values with weights (first entry of their eigenvector)² are a quadrature of
+    the spectral measure, averaged over probes and smoothed by Gaussians.
+
+    Parameters
+    ----------
+    model : Network, MLPClassifier or MLPRegressor
+        The model measured: a network, or a fitted estimator (its ``network_``).
+    X : array-like or sparse matrix of shape (n_samples, n_features)
+        The rows of the objective, taken as one batch (sparse rows are made dense).
+    y : array-like
+        Their targets; an estimator's go through its own label encoding.
+    n_probes : int
+        How many probes.
+    steps : int
+        Lanczos steps per probe (at most the parameter count).
+    sigma : float or None
+        The width of the Gaussians; None takes 1% of the spread of the Ritz values.
+    n_grid : int
+        Points of the eigenvalue axis.
+    sample_weight : array-like of shape (n_samples,) or None
+        Weights of the rows; None weighs every row 1.
+    chunk_size : int or None
+        Sum products, gradients and losses over chunks of this many rows (with the whole set's
+        normaliser and the L2 term once); None takes all rows at once. Exact without batch
+        norm; with batch norm each chunk normalises with its own statistics.
+    random_state : None, int or numpy RandomState
+        Seeds the probes.
+
+    Returns
+    -------
+    SpectralDensity
+        The density on its grid, with every probe's nodes and weights.
+    """
     objective = Objective(model, X, y, sample_weight, chunk_size=chunk_size)
     n_probes = check_int(n_probes, "n_probes")
     steps = min(check_int(steps, "steps"), objective.n_params)

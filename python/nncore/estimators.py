@@ -213,14 +213,48 @@ class _BaseMLP(BaseEstimator):
         return schedule
 
     def mean_loss(self, X, y, sample_weight=None) -> float:
-        """The mean loss on (X, y) without the L2 term — the units of `loss_curve_` and of
-        history_'s val_loss (batch norm on its running averages)."""
+        """The mean loss on (X, y), without the L2 term.
+
+        The units of ``loss_curve_`` and of ``history_``'s ``val_loss``; batch norm uses its
+        running averages.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The rows.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Their targets, as ``fit`` takes them.
+        sample_weight : array-like of shape (n_samples,) or None
+            Weights of the rows; None weighs every row 1.
+
+        Returns
+        -------
+        float
+            The (weighted) mean loss.
+        """
         return self._network.mean_loss(self.prepare(X, y, sample_weight))
 
     def prepare(self, X, y, sample_weight=None) -> PreparedData:
-        """(X, y, sample_weight) as the fitted network takes them: X checked as for predict,
-        y through the estimator's own encoding (label indicators for a classifier). What
-        nncore.curvature and nncore.landscape measure an estimator on."""
+        """(X, y, sample_weight) checked and converted once for the fitted network.
+
+        X is checked as for ``predict``, y goes through the estimator's own encoding (label
+        indicators for a classifier). This is what :mod:`nncore.curvature` and
+        :mod:`nncore.landscape` measure an estimator on.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The rows.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Their targets, as ``fit`` takes them.
+        sample_weight : array-like of shape (n_samples,) or None
+            Weights of the rows; None weighs every row 1.
+
+        Returns
+        -------
+        PreparedData
+            The converted data.
+        """
         check_is_fitted(self)
         X = self._check_X_for_prediction(X)
         rows = len(y) if hasattr(y, "__len__") else None
@@ -385,43 +419,44 @@ class _BaseMLP(BaseEstimator):
     def fit_stream(self, source, *, target=None, epochs: int | None = None,
                    buffer_rows: int = 50_000, holdout: int = 0, standardize: bool = True,
                    categorical=()):
-        """Fit over data larger than memory, streamed in chunks (nncore's; needs an epoch-based
-        solver, and `pip install 'nncore[dask]'` for files and Dask sources).
+        """Fit over data larger than memory, streaming them epoch after epoch (nncore's).
 
-        One streaming pass first fits the preprocessing — numeric columns standardised, text
-        columns one-hot encoded, the classes — into `preprocessing_` (missing values are an
-        error naming the column); every epoch is then one pass over the training partitions,
-        in a fresh random order, their rows shuffled within a buffer, through the same epoch
-        driver as `fit`. n_iter_, loss_curve_, history_, schedules, n_iter_no_change, callbacks
-        and progress count passes, as in fit. Apply the preprocessing to new rows with
-        `nncore.streaming.transform_rows(estimator, rows)` before `predict`; `save` keeps it.
+        Before training, one streaming pass fits the preprocessing (standardisation of numeric
+        columns, one-hot categories of text columns, the classes) into ``preprocessing_``; a
+        missing value is an error naming its column. Each epoch then visits the training
+        partitions in a fresh random order (with ``shuffle``), their rows shuffled within a
+        buffer, through the same epoch driver as ``fit``: ``max_iter``, ``batch_size``,
+        schedules, ``n_iter_no_change``, callbacks and progress count passes over the data as
+        epochs. Files and Dask sources need ``pip install 'nncore[dask]'``.
 
         Parameters
         ----------
-        source : str, path, Dask DataFrame, (X, y) pair of Dask arrays, list or callable
-            A path or glob of Parquet or CSV files (one partition per file), a Dask DataFrame,
-            a pair of Dask arrays blocked along their rows, a list of (X, y) chunks, or a
-            function returning a fresh iterator of them (a one-shot iterator cannot be read
-            again for the next epoch).
-        target : str, optional
-            The label column of a table source (files or a Dask DataFrame); only for those.
-        epochs : int, optional
-            Passes over the data; sets max_iter. None keeps max_iter.
+        source : str, Dask collection or iterable
+            A path or glob of Parquet or CSV files (read through ``dask.dataframe``, one
+            partition at a time), a Dask DataFrame, a pair (X, y) of Dask arrays (their row
+            blocks are the partitions), or any re-iterable of (X, y) chunks (a list, or a
+            function returning a fresh iterator; a one-shot iterator cannot be read again for
+            the next epoch).
+        target : str or None
+            The target column of a file or DataFrame source.
+        epochs : int or None
+            Passes over the data; sets ``max_iter``. None keeps ``max_iter``.
         buffer_rows : int
-            Rows shuffled together: memory is bounded by the buffer and one partition. Each
-            full buffer is one call into C++; minibatches do not cross buffers.
+            Rows shuffled together in memory (rounded to a multiple of the batch size): memory
+            holds the buffer and one partition, not the data.
         holdout : int
-            The last `holdout` partitions are held out for the validation scores early
-            stopping and validation-reading callbacks use (they need at least one).
+            How many partitions, the last ones, are held out for the validation scores of early
+            stopping and of callbacks that read them (which need at least 1).
         standardize : bool
-            Standardise the numeric columns with the statistics of the training partitions.
+            Whether numeric columns are standardised.
         categorical : sequence of str
-            Columns to one-hot encode even though they hold numbers.
+            Columns treated as text (one-hot encoded) even if they hold numbers.
 
         Returns
         -------
         self
-            The fitted estimator, with `preprocessing_`.
+            Fitted, with ``preprocessing_``: :func:`nncore.streaming.transform_rows` applies it
+            to new rows, and ``save`` keeps it in the model file.
         """
         from ._validation import check_int
         from .streaming import plan_stream
@@ -902,31 +937,58 @@ class _BaseMLP(BaseEstimator):
         return score_function(y, y_pred, sample_weight=sample_weight)
 
     def fit(self, X, y, sample_weight=None):
-        """Fit the model to data matrix X and target(s) y.
+        """Train the network on (X, y) from new weights (or, with ``warm_start``, the current ones).
 
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The training rows: dense arrays, CSR or CSC matrices (kept sparse) or DataFrames.
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
-        sample_weight : array-like of shape (n_samples,), default=None
+            The targets: labels (or label indicators, for multilabel targets) for the
+            classifier, numbers for the regressor.
+        sample_weight : array-like of shape (n_samples,) or None
+            Weights of the rows (each minibatch is a weighted mean of their losses); None weighs
+            every row 1.
 
         Returns
         -------
-        self
+        MLPClassifier or MLPRegressor
+            The estimator itself.
         """
         return self._fit(X, y, sample_weight=sample_weight, incremental=False)
 
     def save(self, path, *, metadata=None):
-        """Write the fitted model to a portable .npz file (see nncore.load)."""
+        """Write the fitted model to a portable ``.npz`` file, without pickle.
+
+        The file holds the hyperparameters, the weights, batch-norm statistics, optimiser and
+        schedule state, classes, feature names and history; :func:`nncore.load` reads it back.
+        Callbacks are not saved.
+
+        Parameters
+        ----------
+        path : str, path-like or binary file object
+            Where to write.
+        metadata : dict or None
+            JSON-serialisable data stored beside the model, returned by
+            ``nncore.load(path, with_metadata=True)``.
+        """
         persistence.save(self, path, metadata=metadata)
 
     # ---- the model as a plain document (what persistence writes) -------------------------------
     def to_document(self) -> tuple[dict, dict]:
-        """(document, arrays): everything a fitted estimator is, as JSON-ready data and named
-        numeric or string arrays — hyperparameters, fitted attributes, the network's
-        architecture and state, the optimiser's and the schedule's settings and state, classes
-        and feature names. `from_document` rebuilds an estimator that predicts bit for bit as
-        this one and continues training where it stopped."""
+        """Everything the fitted estimator is, as plain data (what ``save`` writes).
+
+        Returns
+        -------
+        document : dict
+            JSON-ready data: hyperparameters, fitted attributes, the network's architecture,
+            the optimiser's and the schedule's settings and state.
+        arrays : dict of str to ndarray
+            Named numeric or string arrays: parameters, batch-norm statistics, optimiser state,
+            classes, feature names, the per-epoch lists. ``from_document`` rebuilds an
+            estimator that predicts bit for bit as this one and continues training where it
+            stopped.
+        """
         check_is_fitted(self)
         network, arrays = self._network.to_document()
         doc = {
@@ -991,8 +1053,27 @@ class _BaseMLP(BaseEstimator):
 
     @classmethod
     def from_document(cls, doc: dict, arrays: dict):
-        """The estimator `to_document` described; ValueError (or KeyError, TypeError for a
-        damaged document) when the document and its arrays disagree."""
+        """The estimator that ``to_document`` described.
+
+        Parameters
+        ----------
+        doc : dict
+            The document ``to_document`` returned (read from a file, possibly by an older
+            nncore).
+        arrays : dict of str to ndarray
+            Its arrays.
+
+        Returns
+        -------
+        MLPClassifier or MLPRegressor
+            The estimator.
+
+        Raises
+        ------
+        ValueError
+            When the document and its arrays disagree (KeyError or TypeError for a damaged
+            document).
+        """
         params = dict(doc["params"])
         if isinstance(params.get("hidden_layer_sizes"), list):  # JSON has no tuples
             params["hidden_layer_sizes"] = tuple(params["hidden_layer_sizes"])
@@ -1064,11 +1145,149 @@ class _BaseMLP(BaseEstimator):
 
 
 class MLPClassifier(ClassifierMixin, _BaseMLP):
-    """Multi-layer perceptron classifier on nncore's C++ core; scikit-learn's MLPClassifier API.
+    """Multi-layer perceptron classifier trained by nncore's C++ core.
 
-    Binary and multilabel targets use the logistic loss (one sigmoid output per label),
-    multiclass targets the softmax cross-entropy. See the module docstring for the extras and
-    the deliberate differences from scikit-learn."""
+    A drop-in replacement for scikit-learn's ``MLPClassifier``: the same parameters, fitted
+    attributes and methods, and for the same ``random_state`` the same fitted weights. Binary and
+    multilabel targets are fitted with the logistic loss (one sigmoid output per label),
+    multiclass targets with the softmax cross-entropy. The keyword-only parameters after
+    ``max_fun`` are nncore's extras; their defaults keep scikit-learn's behaviour, and one set
+    away from its default where a fit does not read it draws a ``UserWarning``.
+
+    Parameters
+    ----------
+    hidden_layer_sizes : int or sequence of int
+        The width of each hidden layer, input side first; one int is one hidden layer.
+    activation : str
+        The activation of the hidden layers: scikit-learn's ``'identity'``, ``'logistic'``,
+        ``'tanh'`` and ``'relu'``, and nncore's ``'leaky_relu'`` (slope 0.01), ``'softplus'``
+        and ``'gelu'`` (exact erf form).
+    solver : str
+        How the weights are fitted: scikit-learn's ``'sgd'`` (with ``momentum`` and
+        ``nesterovs_momentum``), ``'adam'`` and ``'lbfgs'`` (scipy's L-BFGS-B on the full batch),
+        and nncore's ``'momentum'`` (SGD with momentum, never Nesterov's) and ``'adamw'`` (Adam
+        with decoupled ``weight_decay``).
+    alpha : float
+        Strength of the L2 penalty on the weights (not the biases): the objective adds
+        ``alpha / 2`` times the squared weights, divided like the loss by the batch's total sample
+        weight.
+    batch_size : int or 'auto'
+        Rows per minibatch of the epoch-based solvers; ``'auto'`` takes 200, or every row when
+        there are fewer. L-BFGS does not read it.
+    learning_rate : {'constant', 'invscaling', 'adaptive'}
+        scikit-learn's step-size schedule, read (as there) by ``solver='sgd'`` only (and by
+        nncore's ``'momentum'``): keep ``learning_rate_init``, divide it by a power of the number
+        of samples seen (``power_t``), or divide it by 5 whenever ``n_iter_no_change`` epochs
+        pass without an improvement of ``tol``. ``schedule`` overrides it.
+    learning_rate_init : float
+        The initial step size of the epoch-based solvers.
+    power_t : float
+        The exponent of the ``'invscaling'`` schedule.
+    max_iter : int
+        The most epochs an epoch-based solver runs (each row is seen once per epoch), or the most
+        iterations of L-BFGS.
+    shuffle : bool
+        Whether the epoch-based solvers visit the rows in a new random order every epoch.
+    random_state : int, RandomState instance or None
+        Seeds every random draw of a fit: the initial weights, the early-stopping split, each
+        epoch's row order and the dropout masks. An int makes fits repeatable.
+    tol : float
+        The smallest improvement of the loss (or of the validation score, with early stopping)
+        that counts: after ``n_iter_no_change`` epochs without one, training stops, or the
+        ``'adaptive'`` schedule cuts the step. L-BFGS also stops on it.
+    verbose : bool or int
+        Whether to print the loss of every epoch, as scikit-learn does.
+    warm_start : bool
+        Whether ``fit`` starts from the weights of the previous fit instead of new ones.
+    momentum : float
+        The momentum of ``solver='sgd'`` and ``'momentum'``, in [0, 1].
+    nesterovs_momentum : bool
+        Whether ``solver='sgd'`` uses Nesterov's form of momentum.
+    early_stopping : bool
+        Whether to hold out ``validation_fraction`` of the training rows, stop when their score
+        has not improved by ``tol`` for ``n_iter_no_change`` epochs, and keep the best-scoring
+        weights. Epoch-based solvers only.
+    validation_fraction : float
+        The share of the training rows held out for early stopping (and for callbacks that read
+        the validation loss or score).
+    beta_1 : float
+        Adam's (and AdamW's) decay rate of the first-moment estimate, in [0, 1).
+    beta_2 : float
+        Adam's (and AdamW's) decay rate of the second-moment estimate, in [0, 1).
+    epsilon : float
+        Adam's (and AdamW's) term added to the denominator for numerical stability.
+    n_iter_no_change : int or numpy.inf
+        How many epochs in a row without an improvement of ``tol`` end training (or, with
+        ``learning_rate='adaptive'``, cut the step size); ``numpy.inf`` never stops early.
+    max_fun : int
+        The most loss evaluations of L-BFGS.
+    weight_decay : float
+        nncore's: the decoupled weight decay of ``solver='adamw'`` (each step multiplies the
+        parameters by ``1 - learning_rate * weight_decay``); other solvers do not read it.
+    batch_norm : bool
+        nncore's, off by default: batch normalisation between each hidden dense layer and its
+        activation (PyTorch's BatchNorm1d conventions).
+    dropout : float or sequence of float
+        nncore's, off by default: inverted dropout on the output of every hidden layer during
+        training steps, one rate in [0, 1) for all hidden layers or one per hidden layer. Not with
+        ``solver='lbfgs'``. Predictions and scores never drop out.
+    init : str
+        nncore's: the initial weights' distribution; the default, ``'glorot_uniform'``, draws
+        scikit-learn's weights (the same seed gives the same weights). Also ``'he_normal'``,
+        ``'glorot_normal'``, ``'normal'``, ``'pytorch_uniform'`` and ``'zeros'``.
+    dtype : {'float32', 'float64'} or None
+        nncore's: the precision of the network; None follows X (float32 input trains in
+        float32, anything else in float64). L-BFGS always computes in float64.
+    loss_reduction : {'mean', 'sum'}
+        nncore's: ``'mean'`` (scikit-learn's objective) averages the loss over a minibatch;
+        ``'sum'`` scales it to the whole training set (n over the batch size, times the minibatch
+        sum).
+        Reported losses are in mean units either way.
+    lr_decay : float
+        nncore's: the factor of the ``'step'`` and ``'exponential'`` schedules.
+    lr_step_size : int
+        nncore's: the epochs between two cuts of the ``'step'`` schedule.
+    warmup_epochs : int
+        nncore's, off by default: epochs over which the step size ramps up linearly to its
+        schedule's value, for the epoch-based solvers.
+    min_learning_rate : float
+        nncore's: the step size the ``'cosine'`` schedule ends at.
+    callbacks : sequence of callable
+        nncore's, none by default: called after every epoch as ``callback(estimator, record)``
+        with the epoch's ``history_`` record; a truthy return ends training. See
+        :mod:`nncore.callbacks`. Not saved with the model.
+    progress : bool
+        nncore's, off by default: show a tqdm progress bar over the epochs.
+    n_threads : int or None
+        nncore's: the threads of large matrix products and of evaluation; None follows the
+        process-wide default (:func:`nncore.thread_limit`). The result is the same for every
+        count.
+    schedule : str or None
+        nncore's, off by default: a step-size schedule from ``nncore.SCHEDULES`` (``'constant'``,
+        ``'invscaling'``, ``'adaptive'``, ``'step'``, ``'exponential'``, ``'cosine'``) for any
+        epoch-based solver, in place of ``learning_rate``; None keeps scikit-learn's rule.
+    class_weight : dict, 'balanced' or None
+        nncore's, off by default: weights per class, multiplied into ``sample_weight`` —
+        ``{label: weight}``, or ``'balanced'`` for weights inversely proportional to the class
+        frequencies (not with ``partial_fit``, whose chunk cannot know them).
+    stratify : bool or None
+        nncore's: how early stopping splits off its validation rows. None follows scikit-learn's
+        rule (binary targets are stratified, multiclass and multilabel ones not), True
+        stratifies multiclass targets too, False never stratifies.
+
+    Attributes
+    ----------
+    history_ : list of dict
+        One record per epoch: ``epoch``, ``loss``, ``val_loss``, ``val_score``,
+        ``learning_rate``, ``grad_norm``, ``param_norm``, ``seconds``.
+    training_stopped_ : bool
+        Whether a callback asked the last fit or ``partial_fit`` to stop.
+
+    See Also
+    --------
+    MLPRegressor : The regressor.
+    nncore.load : Read a model written by ``save``.
+    """
 
     def __init__(
         self,
@@ -1229,7 +1448,18 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         return self._label_binarizer.inverse_transform(y_pred)
 
     def predict(self, X):
-        """Predict classes (or label indicators for multilabel targets) for X."""
+        """Predict the class of each row.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The rows to predict.
+
+        Returns
+        -------
+        ndarray of shape (n_samples,) or (n_samples, n_classes)
+            Labels from ``classes_``, or label indicators for multilabel targets.
+        """
         if self._labels_from_core():
             labels = self._unchecked_prediction(X, "label")
             if labels is not None:
@@ -1242,12 +1472,32 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
     @available_if(lambda est: est._check_solver())
     def partial_fit(self, X, y, sample_weight=None, classes=None, *, validation_data=None):
-        """One epoch over (X, y); `classes` is required on the first call.
+        """Train one epoch over (X, y), continuing from the current weights.
 
-        validation_data=(X_val, y_val) or (X_val, y_val, sample_weight_val), keyword-only: the
-        held-out rows that fill history_'s val_loss/val_score for this epoch — what callbacks
-        that read them (EarlyStopping on val_*) need; partial_fit never holds out part of the
-        chunk itself. `training_stopped_` says whether a callback asked to stop."""
+        A training run is the ``partial_fit`` calls from the first one until a callback asks to
+        stop; ``training_stopped_`` says whether one did. ``partial_fit`` never holds out part of
+        the chunk.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The training rows of this chunk.
+        y : array-like of shape (n_samples,) or (n_samples, n_labels)
+            Their labels.
+        sample_weight : array-like of shape (n_samples,) or None
+            Weights of the rows; None weighs every row 1.
+        classes : array-like of shape (n_classes,) or None
+            Every class the model will see; required on the first call, ignored afterwards.
+        validation_data : tuple or None
+            ``(X_val, y_val)`` or ``(X_val, y_val, sample_weight_val)``: held-out rows that
+            fill this epoch's ``val_loss`` and ``val_score`` in ``history_``, which callbacks
+            that monitor them need.
+
+        Returns
+        -------
+        MLPClassifier
+            The estimator itself.
+        """
         if _check_partial_fit_first_call(self, classes):
             self._label_binarizer = LabelBinarizer()
             if type_of_target(y).startswith("multilabel"):
@@ -1258,7 +1508,18 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                          validation_data=validation_data)
 
     def predict_proba(self, X):
-        """Probability of each class, columns ordered as `classes_`."""
+        """Probability of each class for each row.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The rows to predict.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_classes)
+            The probabilities, columns in the order of ``classes_``.
+        """
         proba = self._unchecked_prediction(X, "proba")
         if proba is not None:
             return proba
@@ -1266,7 +1527,18 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         return self._forward(X, output="proba")
 
     def predict_log_proba(self, X):
-        """log(predict_proba(X))."""
+        """Logarithm of the probability of each class for each row.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The rows to predict.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_classes)
+            ``log(predict_proba(X))``.
+        """
         y_prob = self.predict_proba(X)
         return np.log(y_prob, out=y_prob)
 
@@ -1277,10 +1549,148 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
 
 class MLPRegressor(RegressorMixin, _BaseMLP):
-    """Multi-layer perceptron regressor on nncore's C++ core; scikit-learn's MLPRegressor API.
+    """Multi-layer perceptron regressor trained by nncore's C++ core.
 
-    loss='squared_error' (½ squared error, averaged over outputs) or 'poisson' (half Poisson
-    deviance with log link; predictions are exp of the network's output)."""
+    A drop-in replacement for scikit-learn's ``MLPRegressor``: the same parameters, fitted
+    attributes and methods, and for the same ``random_state`` the same fitted weights. The
+    keyword-only parameters after ``max_fun`` are nncore's extras; their defaults keep
+    scikit-learn's behaviour, and one set away from its default where a fit does not read it
+    draws a ``UserWarning``.
+
+    Parameters
+    ----------
+    loss : {'squared_error', 'poisson'}
+        The loss fitted: half the squared error averaged over the outputs, or the half Poisson
+        deviance with a log link (predictions are the exponential of the network's output;
+        targets must not be negative).
+    hidden_layer_sizes : int or sequence of int
+        The width of each hidden layer, input side first; one int is one hidden layer.
+    activation : str
+        The activation of the hidden layers: scikit-learn's ``'identity'``, ``'logistic'``,
+        ``'tanh'`` and ``'relu'``, and nncore's ``'leaky_relu'`` (slope 0.01), ``'softplus'``
+        and ``'gelu'`` (exact erf form).
+    solver : str
+        How the weights are fitted: scikit-learn's ``'sgd'`` (with ``momentum`` and
+        ``nesterovs_momentum``), ``'adam'`` and ``'lbfgs'`` (scipy's L-BFGS-B on the full batch),
+        and nncore's ``'momentum'`` (SGD with momentum, never Nesterov's) and ``'adamw'`` (Adam
+        with decoupled ``weight_decay``).
+    alpha : float
+        Strength of the L2 penalty on the weights (not the biases): the objective adds
+        ``alpha / 2`` times the squared weights, divided like the loss by the batch's total sample
+        weight.
+    batch_size : int or 'auto'
+        Rows per minibatch of the epoch-based solvers; ``'auto'`` takes 200, or every row when
+        there are fewer. L-BFGS does not read it.
+    learning_rate : {'constant', 'invscaling', 'adaptive'}
+        scikit-learn's step-size schedule, read (as there) by ``solver='sgd'`` only (and by
+        nncore's ``'momentum'``): keep ``learning_rate_init``, divide it by a power of the number
+        of samples seen (``power_t``), or divide it by 5 whenever ``n_iter_no_change`` epochs
+        pass without an improvement of ``tol``. ``schedule`` overrides it.
+    learning_rate_init : float
+        The initial step size of the epoch-based solvers.
+    power_t : float
+        The exponent of the ``'invscaling'`` schedule.
+    max_iter : int
+        The most epochs an epoch-based solver runs (each row is seen once per epoch), or the most
+        iterations of L-BFGS.
+    shuffle : bool
+        Whether the epoch-based solvers visit the rows in a new random order every epoch.
+    random_state : int, RandomState instance or None
+        Seeds every random draw of a fit: the initial weights, the early-stopping split, each
+        epoch's row order and the dropout masks. An int makes fits repeatable.
+    tol : float
+        The smallest improvement of the loss (or of the validation score, with early stopping)
+        that counts: after ``n_iter_no_change`` epochs without one, training stops, or the
+        ``'adaptive'`` schedule cuts the step. L-BFGS also stops on it.
+    verbose : bool or int
+        Whether to print the loss of every epoch, as scikit-learn does.
+    warm_start : bool
+        Whether ``fit`` starts from the weights of the previous fit instead of new ones.
+    momentum : float
+        The momentum of ``solver='sgd'`` and ``'momentum'``, in [0, 1].
+    nesterovs_momentum : bool
+        Whether ``solver='sgd'`` uses Nesterov's form of momentum.
+    early_stopping : bool
+        Whether to hold out ``validation_fraction`` of the training rows, stop when their score
+        has not improved by ``tol`` for ``n_iter_no_change`` epochs, and keep the best-scoring
+        weights. Epoch-based solvers only.
+    validation_fraction : float
+        The share of the training rows held out for early stopping (and for callbacks that read
+        the validation loss or score).
+    beta_1 : float
+        Adam's (and AdamW's) decay rate of the first-moment estimate, in [0, 1).
+    beta_2 : float
+        Adam's (and AdamW's) decay rate of the second-moment estimate, in [0, 1).
+    epsilon : float
+        Adam's (and AdamW's) term added to the denominator for numerical stability.
+    n_iter_no_change : int or numpy.inf
+        How many epochs in a row without an improvement of ``tol`` end training (or, with
+        ``learning_rate='adaptive'``, cut the step size); ``numpy.inf`` never stops early.
+    max_fun : int
+        The most loss evaluations of L-BFGS.
+    weight_decay : float
+        nncore's: the decoupled weight decay of ``solver='adamw'`` (each step multiplies the
+        parameters by ``1 - learning_rate * weight_decay``); other solvers do not read it.
+    batch_norm : bool
+        nncore's, off by default: batch normalisation between each hidden dense layer and its
+        activation (PyTorch's BatchNorm1d conventions).
+    dropout : float or sequence of float
+        nncore's, off by default: inverted dropout on the output of every hidden layer during
+        training steps, one rate in [0, 1) for all hidden layers or one per hidden layer. Not with
+        ``solver='lbfgs'``. Predictions and scores never drop out.
+    init : str
+        nncore's: the initial weights' distribution; the default, ``'glorot_uniform'``, draws
+        scikit-learn's weights (the same seed gives the same weights). Also ``'he_normal'``,
+        ``'glorot_normal'``, ``'normal'``, ``'pytorch_uniform'`` and ``'zeros'``.
+    dtype : {'float32', 'float64'} or None
+        nncore's: the precision of the network; None follows X (float32 input trains in
+        float32, anything else in float64). L-BFGS always computes in float64.
+    loss_reduction : {'mean', 'sum'}
+        nncore's: ``'mean'`` (scikit-learn's objective) averages the loss over a minibatch;
+        ``'sum'`` scales it to the whole training set (n over the batch size, times the minibatch
+        sum).
+        Reported losses are in mean units either way.
+    lr_decay : float
+        nncore's: the factor of the ``'step'`` and ``'exponential'`` schedules.
+    lr_step_size : int
+        nncore's: the epochs between two cuts of the ``'step'`` schedule.
+    warmup_epochs : int
+        nncore's, off by default: epochs over which the step size ramps up linearly to its
+        schedule's value, for the epoch-based solvers.
+    min_learning_rate : float
+        nncore's: the step size the ``'cosine'`` schedule ends at.
+    callbacks : sequence of callable
+        nncore's, none by default: called after every epoch as ``callback(estimator, record)``
+        with the epoch's ``history_`` record; a truthy return ends training. See
+        :mod:`nncore.callbacks`. Not saved with the model.
+    progress : bool
+        nncore's, off by default: show a tqdm progress bar over the epochs.
+    n_threads : int or None
+        nncore's: the threads of large matrix products and of evaluation; None follows the
+        process-wide default (:func:`nncore.thread_limit`). The result is the same for every
+        count.
+    schedule : str or None
+        nncore's, off by default: a step-size schedule from ``nncore.SCHEDULES`` (``'constant'``,
+        ``'invscaling'``, ``'adaptive'``, ``'step'``, ``'exponential'``, ``'cosine'``) for any
+        epoch-based solver, in place of ``learning_rate``; None keeps scikit-learn's rule.
+    mean_output_gradient : bool
+        nncore's, off by default: with several outputs and the squared error, follow the gradient
+        of the reported (output-averaged) loss; scikit-learn's gradient is the number of outputs
+        times that. Single-output fits are unchanged.
+
+    Attributes
+    ----------
+    history_ : list of dict
+        One record per epoch: ``epoch``, ``loss``, ``val_loss``, ``val_score``,
+        ``learning_rate``, ``grad_norm``, ``param_norm``, ``seconds``.
+    training_stopped_ : bool
+        Whether a callback asked the last fit or ``partial_fit`` to stop.
+
+    See Also
+    --------
+    MLPClassifier : The classifier.
+    nncore.load : Read a model written by ``save``.
+    """
 
     _parameter_constraints: dict = {
         **_BaseMLP._parameter_constraints,
@@ -1354,7 +1764,18 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         return y_pred.ravel() if y_pred.shape[1] == 1 else y_pred
 
     def predict(self, X):
-        """Predict the target(s) for X."""
+        """Predict the target(s) of each row.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The rows to predict.
+
+        Returns
+        -------
+        ndarray of shape (n_samples,) or (n_samples, n_outputs)
+            The predictions.
+        """
         y_pred = self._unchecked_prediction(X, "response")
         if y_pred is not None:
             return y_pred.ravel() if y_pred.shape[1] == 1 else y_pred
@@ -1366,7 +1787,30 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
 
     @available_if(lambda est: est._check_solver())
     def partial_fit(self, X, y, sample_weight=None, *, validation_data=None):
-        """One epoch over (X, y); validation_data and training_stopped_ as for the classifier."""
+        """Train one epoch over (X, y), continuing from the current weights.
+
+        A training run is the ``partial_fit`` calls from the first one until a callback asks to
+        stop; ``training_stopped_`` says whether one did. ``partial_fit`` never holds out part of
+        the chunk.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The training rows of this chunk.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Their targets.
+        sample_weight : array-like of shape (n_samples,) or None
+            Weights of the rows; None weighs every row 1.
+        validation_data : tuple or None
+            ``(X_val, y_val)`` or ``(X_val, y_val, sample_weight_val)``: held-out rows that
+            fill this epoch's ``val_loss`` and ``val_score`` in ``history_``, which callbacks
+            that monitor them need.
+
+        Returns
+        -------
+        MLPRegressor
+            The estimator itself.
+        """
         return self._fit(X, y, sample_weight=sample_weight, incremental=True,
                          validation_data=validation_data)
 

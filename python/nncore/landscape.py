@@ -22,7 +22,24 @@ from .network import Network
 
 # ---- directions ---------------------------------------------------------------------------------
 def weight_direction(model, layer: int, row: int, column: int) -> np.ndarray:
-    """The unit vector of one weight: W_layer[row, column] (W of shape (fan_in, fan_out))."""
+    """The unit vector of one weight, W_layer[row, column].
+
+    Parameters
+    ----------
+    model : Network, MLPClassifier or MLPRegressor
+        A network, or a fitted estimator (its ``network_``).
+    layer : int
+        The dense layer, from 0 at the input.
+    row : int
+        The input unit (W has shape (fan_in, fan_out)).
+    column : int
+        The output unit.
+
+    Returns
+    -------
+    ndarray of shape (n_params,)
+        The direction.
+    """
     network = network_of(model)
     weights = [entry for entry in network.layout() if entry[0] == "weight"]
     layer = check_int(layer, "layer", minimum=0)
@@ -39,10 +56,25 @@ def weight_direction(model, layer: int, row: int, column: int) -> np.ndarray:
 
 
 def random_direction(model, *, filter_normalized: bool = True, random_state=None) -> np.ndarray:
-    """A Gaussian direction; filter-normalised (Li et al. 2018) by default: each output unit's
-    incoming weights — a column of W in nncore's (fan_in, fan_out) layout, a row in PyTorch's —
-    rescaled to the norm of the same weights of θ. Biases and batch-norm parameters get 0 (the
-    convention of that paper for them), so the plot shows the weights' landscape."""
+    """A Gaussian random direction, filter-normalised by default.
+
+    Parameters
+    ----------
+    model : Network, MLPClassifier or MLPRegressor
+        A network, or a fitted estimator (its ``network_``).
+    filter_normalized : bool
+        Whether to normalise as Li et al. (2018): each output unit's incoming weights — a column
+        of W in nncore's (fan_in, fan_out) layout, a row in PyTorch's — rescaled to the norm of
+        the same weights of θ, and biases and batch-norm parameters set to 0 (that paper's
+        convention for them), so that the plot shows the weights' landscape.
+    random_state : None, int or numpy RandomState
+        Seeds the draw.
+
+    Returns
+    -------
+    ndarray of shape (n_params,)
+        The direction.
+    """
     network = network_of(model)
     rng = check_random_state(random_state)
     theta = network.params.astype(np.float64)
@@ -59,7 +91,26 @@ def random_direction(model, *, filter_normalized: bool = True, random_state=None
 
 
 def eigen_direction(model, X, y, *, sample_weight=None, random_state=None) -> np.ndarray:
-    """The unit eigenvector of the Hessian's largest-magnitude eigenvalue."""
+    """The unit eigenvector of the Hessian's largest-magnitude eigenvalue.
+
+    Parameters
+    ----------
+    model : Network, MLPClassifier or MLPRegressor
+        A network, or a fitted estimator (its ``network_``).
+    X : array-like or sparse matrix of shape (n_samples, n_features)
+        The training rows of the objective.
+    y : array-like
+        Their targets; an estimator's go through its own label encoding.
+    sample_weight : array-like of shape (n_samples,) or None
+        Weights of the training rows; None weighs every row 1.
+    random_state : None, int or numpy RandomState
+        Seeds the Lanczos start.
+
+    Returns
+    -------
+    ndarray of shape (n_params,)
+        The direction.
+    """
     return top_eigenvalues(model, X, y, 1, sample_weight=sample_weight,
                            random_state=random_state).eigenvectors[:, 0]
 
@@ -79,8 +130,22 @@ def _solution(theta, name: str) -> np.ndarray:
 
 
 def between(theta_a, theta_b) -> np.ndarray:
-    """θ_b − θ_a: with origin θ_a, α = 0 is θ_a and α = 1 is θ_b (α < 0 and α > 1 extrapolate).
-    Each is a parameter vector, or a fitted estimator or Network (its parameters)."""
+    """The direction θ_b − θ_a between two solutions.
+
+    With origin θ_a, α = 0 is θ_a and α = 1 is θ_b (α < 0 and α > 1 extrapolate).
+
+    Parameters
+    ----------
+    theta_a : array-like, Network or fitted estimator
+        The first point: a parameter vector, or a model (its parameters).
+    theta_b : array-like, Network or fitted estimator
+        The second point, likewise.
+
+    Returns
+    -------
+    ndarray of shape (n_params,)
+        θ_b − θ_a.
+    """
     a, b = _solution(theta_a, "theta_a"), _solution(theta_b, "theta_b")
     if a.shape != b.shape:
         raise ValueError(f"the two solutions differ in shape: {a.shape} vs {b.shape}")
@@ -89,8 +154,21 @@ def between(theta_a, theta_b) -> np.ndarray:
 
 # ---- slices -------------------------------------------------------------------------------------
 class Slice(NamedTuple):
-    """A 1-D slice (alphas (m,), losses (m,)) or a 2-D one (alphas (m,), betas (p,), losses
-    (m, p)); test_losses likewise, or None without test data."""
+    """A 1-D or 2-D slice of the loss landscape, as :func:`slice_1d` and :func:`slice_2d` give it.
+
+    Parameters
+    ----------
+    alphas : ndarray of shape (m,)
+        The steps along the first direction.
+    betas : ndarray of shape (p,) or None
+        The steps along the second direction; None for a 1-D slice.
+    train_losses : ndarray of shape (m,) or (m, p)
+        The training objective at each point.
+    test_losses : ndarray or None
+        The test loss at each point, or None without test data.
+    origin_loss : float
+        The objective at the origin (α = β = 0).
+    """
 
     alphas: np.ndarray
     betas: np.ndarray | None
@@ -131,8 +209,35 @@ def _evaluate(objective, test, theta):
 
 def slice_1d(model, X, y, direction, alphas=None, *, sample_weight=None, X_test=None,
              y_test=None, origin=None) -> Slice:
-    """J(origin + α·direction) for each α (default: 21 points in [-1, 1]); origin defaults to
-    the model's parameters. With (X_test, y_test), the test loss along the same line."""
+    """The training objective J(origin + α·direction) along a line.
+
+    Parameters
+    ----------
+    model : Network, MLPClassifier or MLPRegressor
+        A network, or a fitted estimator (its ``network_``).
+    X : array-like or sparse matrix of shape (n_samples, n_features)
+        The training rows of the objective.
+    y : array-like
+        Their targets; an estimator's go through its own label encoding.
+    direction : array-like of shape (n_params,)
+        The direction d.
+    alphas : array-like or None
+        The steps α; None takes 21 points in [-1, 1].
+    sample_weight : array-like of shape (n_samples,) or None
+        Weights of the training rows; None weighs every row 1.
+    X_test : array-like or None
+        Rows for a test curve: the mean loss as the model predicts (batch norm on its running
+        statistics, no L2 term); None draws no test curve.
+    y_test : array-like or None
+        Their targets.
+    origin : array-like of shape (n_params,) or None
+        The point at α = 0; None is the model's parameters.
+
+    Returns
+    -------
+    Slice
+        The 1-D slice.
+    """
     objective, origin, test = _setup(model, X, y, sample_weight, X_test, y_test, origin)
     d = _direction(objective, direction, "direction")
     alphas = np.linspace(-1, 1, 21) if alphas is None else np.asarray(alphas, dtype=np.float64)
@@ -143,7 +248,39 @@ def slice_1d(model, X, y, direction, alphas=None, *, sample_weight=None, X_test=
 
 def slice_2d(model, X, y, direction_1, direction_2, alphas=None, betas=None, *,
              sample_weight=None, X_test=None, y_test=None, origin=None) -> Slice:
-    """J(origin + α·d1 + β·d2) on the grid alphas × betas (default 21 × 21 in [-1, 1]²)."""
+    """The training objective J(origin + α·d1 + β·d2) on a grid.
+
+    Parameters
+    ----------
+    model : Network, MLPClassifier or MLPRegressor
+        A network, or a fitted estimator (its ``network_``).
+    X : array-like or sparse matrix of shape (n_samples, n_features)
+        The training rows of the objective.
+    y : array-like
+        Their targets; an estimator's go through its own label encoding.
+    direction_1 : array-like of shape (n_params,)
+        The first direction d1.
+    direction_2 : array-like of shape (n_params,)
+        The second direction d2.
+    alphas : array-like or None
+        The steps α along d1; None takes 21 points in [-1, 1].
+    betas : array-like or None
+        The steps β along d2; None takes 21 points in [-1, 1].
+    sample_weight : array-like of shape (n_samples,) or None
+        Weights of the training rows; None weighs every row 1.
+    X_test : array-like or None
+        Rows for a test curve: the mean loss as the model predicts (batch norm on its running
+        statistics, no L2 term); None draws no test curve.
+    y_test : array-like or None
+        Their targets.
+    origin : array-like of shape (n_params,) or None
+        The point at α = β = 0; None is the model's parameters.
+
+    Returns
+    -------
+    Slice
+        The 2-D slice.
+    """
     objective, origin, test = _setup(model, X, y, sample_weight, X_test, y_test, origin)
     d1 = _direction(objective, direction_1, "direction_1")
     d2 = _direction(objective, direction_2, "direction_2")

@@ -65,11 +65,21 @@ class EpochStats(NamedTuple):
 
 
 class PreparedData(NamedTuple):
-    """Data checked and converted once for one network (`Network.prepare`): X (n, d) and targets
-    Y (n, K) C-contiguous in the network's dtype — X may also be a scipy CSR matrix of that
-    dtype, which the core reads as it is (the first layer's products run on its stored values)
-    — sample_weight (n,) or None. Every method that takes (X, y) also takes one of these in
-    place of X, and then checks nothing again."""
+    """Data checked and converted once for one network (made by :meth:`Network.prepare`).
+
+    Every method that takes (X, y) also takes one of these in place of X, and then checks nothing
+    again.
+
+    Parameters
+    ----------
+    X : ndarray or scipy.sparse.csr_matrix
+        The rows, shape (n, d), C-contiguous in the network's dtype; a CSR matrix of that dtype
+        is read as it is (the first layer's products run on its stored values).
+    Y : ndarray
+        The targets, shape (n, K), C-contiguous in the network's dtype.
+    sample_weight : ndarray of shape (n,) or None
+        Weights of the rows, or None for weight 1 each.
+    """
 
     X: np.ndarray
     Y: np.ndarray
@@ -167,12 +177,13 @@ class Network:
         Loss on the raw scores: ½ squared error averaged over outputs; binary/multilabel logistic
         (targets in [0, 1]); softmax cross-entropy (one-hot rows or integer labels); Poisson with
         log link (targets >= 0).
-    alpha : float, default 0
+    alpha : float
         L2 penalty on the weights (not the biases), scaled per batch as scikit-learn does.
-    loss_reduction : {'mean', 'sum'}, default 'mean'
+    loss_reduction : {'mean', 'sum'}
         'sum' multiplies the objective by n, the number of training rows: the lecture's update.
-    dtype : {'float64', 'float32'}, default 'float64'
-    batch_norm : bool, default False
+    dtype : {'float64', 'float32'}
+        The precision of the parameters and of every computation.
+    batch_norm : bool
         Batch normalisation between every hidden dense layer and its activation (PyTorch's
         BatchNorm1d conventions: ε = 1e-5, running averages with momentum 0.1).
     init : {'glorot_uniform', 'he_normal', 'glorot_normal', 'normal', 'pytorch_uniform', 'zeros'}
@@ -183,18 +194,18 @@ class Network:
         U(±1/sqrt(fan_in)), PyTorch's nn.Linear default (what most studies of sharpness used;
         the same distribution, not PyTorch's random stream); 'zeros' makes every parameter 0, a teaching case:
         the hidden units of a layer then stay identical and the network cannot learn.
-    init_std : float, default 0.01
+    init_std : float
         σ of the 'normal' scheme.
     random_state : None, int or numpy RandomState
         Seeds the initial weights.
-    n_threads : int or None, default None
+    n_threads : int or None
         Threads for the large matrix products (those of at least ~2M multiply-adds; smaller ones
         run on one thread), the large elementwise passes, and evaluation's blocks of rows. None:
         the process-wide default, read at each call — OMP_NUM_THREADS when nncore was imported,
         else every CPU this process may use, as changed by `threadpoolctl.threadpool_limits`
         (joblib's and Dask's workers set these limits for you). Results are the same bits for
         every thread count.
-    dropout : float or sequence of float, default 0
+    dropout : float or sequence of float
         Inverted dropout on the output of every hidden layer (after batch norm and the
         activation) in training steps — `train_epoch`, `run_epoch`, `nncore.train`, and
         `loss_and_grad(..., dropout=True)`: a rate in [0, 1) for all hidden layers, or one per
@@ -203,12 +214,14 @@ class Network:
         from random_state without drawing from it (see `dropout_seed_of`) and `dropout_step`
         counts the steps that drew masks.
 
+    Notes
+    -----
     Two attributes (off by default; nncore's estimators set both, to train as scikit-learn
-    does) reproduce where scikit-learn's numbers are not the textbook's: `loss_clip_epsilon`
+    does) reproduce where scikit-learn's numbers are not the textbook's: ``loss_clip_epsilon``
     (0: off) — the log-loss *value* (loss, loss curves, L-BFGS's line search) of probabilities
-    clipped to [eps, 1 − eps], the gradient unclipped; `sum_output_gradient` — squared error's gradient
-    (and H·v) is that of Σ_k ½(y_k − f_k)², n_outputs times the gradient of the loss, which is
-    still reported averaged over the outputs.
+    clipped to [eps, 1 − eps], the gradient unclipped; ``sum_output_gradient`` — squared error's
+    gradient (and H·v) is that of Σ_k ½(y_k − f_k)², n_outputs times the gradient of the loss,
+    which is still reported averaged over the outputs.
     """
 
     params = _WriteThrough()
@@ -379,9 +392,21 @@ class Network:
         self._core.dropout_step = _check_uint64(value, "dropout_step")
 
     def dropout_masks(self, rows: int, step: int | None = None) -> list:
-        """The masks (rows, width_t) of every hidden layer — None for a layer without dropout —
-        that training step `step` (default: the next one, `dropout_step`) multiplies into the
-        first `rows` rows of its batch: entries 0 or 1/(1 − p_t), float64."""
+        """The dropout masks a training step multiplies into its batch.
+
+        Parameters
+        ----------
+        rows : int
+            How many rows of the batch (the masks' first dimension).
+        step : int or None
+            The training step; None is the next one, ``dropout_step``.
+
+        Returns
+        -------
+        list of ndarray or None
+            One (rows, width) float64 mask per hidden layer, entries 0 or 1/(1 − p); None for a
+            layer without dropout.
+        """
         step = self.dropout_step if step is None else _check_uint64(step, "step")
         rows = check_int(rows, "rows")
         return [None if p == 0 else _core.dropout_mask(self.dropout_seed, step, t, rows, width, p)
@@ -420,9 +445,26 @@ class Network:
 
     def initialize(self, random_state=None, *, init: str = "glorot_uniform",
                    init_std: float = 0.01) -> "Network":
-        """Draw fresh weights by the scheme `init` (see the class docstring); batch-norm scales
-        are reset to 1, shifts to 0 and running statistics to mean 0, variance 1; the dropout
-        seed is derived from the random state after those draws, the dropout step reset to 0."""
+        """Draw fresh weights.
+
+        Batch-norm scales are reset to 1, shifts to 0 and running statistics to mean 0, variance
+        1; the dropout seed is derived from the random state after those draws, and the dropout
+        step reset to 0.
+
+        Parameters
+        ----------
+        random_state : None, int or numpy RandomState
+            Seeds the draw.
+        init : str
+            The scheme, as the class's ``init``.
+        init_std : float
+            The standard deviation of the ``'normal'`` scheme.
+
+        Returns
+        -------
+        Network
+            The network itself.
+        """
         check_choice(init, "init", INITS)
         init_std = check_param(init_std, "init_std")
         rng = check_random_state(random_state)
@@ -449,16 +491,27 @@ class Network:
 
     # ---- state: parameters and batch-norm running statistics ---------------------------------
     def state(self) -> dict:
-        """A copy of everything training changes in the network: ``{"params": ...,
-        "batchnorm_state": ... or None}`` (running mean and variance of every batch-normalised
-        layer, in layer order). `load_state` puts it back."""
+        """A copy of everything training changes in the network.
+
+        Returns
+        -------
+        dict
+            ``{"params": ..., "batchnorm_state": ...}``: the parameter buffer and the running
+            mean and variance of every batch-normalised layer in layer order (None without
+            batch norm). ``load_state`` puts it back.
+        """
         running = self._core.batchnorm_state
         return {"params": self.params.copy(),
                 "batchnorm_state": None if running is None else running.copy()}
 
     def load_state(self, state: dict) -> None:
-        """Copy a `state()` (of a network of the same architecture) into this network; shapes
-        and finiteness are checked before anything is written."""
+        """Copy a ``state()`` into this network; shapes and finiteness are checked first.
+
+        Parameters
+        ----------
+        state : dict
+            What ``state()`` returned, for a network of the same architecture.
+        """
         running = self._core.batchnorm_state
         checked = [(self.params, _checked_state(state, "params", self.params.shape))]
         if running is not None:
@@ -470,8 +523,26 @@ class Network:
 
     # ---- data preparation --------------------------------------------------------------------
     def prepare(self, X, y, sample_weight=None) -> PreparedData:
-        """(X, y, sample_weight) checked and converted for this network once; pass the result in
-        place of X to loss, loss_and_grad, train_epoch or run_epoch to skip the checks."""
+        """(X, y, sample_weight) checked and converted for this network, once.
+
+        Pass the result in place of X to ``loss``, ``loss_and_grad``, ``train_epoch`` or
+        ``run_epoch`` to skip the checks.
+
+        Parameters
+        ----------
+        X : array-like or sparse matrix
+            The rows, shape (n_samples, n_features); sparse rows stay sparse
+            (as CSR).
+        y : array-like or None
+            The targets, shape (n_samples,) or (n_samples, n_outputs), as the loss takes them.
+        sample_weight : array-like of shape (n_samples,) or None
+            Weights of the rows; None weighs every row 1.
+
+        Returns
+        -------
+        PreparedData
+            The converted data.
+        """
         if isinstance(X, PreparedData):
             return X
         X = check_X(X, self.dtype, n_features=self.layer_sizes[0])
@@ -482,8 +553,20 @@ class Network:
         return PreparedData(X, Y, w)
 
     def objective_scale(self, data: PreparedData, n_total=None) -> float:
-        """The factor from Σ w ℓ (+ penalty) to the objective: 1/Σw for the mean, n/Σw for the
-        sum (n = n_total, default the rows of data)."""
+        """The factor from Σ w ℓ (plus the penalty) to the objective.
+
+        Parameters
+        ----------
+        data : PreparedData
+            The batch.
+        n_total : int or None
+            n of the ``'sum'`` reduction; None takes the rows of ``data``.
+
+        Returns
+        -------
+        float
+            1/Σw for the ``'mean'`` reduction, n/Σw for ``'sum'``.
+        """
         X, w = data.X, data.sample_weight
         weight_sum = float(X.shape[0] if w is None else w.sum(dtype=np.float64))
         if self.loss_reduction == "mean":
@@ -501,30 +584,72 @@ class Network:
                          X.shape[1])
 
     def forward(self, X, training: bool = False) -> np.ndarray:
-        """Raw output scores f, shape (n, n_outputs).
+        """Raw output scores f.
 
-        With batch norm, `training=True` normalises with the statistics of X itself (one batch)
-        and `training=False` with the running averages; it never updates the running averages.
-        A network without batch norm gives the same result either way."""
+        Parameters
+        ----------
+        X : array-like or sparse matrix of shape (n_samples, n_features)
+            The rows.
+        training : bool
+            With batch norm, True normalises with the statistics of X itself (one batch) and
+            False with the running averages; the running averages are never updated. Without
+            batch norm both give the same result.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_outputs)
+            The scores.
+        """
         return self._core.forward(
             self._core_input(check_X(X, self.dtype, n_features=self.layer_sizes[0])),
             _check_bool(training, "training"))
 
     def predict(self, X, output: str = "response") -> np.ndarray:
-        """Predictions in eval mode. output='response' (default): on the response scale, f for
-        squared error, σ(f) = 1/(1 + e^−f) for logistic, softmax(f) probabilities for softmax,
-        exp(f) for Poisson; 'scores': f itself; 'proba': a classifier's probabilities (1 − σ(f),
-        σ(f) for a single logistic output, else the response); 'label': the class index of each
-        row (σ(f) > ½ for a single logistic output, the first largest softmax probability)."""
+        """Predictions in evaluation mode.
+
+        Parameters
+        ----------
+        X : array-like or sparse matrix of shape (n_samples, n_features)
+            The rows.
+        output : {'response', 'scores', 'proba', 'label'}
+            ``'response'``: on the response scale — f for squared error, σ(f) = 1/(1 + e^−f) for
+            logistic, softmax(f) for softmax, exp(f) for Poisson; ``'scores'``: f itself;
+            ``'proba'``: a classifier's probabilities ((1 − σ(f), σ(f)) for a single logistic
+            output, else the response); ``'label'``: the class index of each row (σ(f) > ½ for a
+            single logistic output, else the first largest probability).
+
+        Returns
+        -------
+        ndarray
+            One row per row of X.
+        """
         return self._core.predict(
             self._core_input(check_X(X, self.dtype, n_features=self.layer_sizes[0])), output)
 
     def loss(self, X, y=None, sample_weight=None, *, n_total=None,
              training: bool = True) -> float:
-        """The objective on (X, y): mean or sum form per `loss_reduction` (n_total defaults to the
-        number of rows of X). With the default training=True it is exactly the function
-        loss_and_grad differentiates (batch norm on the statistics of X); training=False
-        evaluates batch norm with its running averages."""
+        """The objective on (X, y), in the mean or sum form of ``loss_reduction``.
+
+        Parameters
+        ----------
+        X : array-like, sparse matrix or PreparedData
+            The rows, shape (n_samples, n_features); a :class:`PreparedData` from ``prepare``
+            is used as it is (``y`` and ``sample_weight`` are then not read).
+        y : array-like or None
+            The targets, shape (n_samples,) or (n_samples, n_outputs), as the loss takes them.
+        sample_weight : array-like of shape (n_samples,) or None
+            Weights of the rows; None weighs every row 1.
+        n_total : int or None
+            n of the ``'sum'`` reduction; None takes the rows of X.
+        training : bool
+            True gives exactly the function ``loss_and_grad`` differentiates (batch norm on the
+            statistics of X); False evaluates batch norm with its running averages.
+
+        Returns
+        -------
+        float
+            The objective, L2 term included.
+        """
         data = self.prepare(X, y, sample_weight)
         raw = (self._core.weighted_loss_sum(self._core_input(data.X), data.Y, data.sample_weight,
                                             _check_bool(training, "training"))
@@ -532,8 +657,25 @@ class Network:
         return raw * self.objective_scale(data, n_total)
 
     def mean_loss(self, X, y=None, sample_weight=None) -> float:
-        """The (weighted) mean loss without the L2 term, batch norm on its running averages: a
-        held-out score in the units of the training loss curve."""
+        """The (weighted) mean loss without the L2 term, batch norm on its running averages.
+
+        A held-out score in the units of the training loss curve.
+
+        Parameters
+        ----------
+        X : array-like, sparse matrix or PreparedData
+            The rows, shape (n_samples, n_features); a :class:`PreparedData` from ``prepare``
+            is used as it is (``y`` and ``sample_weight`` are then not read).
+        y : array-like or None
+            The targets, shape (n_samples,) or (n_samples, n_outputs), as the loss takes them.
+        sample_weight : array-like of shape (n_samples,) or None
+            Weights of the rows; None weighs every row 1.
+
+        Returns
+        -------
+        float
+            The mean loss.
+        """
         data = self.prepare(X, y, sample_weight)
         w = data.sample_weight
         weight_sum = data.n_samples if w is None else float(np.sum(w))
@@ -542,12 +684,36 @@ class Network:
 
     def loss_and_grad(self, X, y=None, sample_weight=None, *, n_total=None,
                       update_running_stats: bool = False, dropout: bool = False):
-        """(objective, grads): fills the gradient buffer for (X, y) taken as one batch and returns
-        the objective with a view of the gradients (the same array as `self.grads`). Batch norm
-        runs in training mode; `update_running_stats` folds this batch into its running averages
-        as a training step does. dropout=True evaluates under the masks of step `dropout_step`
-        (see `dropout_masks`) and then advances the step, as a training step does; by default
-        the objective is that without dropout."""
+        """The objective and its gradient on (X, y) taken as one batch.
+
+        Fills the gradient buffer; batch norm runs in training mode.
+
+        Parameters
+        ----------
+        X : array-like, sparse matrix or PreparedData
+            The rows, shape (n_samples, n_features); a :class:`PreparedData` from ``prepare``
+            is used as it is (``y`` and ``sample_weight`` are then not read).
+        y : array-like or None
+            The targets, shape (n_samples,) or (n_samples, n_outputs), as the loss takes them.
+        sample_weight : array-like of shape (n_samples,) or None
+            Weights of the rows; None weighs every row 1.
+        n_total : int or None
+            n of the ``'sum'`` reduction; None takes the rows of X.
+        update_running_stats : bool
+            Whether to fold this batch into batch norm's running averages, as a training step
+            does.
+        dropout : bool
+            True evaluates under the masks of step ``dropout_step`` (see ``dropout_masks``) and
+            then advances the step, as a training step does; False gives the objective without
+            dropout.
+
+        Returns
+        -------
+        objective : float
+            The objective.
+        grads : ndarray
+            A view of the gradient buffer (the same array as ``self.grads``).
+        """
         data = self.prepare(X, y, sample_weight)
         scale = self.objective_scale(data, n_total)
         raw = self._core.forward_backward(
@@ -557,8 +723,30 @@ class Network:
         return raw * scale, self.grads
 
     def objective_terms(self, X, y=None, sample_weight=None, *, training: bool = True):
-        """(Σ_i w_i ℓ_i, α/2 Σ_t ‖W_t‖²) on (X, y), unscaled: the two parts of the objective, for
-        callers that sum it over chunks of a data set (scale with objective_scale)."""
+        """The two unscaled parts of the objective on (X, y).
+
+        For callers that sum the objective over chunks of a data set (scale the sum with
+        ``objective_scale``).
+
+        Parameters
+        ----------
+        X : array-like, sparse matrix or PreparedData
+            The rows, shape (n_samples, n_features); a :class:`PreparedData` from ``prepare``
+            is used as it is (``y`` and ``sample_weight`` are then not read).
+        y : array-like or None
+            The targets, shape (n_samples,) or (n_samples, n_outputs), as the loss takes them.
+        sample_weight : array-like of shape (n_samples,) or None
+            Weights of the rows; None weighs every row 1.
+        training : bool
+            Batch norm on the statistics of X (True) or on its running averages (False).
+
+        Returns
+        -------
+        loss_sum : float
+            Σ_i w_i ℓ_i.
+        penalty : float
+            α/2 Σ_t ‖W_t‖².
+        """
         data = self.prepare(X, y, sample_weight)
         return (self._core.weighted_loss_sum(self._core_input(data.X), data.Y,
                                              data.sample_weight, _check_bool(training, "training")),
@@ -566,10 +754,30 @@ class Network:
 
     def hessian_vector_product(self, data: PreparedData, v, *, scale: float,
                                with_penalty: bool = True, with_grad: bool = False):
-        """(unscaled objective, H·v, gradient or None) of scale·(Σ w ℓ [+ α/2 Σ‖W‖²]) on `data`
-        as one batch, by the core's exact R-operator pass (batch norm on the batch's own
-        statistics, differentiated through them). New arrays; the network is not changed.
-        nncore.curvature builds every measure on this."""
+        """An exact Hessian-vector product of the objective, by the core's R-operator pass.
+
+        The function is scale·(Σ w ℓ [+ α/2 Σ‖W‖²]) on ``data`` as one batch (batch norm on the
+        batch's own statistics, differentiated through them). The network is not changed;
+        :mod:`nncore.curvature` builds every measure on this.
+
+        Parameters
+        ----------
+        data : PreparedData
+            The batch.
+        v : array-like of shape (n_params,)
+            The direction.
+        scale : float
+            The factor applied to the sum (see ``objective_scale``).
+        with_penalty : bool
+            Whether the L2 term is part of the function.
+        with_grad : bool
+            Whether to return the gradient too.
+
+        Returns
+        -------
+        tuple
+            (unscaled objective, H·v, gradient or None), new arrays.
+        """
         _check_prepared(data)
         v = np.asarray(v)
         if v.shape != (self.n_params,):
@@ -581,9 +789,27 @@ class Network:
 
     def hessian_vector_products(self, data: PreparedData, V, *, scale: float,
                                 with_penalty: bool = True):
-        """(unscaled objective, H Vᵀ) for the k rows of V (k, n_params) at once: the forward and
-        backward passes at θ are shared, only the tangents run per vector. A new (k, n_params)
-        array; the network is not changed."""
+        """Hessian-vector products for several vectors at once.
+
+        The forward and backward passes at θ are shared; only the tangents run per vector. The
+        network is not changed.
+
+        Parameters
+        ----------
+        data : PreparedData
+            The batch.
+        V : array-like of shape (k, n_params)
+            The directions, one per row.
+        scale : float
+            The factor applied to the sum (see ``objective_scale``).
+        with_penalty : bool
+            Whether the L2 term is part of the function.
+
+        Returns
+        -------
+        tuple
+            (unscaled objective, H Vᵀ as a new (k, n_params) array).
+        """
         _check_prepared(data)
         V = np.asarray(V)
         if V.ndim != 2 or V.shape[1] != self.n_params:
@@ -593,14 +819,30 @@ class Network:
                                                   float(scale), V, bool(with_penalty))
 
     def sgd_step(self, learning_rate: float) -> None:
-        """θ ← θ − learning_rate · grads, over the whole parameter buffer (plain SGD through the
-        same guarded update as every optimiser: see optimizer_step)."""
+        """θ ← θ − learning_rate · grads, over the whole parameter buffer.
+
+        Plain SGD through the same guarded update as every optimiser (see ``optimizer_step``).
+
+        Parameters
+        ----------
+        learning_rate : float
+            The step size.
+        """
         self.optimizer_step(self._sgd, learning_rate)
 
     def optimizer_step(self, optimizer: Optimizer, learning_rate: float) -> None:
-        """One update of `optimizer` (SGD, Adam, AdamW) from the current gradients. If it makes a
-        parameter non-finite, the step is undone, the optimiser's state reset, and
-        DivergenceError raised."""
+        """One update of an optimiser from the current gradients.
+
+        If the update makes a parameter non-finite, it is undone, the optimiser's state reset,
+        and :class:`DivergenceError` raised.
+
+        Parameters
+        ----------
+        optimizer : Optimizer
+            An :class:`SGD`, :class:`Adam` or :class:`AdamW`.
+        learning_rate : float
+            The step size.
+        """
         core = check_optimizer(optimizer).bind(self)
         if not self._core.optimizer_step(core, check_param(learning_rate, "learning_rate")):
             raise DivergenceError(
@@ -608,8 +850,15 @@ class Network:
                 f"was undone and the optimiser's state reset")
 
     def set_batchnorm_statistics(self, X) -> None:
-        """Set every running mean/variance to the statistics of X taken as one batch — the
-        population statistics, e.g. after full-batch training."""
+        """Set every batch-norm running mean and variance to the statistics of X as one batch.
+
+        The population statistics, for example after full-batch training.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            At least 2 rows.
+        """
         X = check_X(X, self.dtype, n_features=self.layer_sizes[0])
         if X.shape[0] < 2:
             raise ValueError(f"X needs at least 2 rows for batch statistics, got {X.shape[0]}")
@@ -628,14 +877,43 @@ class Network:
         sample_weight=None,
         optimizer: Optimizer | None = None,
     ) -> float:
-        """One epoch of minibatch training in C++ with `optimizer` (plain SGD by default);
-        returns the epoch's mean training loss (mean units, like scikit-learn's loss_curve_).
-        batch_size=None takes all rows as one batch: full-batch gradient descent.
+        """One epoch of minibatch training in C++.
 
-        Rows are visited in `order` when given (an index array, e.g. a permutation drawn the way
-        scikit-learn draws it), else in a permutation seeded by `seed` when `shuffle`, else in
-        their stored order. Raises DivergenceError, with the parameters of the last finite state
-        kept, when the loss or an update becomes non-finite."""
+        Parameters
+        ----------
+        X : array-like, sparse matrix or PreparedData
+            The rows, shape (n_samples, n_features); a :class:`PreparedData` from ``prepare``
+            is used as it is (``y`` and ``sample_weight`` are then not read).
+        y : array-like or None
+            The targets, shape (n_samples,) or (n_samples, n_outputs), as the loss takes them.
+        learning_rate : float
+            The step size.
+        batch_size : int or None
+            Rows per minibatch; None takes all rows as one batch (full-batch gradient descent).
+        shuffle : bool
+            Whether to visit the rows in a permutation seeded by ``seed`` (when ``order`` is not
+            given); otherwise in their stored order.
+        seed : None, int or numpy RandomState
+            Seeds the permutation (the core's splitmix64 generator, the same on every platform).
+        order : array-like of int or None
+            The rows' order (an index array, for example a permutation drawn the way
+            scikit-learn draws it); it takes precedence over ``shuffle``.
+        sample_weight : array-like of shape (n_samples,) or None
+            Weights of the rows; None weighs every row 1.
+        optimizer : Optimizer or None
+            The update rule; None is plain SGD.
+
+        Returns
+        -------
+        float
+            The epoch's mean training loss, in mean units like scikit-learn's ``loss_curve_``.
+
+        Raises
+        ------
+        DivergenceError
+            When the loss or an update becomes non-finite; the parameters of the last finite
+            state are kept.
+        """
         return self.run_epoch(
             self.prepare(X, y, sample_weight), learning_rate=learning_rate,
             batch_size=batch_size, shuffle=shuffle, seed=seed, order=order, optimizer=optimizer,
@@ -643,9 +921,34 @@ class Network:
 
     def run_epoch(self, data: PreparedData, *, learning_rate, batch_size, shuffle=False,
                   seed=None, order=None, optimizer=None, continuing=False) -> EpochStats:
-        """`train_epoch` on prepared data, reporting `EpochStats`. continuing=True says nothing
-        touched the parameters since this network's previous epoch, so that epoch's last step
-        can still be undone if this epoch's first loss is not finite."""
+        """``train_epoch`` on prepared data, reporting the epoch's statistics.
+
+        Parameters
+        ----------
+        data : PreparedData
+            The training rows.
+        learning_rate : float
+            The step size.
+        batch_size : int or None
+            Rows per minibatch; None takes all rows as one batch.
+        shuffle : bool
+            Whether to visit the rows in a permutation seeded by ``seed``.
+        seed : None, int or numpy RandomState
+            Seeds the permutation.
+        order : array-like of int or None
+            The rows' order; it takes precedence over ``shuffle``.
+        optimizer : Optimizer or None
+            The update rule; None is plain SGD.
+        continuing : bool
+            True says nothing touched the parameters since this network's previous epoch, so
+            that epoch's last step can still be undone if this epoch's first loss is not finite.
+
+        Returns
+        -------
+        EpochStats
+            ``(loss, steps, grad_norm)``: the mean training loss, the updates made and the mean
+            norm of the minibatch gradients.
+        """
         _check_prepared(data)
         learning_rate = check_param(learning_rate, "learning_rate")
         batch_size = (data.n_samples if batch_size is None
@@ -694,9 +997,25 @@ class Network:
 
     @classmethod
     def from_document(cls, doc: dict, arrays: dict, *, n_threads: int | None = None):
-        """The network `to_document` described, on `n_threads` (a setting of this process, not
-        of the model). Keys added to the document since its first version default to what
-        a network without them did: no dropout, textbook loss conventions."""
+        """The network that ``to_document`` described, rebuilt bit for bit.
+
+        Keys added to the document since its first version default to what a network without
+        them did: no dropout, textbook loss conventions.
+
+        Parameters
+        ----------
+        doc : dict
+            The document ``to_document`` returned.
+        arrays : dict of str to ndarray
+            Its arrays (``params``, and ``batchnorm_state`` with batch norm).
+        n_threads : int or None
+            The new network's ``n_threads`` (a setting of this process, not of the model).
+
+        Returns
+        -------
+        Network
+            The network.
+        """
         net = cls.__new__(cls)
         net._restore(doc, arrays, n_threads)
         return net

@@ -42,9 +42,21 @@ class Optimizer:
         self._core = None
 
     def bind(self, network):
-        """The compiled state serving `network`'s parameter slab, made on first use. An
-        optimiser serves one network shape and dtype (call reset() after moving it to another
-        network of the same shape)."""
+        """The compiled state serving a network's parameter buffer, made on first use.
+
+        An optimiser serves one network shape and dtype (call ``reset()`` after moving it to
+        another network of the same shape).
+
+        Parameters
+        ----------
+        network : Network
+            The network whose parameters this optimiser updates.
+
+        Returns
+        -------
+        object
+            The core's optimiser object.
+        """
         core_class = _core.Optimizer64 if network.dtype == np.float64 else _core.Optimizer32
         if self._core is None:
             self._core = core_class(self._kind, network.n_params, **self.config())
@@ -67,7 +79,16 @@ class Optimizer:
         raise NotImplementedError
 
     def set_state(self, state: dict, network) -> None:
-        """Restore a state taken from `state` (arrays are copied into the C++ buffers)."""
+        """Restore a state (arrays are copied into the C++ buffers).
+
+        Parameters
+        ----------
+        state : dict
+            What ``state`` holds: ``velocity`` for SGD with momentum, ``m``, ``v`` and the step
+            count ``t`` for Adam and AdamW; keys and shapes are checked first.
+        network : Network
+            The network the optimiser serves.
+        """
         self.bind(network)
         self._write_state(state)
 
@@ -113,9 +134,23 @@ class Optimizer:
 
     @classmethod
     def from_document(cls, doc: dict, arrays: dict, network=None) -> "Optimizer":
-        """The optimiser `to_document` described, serving `network` (the state must fit its
-        parameters: shapes and finiteness are checked) or, without one, the dtype and size the
-        document names."""
+        """The optimiser that ``to_document`` described.
+
+        Parameters
+        ----------
+        doc : dict
+            The document ``to_document`` returned.
+        arrays : dict of str to ndarray
+            Its state vectors.
+        network : Network or None
+            The network the optimiser will serve (the state must fit its parameters: shapes
+            and finiteness are checked); None takes the dtype and size the document names.
+
+        Returns
+        -------
+        Optimizer
+            An :class:`SGD`, :class:`Adam` or :class:`AdamW`.
+        """
         optimizer = object.__new__(_OPTIMIZERS[doc["class"]])
         optimizer._restore(doc, arrays, network)
         return optimizer
@@ -158,8 +193,18 @@ class Optimizer:
 
 
 class SGD(Optimizer):
-    """Stochastic gradient descent, optionally with (Nesterov) momentum — scikit-learn's formulas:
-    ``v ← μv − ηg; θ ← θ + v`` (Nesterov: ``θ ← θ + μv − ηg``); plain ``θ ← θ − ηg`` when μ = 0."""
+    """Stochastic gradient descent, optionally with (Nesterov) momentum.
+
+    scikit-learn's formulas: ``v ← μv − ηg; θ ← θ + v`` (Nesterov: ``θ ← θ + μv − ηg``); plain
+    ``θ ← θ − ηg`` when μ = 0.
+
+    Parameters
+    ----------
+    momentum : float
+        μ, in [0, 1]; 0 is plain SGD.
+    nesterov : bool
+        Whether to use Nesterov's form of the momentum update.
+    """
 
     _kind = "sgd"
 
@@ -178,7 +223,19 @@ class SGD(Optimizer):
 
 
 class Adam(Optimizer):
-    """Adam as scikit-learn computes it: ``η_t = η √(1−β2^t)/(1−β1^t); θ ← θ − η_t m/(√v + ε)``."""
+    """Adam as scikit-learn computes it.
+
+    ``η_t = η √(1−β2^t)/(1−β1^t); θ ← θ − η_t m/(√v + ε)``.
+
+    Parameters
+    ----------
+    beta_1 : float
+        Decay rate of the first-moment estimate m, in [0, 1).
+    beta_2 : float
+        Decay rate of the second-moment estimate v, in [0, 1).
+    epsilon : float
+        Added to √v in the denominator, for numerical stability.
+    """
 
     _kind = "adam"
 
@@ -197,8 +254,22 @@ class Adam(Optimizer):
 
 
 class AdamW(Adam):
-    """AdamW as PyTorch defines it: ``θ ← θ(1 − ηλ)``, then ``θ ← θ − η m̂/(√v̂ + ε)`` with
-    bias-corrected moments. Decay applies to every parameter, as in PyTorch's default."""
+    """AdamW as PyTorch defines it: Adam with decoupled weight decay.
+
+    ``θ ← θ(1 − ηλ)``, then ``θ ← θ − η m̂/(√v̂ + ε)`` with bias-corrected moments. The decay
+    applies to every parameter, as in PyTorch's default.
+
+    Parameters
+    ----------
+    beta_1 : float
+        Decay rate of the first-moment estimate, in [0, 1).
+    beta_2 : float
+        Decay rate of the second-moment estimate, in [0, 1).
+    epsilon : float
+        Added to the denominator after the bias correction, for numerical stability.
+    weight_decay : float
+        λ, the decoupled weight decay.
+    """
 
     _kind = "adamw"
 
@@ -225,8 +296,31 @@ def check_optimizer(optimizer) -> Optimizer:
 def make_optimizer(name: str, *, momentum=0.9, nesterov=True, beta_1=_DEFAULTS["beta_1"],
                    beta_2=_DEFAULTS["beta_2"], epsilon=_DEFAULTS["epsilon"],
                    weight_decay=0.01) -> Optimizer:
-    """An optimiser by name: 'sgd' (scikit-learn's: momentum with Nesterov by default),
-    'momentum' (sgd with momentum, no Nesterov), 'nesterov', 'adam', 'adamw'."""
+    """An optimiser by name.
+
+    Parameters
+    ----------
+    name : {'sgd', 'momentum', 'nesterov', 'adam', 'adamw'}
+        ``'sgd'`` is scikit-learn's: momentum, with Nesterov's form as ``nesterov`` says;
+        ``'momentum'`` and ``'nesterov'`` are SGD with momentum without and with it.
+    momentum : float
+        The momentum of the SGD kinds.
+    nesterov : bool
+        Whether ``'sgd'`` uses Nesterov's form (the other names fix it).
+    beta_1 : float
+        Adam's and AdamW's first-moment decay rate.
+    beta_2 : float
+        Adam's and AdamW's second-moment decay rate.
+    epsilon : float
+        Adam's and AdamW's stability term.
+    weight_decay : float
+        AdamW's decoupled weight decay.
+
+    Returns
+    -------
+    Optimizer
+        A new :class:`SGD`, :class:`Adam` or :class:`AdamW`.
+    """
     check_choice(name, "solver", SOLVERS)
     if name == "sgd":
         return SGD(momentum, nesterov)
@@ -238,12 +332,36 @@ def make_optimizer(name: str, *, momentum=0.9, nesterov=True, beta_1=_DEFAULTS["
 
 
 class Schedule:
-    """A per-epoch step-size schedule (every kind works with every optimiser).
+    """A per-epoch step-size schedule; every kind works with every optimiser.
 
-    kind: 'constant'; 'invscaling' (η0/(t+1)^power_t, t = samples seen); 'adaptive' (÷5 after more
-    than n_iter_no_change epochs without improving the monitored loss by tol; stops at 1e-6);
-    'step' (×gamma every step_size epochs); 'exponential' (×gamma per epoch); 'cosine' (from η0 to
-    min_learning_rate over total_epochs). warmup_epochs > 0 ramps any of them up linearly."""
+    Parameters
+    ----------
+    kind : str
+        One of ``nncore.SCHEDULES``: ``'constant'``; ``'invscaling'`` (η0/(t+1)^power_t, t the
+        samples seen, as scikit-learn); ``'adaptive'`` (÷5 after more than ``n_iter_no_change``
+        epochs without improving the monitored loss by ``tol``; it asks to stop once the step
+        is 1e-6 or less); ``'step'`` (×gamma every ``step_size`` epochs);
+        ``'exponential'`` (×gamma per epoch); ``'cosine'`` (from η0 to ``min_learning_rate``
+        over ``total_epochs``).
+    learning_rate_init : float
+        η0, the initial step size.
+    power_t : float
+        The exponent of ``'invscaling'``.
+    n_iter_no_change : int
+        ``'adaptive'``: epochs without improvement before the step is cut.
+    tol : float
+        ``'adaptive'``: the smallest improvement of the monitored loss that counts.
+    step_size : int
+        ``'step'``: epochs between two cuts.
+    gamma : float
+        The factor of ``'step'`` and ``'exponential'``.
+    total_epochs : int
+        ``'cosine'``: the epochs over which the step decays.
+    min_learning_rate : float
+        ``'cosine'``: the step size it ends at, in [0, learning_rate_init].
+    warmup_epochs : int
+        Epochs over which any kind ramps up linearly; 0 is none.
+    """
 
     def __init__(self, kind: str = "constant", learning_rate_init: float = 1e-3, *,
                  power_t: float = _DEFAULTS["power_t"],
@@ -285,12 +403,30 @@ class Schedule:
         return self._core.base_learning_rate
 
     def set_base_learning_rate(self, value: float) -> None:
-        """Replace η0 from now on (what a learning-rate-on-plateau reducer does)."""
+        """Replace η0 from now on (what a learning-rate-on-plateau reducer does).
+
+        Parameters
+        ----------
+        value : float
+            The new base step size.
+        """
         self.restore(base_learning_rate=check_param(value, "learning_rate"))
 
     def restore(self, *, epoch=None, base_learning_rate=None, no_improvement_count=None,
                 best_loss=None) -> None:
-        """Set any of the schedule's counters (the rest stay): what a warm start carries over."""
+        """Set any of the schedule's counters, the others unchanged (what a warm start carries).
+
+        Parameters
+        ----------
+        epoch : int or None
+            Epochs done.
+        base_learning_rate : float or None
+            η0 as the schedule holds it.
+        no_improvement_count : int or None
+            Epochs in a row without improvement.
+        best_loss : float or None
+            The best monitored loss so far.
+        """
         c = self._core
         c.set_state(c.epoch if epoch is None else epoch,
                     c.base_learning_rate if base_learning_rate is None else base_learning_rate,
@@ -299,8 +435,21 @@ class Schedule:
                     c.best_loss if best_loss is None else best_loss)
 
     def epoch_end(self, monitored_loss: float, samples_seen: float) -> bool:
-        """Advance one epoch. Returns True (and sets `gave_up`) when the adaptive schedule asks
-        to stop because its step size cannot shrink any further."""
+        """Advance one epoch.
+
+        Parameters
+        ----------
+        monitored_loss : float
+            The epoch's loss that ``'adaptive'`` watches.
+        samples_seen : float
+            Samples seen so far, which ``'invscaling'`` reads.
+
+        Returns
+        -------
+        bool
+            True (and ``gave_up`` is set) when the adaptive schedule asks to stop because its
+            step size cannot shrink any further.
+        """
         stop = self._core.epoch_end(float(monitored_loss), float(samples_seen))
         self.gave_up = self.gave_up or stop
         return stop
@@ -313,6 +462,18 @@ class Schedule:
 
     @classmethod
     def from_document(cls, document: dict) -> "Schedule":
+        """The schedule that ``to_document`` described, settings and state.
+
+        Parameters
+        ----------
+        document : dict
+            What ``to_document`` returned.
+
+        Returns
+        -------
+        Schedule
+            The schedule.
+        """
         schedule = cls(**document["args"])
         schedule._core.set_state(*document["state"])
         return schedule

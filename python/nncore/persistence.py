@@ -155,11 +155,36 @@ def _check_archive(f, name) -> None:
 
 
 def load(path, *, with_metadata: bool = False):
-    """Read a model written by `save`, from a path or an open binary file. Raises ValueError for files that are not nncore models,
-    are truncated or tampered with, or come from a newer nncore. A model saved with the
-    preprocessing of its raw table (`nncore train --save`; an estimator trained by
-    `nncore.fit_stream`) comes back as a `nncore.tabular.TabularModel`: its predictions take the
-    raw rows, as `nncore predict` does; its `estimator` is the fitted estimator."""
+    """Read a model written by ``save`` (or ``nncore train --save``).
+
+    The file is read without pickle and every shape checked; see the documentation's page on
+    the file format.
+
+    Parameters
+    ----------
+    path : str, path-like or binary file object
+        The ``.npz`` file, or an open binary file read from its current position.
+    with_metadata : bool
+        Whether to return the ``metadata`` stored by ``save`` too.
+
+    Returns
+    -------
+    model : MLPClassifier, MLPRegressor or nncore.tabular.TabularModel
+        The fitted estimator; a model saved with the preprocessing of its raw table
+        (``nncore train --save``, or an estimator trained by :func:`nncore.fit_stream`) comes
+        back as a :class:`~nncore.tabular.TabularModel`, whose predictions take the raw rows as
+        ``nncore predict`` does.
+    metadata : dict or None
+        Only with ``with_metadata=True``: the stored metadata.
+
+    Raises
+    ------
+    ValueError
+        For files that are not nncore models, are truncated or tampered with, or come from a
+        newer nncore.
+    FileNotFoundError
+        When the path does not exist.
+    """
     is_file = hasattr(path, "read")  # an open binary file (or BytesIO), read from where it is
     name = repr(getattr(path, "name", "the file object")) if is_file else repr(os.fspath(path))
     if not is_file and not os.path.exists(os.fspath(path)):

@@ -37,7 +37,22 @@ def _series(history, key):
 
 
 def loss_curves(estimator, ax=None, *, log: bool = True):
-    """Training loss per epoch, and validation loss where a validation split existed."""
+    """Training loss per epoch, and validation loss where a validation split existed.
+
+    Parameters
+    ----------
+    estimator : MLPClassifier or MLPRegressor
+        A fitted estimator (its ``history_``).
+    ax : matplotlib.axes.Axes or None
+        Where to draw; None draws on a new figure.
+    log : bool
+        Whether to use a log scale for the loss (when every loss is positive).
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        The axes drawn on.
+    """
     history = _history(estimator)
     ax = _axes(ax)
     epochs, loss = _series(history, "loss")
@@ -54,7 +69,20 @@ def loss_curves(estimator, ax=None, *, log: bool = True):
 
 
 def validation_scores(estimator, ax=None):
-    """Validation score (accuracy or R²) per epoch."""
+    """Validation score (accuracy or R²) per epoch.
+
+    Parameters
+    ----------
+    estimator : MLPClassifier or MLPRegressor
+        A fitted estimator (its ``history_``).
+    ax : matplotlib.axes.Axes or None
+        Where to draw; None draws on a new figure.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        The axes drawn on.
+    """
     history = _history(estimator)
     epochs, scores = _series(history, "val_score")
     if not np.isfinite(scores).any():
@@ -68,7 +96,22 @@ def validation_scores(estimator, ax=None):
 
 
 def learning_rate(estimator, ax=None, *, log: bool = True):
-    """Step size per epoch."""
+    """Step size per epoch.
+
+    Parameters
+    ----------
+    estimator : MLPClassifier or MLPRegressor
+        A fitted estimator (its ``history_``).
+    ax : matplotlib.axes.Axes or None
+        Where to draw; None draws on a new figure.
+    log : bool
+        Whether to use a log scale for the step size.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        The axes drawn on.
+    """
     epochs, rates = _series(_history(estimator), "learning_rate")
     ax = _axes(ax)
     ax.plot(epochs, rates, color="C3")
@@ -80,7 +123,20 @@ def learning_rate(estimator, ax=None, *, log: bool = True):
 
 
 def training_summary(estimator, figure=None):
-    """One figure: losses, validation score (when recorded) and learning rate, side by side."""
+    """One figure: losses, validation score (when recorded) and learning rate, side by side.
+
+    Parameters
+    ----------
+    estimator : MLPClassifier or MLPRegressor
+        A fitted estimator (its ``history_``).
+    figure : matplotlib.figure.Figure or None
+        Where to draw; None makes a new figure.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure.
+    """
     history = _history(estimator)
     if figure is None:
         from matplotlib.figure import Figure
@@ -97,8 +153,23 @@ def training_summary(estimator, figure=None):
 
 
 def spectral_density(result, ax=None, *, log: bool = True):
-    """The eigenvalue density from nncore.curvature.spectral_density (log scale: the bulk near
-    zero and the few large outliers are orders of magnitude apart)."""
+    """The eigenvalue density from :func:`nncore.curvature.spectral_density`.
+
+    Parameters
+    ----------
+    result : nncore.curvature.SpectralDensity
+        The density.
+    ax : matplotlib.axes.Axes or None
+        Where to draw; None draws on a new figure.
+    log : bool
+        Whether to use a log scale for the density (the bulk near zero and the few large
+        outliers are orders of magnitude apart).
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        The axes drawn on.
+    """
     ax = _axes(ax)
     density = np.maximum(result.density, 1e-12) if log else result.density
     ax.plot(result.grid, density, color="C0")
@@ -110,8 +181,27 @@ def spectral_density(result, ax=None, *, log: bool = True):
 
 
 def landscape(result, ax=None, *, label: str = "α", levels: int = 20):
-    """A slice from nncore.landscape: a curve of the training (and test) loss for a 1-D slice,
-    contour lines of the training loss for a 2-D one."""
+    """A slice from :mod:`nncore.landscape`.
+
+    A 1-D slice is drawn as curves of the training (and test) loss, a 2-D one as contour lines
+    of the training loss.
+
+    Parameters
+    ----------
+    result : nncore.landscape.Slice
+        The slice.
+    ax : matplotlib.axes.Axes or None
+        Where to draw; None draws on a new figure.
+    label : str
+        The horizontal axis's label of a 1-D slice.
+    levels : int
+        The number of contour levels of a 2-D slice.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        The axes drawn on.
+    """
     ax = _axes(ax)
     if result.betas is None:
         ax.plot(result.alphas, result.train_losses, marker=".", label="training objective")
@@ -130,8 +220,28 @@ def landscape(result, ax=None, *, label: str = "α", levels: int = 20):
 
 
 def sweep_heatmap(table, x: str, y: str, *, score: str = "val_score", ax=None):
-    """A sweep table's mean `score` over seeds on the grid of two swept parameters (the best
-    over any other swept parameter), annotated."""
+    """A heat map of a sweep's mean score over seeds, on the grid of two swept parameters.
+
+    Each cell shows the best over any other swept parameter, annotated.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        What :func:`nncore.sweep` returned.
+    x : str
+        The swept parameter on the horizontal axis.
+    y : str
+        The swept parameter on the vertical axis.
+    score : str
+        The column shown.
+    ax : matplotlib.axes.Axes or None
+        Where to draw; None draws on a new figure.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        The axes drawn on.
+    """
     from .sweeps import best_settings
 
     ax = _axes(ax)

@@ -1,5 +1,5 @@
 """A saved model as an HTTP service: `nncore serve MODEL.npz` (an optional extra:
-``pip install 'nncore[serve]'``, Starlette on uvicorn).
+``pip install 'nncore[serve]'``, Starlette on uvicorn)::
 
     POST /predict   {"rows": [...]}  ->  {"predictions": [...]}, and for a classifier
                     "probabilities" (one list per row, columns as "classes") and "classes"
@@ -55,8 +55,17 @@ def _scalar_text(value) -> str:
 
 
 class Service:
-    """A loaded model (an estimator, or a TabularModel that carries its preprocessing) and the
-    answers of the service's endpoints, as plain data."""
+    """A loaded model and the answers of the service's endpoints, as plain data, apart from HTTP.
+
+    Parameters
+    ----------
+    model : MLPClassifier, MLPRegressor or nncore.tabular.TabularModel
+        The fitted model; a TabularModel's preprocessing applies to records of raw columns.
+    max_rows : int
+        The most rows one request may hold (more is answered with 413).
+    name : str
+        The model's name in answers and messages (the file's name).
+    """
 
     def __init__(self, model, *, max_rows: int = DEFAULT_MAX_ROWS, name: str = "model"):
         from sklearn.base import is_classifier
@@ -87,6 +96,15 @@ class Service:
 
     # ---- GET /model ---------------------------------------------------------------------------
     def describe(self) -> dict:
+        """The answer to ``GET /model``: what the model takes and gives.
+
+        Returns
+        -------
+        dict
+            The model's class, file and task, its inputs (columns and categories, or the
+            width), classes, outputs, dtype, the row limit, nncore's version and
+            ``build_info()``.
+        """
         import nncore
 
         if self.tabular is not None:
@@ -107,7 +125,24 @@ class Service:
 
     # ---- POST /predict ------------------------------------------------------------------------
     def predict(self, body: bytes) -> dict:
-        """The answer to one /predict body, or RequestError."""
+        """The answer to one ``POST /predict`` body.
+
+        Parameters
+        ----------
+        body : bytes
+            The request's JSON body, ``{"rows": [...]}``.
+
+        Returns
+        -------
+        dict
+            ``{"predictions": [...]}``, with ``"probabilities"`` and ``"classes"`` for a
+            classifier and ``"unseen_categories"`` when some were met.
+
+        Raises
+        ------
+        RequestError
+            For a request the service refuses, with its 4xx status and message.
+        """
         try:
             document = self._orjson.loads(body)
         except self._orjson.JSONDecodeError as exc:  # NaN, ±Infinity and overflowing numbers too
@@ -249,7 +284,20 @@ async def _read_body(request, limit: int) -> bytes:
 
 
 def create_app(service: Service, *, max_body_bytes: int = int(DEFAULT_MAX_BODY_MB * 2**20)):
-    """The ASGI application (Starlette) serving `service`."""
+    """The ASGI application (Starlette) serving a :class:`Service`.
+
+    Parameters
+    ----------
+    service : Service
+        The model and its answers.
+    max_body_bytes : int
+        The largest request body accepted (larger is answered with 413).
+
+    Returns
+    -------
+    starlette.applications.Starlette
+        The application.
+    """
     _starlette()
     from starlette.applications import Starlette
     from starlette.concurrency import run_in_threadpool
@@ -287,6 +335,20 @@ def create_app(service: Service, *, max_body_bytes: int = int(DEFAULT_MAX_BODY_M
 
 
 def load_service(path, *, max_rows: int = DEFAULT_MAX_ROWS) -> Service:
+    """The :class:`Service` of a model file written by ``save`` or ``nncore train --save``.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The model file.
+    max_rows : int
+        The most rows one request may hold.
+
+    Returns
+    -------
+    Service
+        The service, named after the file.
+    """
     from .persistence import load
 
     return Service(load(path), max_rows=max_rows, name=os.path.basename(os.fspath(path)))
@@ -302,8 +364,29 @@ def _app_from_environment():
 def run(model_path, *, host: str = "127.0.0.1", port: int = 8000, workers: int = 1,
         max_rows: int = DEFAULT_MAX_ROWS, max_body_mb: float = DEFAULT_MAX_BODY_MB,
         access_log: bool = True, log_level: str = "info") -> None:
-    """Serve the model at `model_path` until SIGTERM or Ctrl-C (uvicorn then finishes the requests
-    under way and returns)."""
+    """Serve a model file over HTTP until SIGTERM or Ctrl-C (what ``nncore serve`` runs).
+
+    On SIGTERM or Ctrl-C uvicorn finishes the requests under way and returns.
+
+    Parameters
+    ----------
+    model_path : str or path-like
+        The model file, written by ``save`` or ``nncore train --save``.
+    host : str
+        The address to listen on; ``'0.0.0.0'`` listens beyond this machine.
+    port : int
+        The TCP port.
+    workers : int
+        Processes, each with its own copy of the model.
+    max_rows : int
+        The most rows one request may hold (more is answered with 413).
+    max_body_mb : float
+        The largest request body in MiB (larger is answered with 413).
+    access_log : bool
+        Whether uvicorn logs every request.
+    log_level : str
+        uvicorn's log level.
+    """
     _starlette()
     import uvicorn
 

@@ -322,13 +322,39 @@ def plan_stream(estimator, source, *, target, buffer_rows: int, holdout: int, st
 
 
 def fit_stream(estimator, source, **options):
-    """`estimator.fit_stream(source, **options)`: fit an nncore MLPClassifier or MLPRegressor
-    over a stream of chunks (see `MLPClassifier.fit_stream` for the options); returns the
-    estimator."""
+    """Fit an estimator over data larger than memory: ``estimator.fit_stream(source, **options)``.
+
+    Parameters
+    ----------
+    estimator : MLPClassifier or MLPRegressor
+        An nncore estimator with an epoch-based solver.
+    source : str, Dask collection or iterable
+        The data, as :meth:`nncore.MLPClassifier.fit_stream` takes them.
+    **options
+        The options of :meth:`nncore.MLPClassifier.fit_stream` (``target``, ``epochs``,
+        ``buffer_rows``, ``holdout``, ``standardize``, ``categorical``).
+
+    Returns
+    -------
+    MLPClassifier or MLPRegressor
+        The estimator, fitted, with ``preprocessing_``.
+    """
     return estimator.fit_stream(source, **options)
 
 
 def transform_rows(estimator, X):
-    """New rows (a DataFrame or array with the training columns) through the statistics a
-    streamed fit computed, ready for predict."""
+    """New rows through the preprocessing a streamed fit computed, ready for ``predict``.
+
+    Parameters
+    ----------
+    estimator : MLPClassifier or MLPRegressor
+        An estimator fitted by :func:`nncore.fit_stream` (it has ``preprocessing_``).
+    X : DataFrame or array-like
+        The rows, with the training columns.
+
+    Returns
+    -------
+    ndarray
+        The estimator's inputs.
+    """
     return estimator.preprocessing_.transform(_table(X, None))

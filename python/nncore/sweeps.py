@@ -158,14 +158,48 @@ def _seed_list(seeds) -> list[int]:
 def sweep(estimator, param_grid, X, y, *, seeds=3, cv=None,
           validation_fraction: float = 0.2, client=None, scheduler=None, n_jobs: int | None = None,
           progress: bool = False):
-    """Fit `estimator` (cloned) for every setting of `param_grid` (a dict of lists or a list of
-    them, as GridSearchCV takes) and every seed — 0..seeds-1, or the seeds listed — (set as every
-    `random_state` of the estimator), scored on a validation split or, with `cv`, over folds. Runs in this process
-    (n_jobs=None or 1), in n_jobs local processes (joblib), or as Dask tasks (`client=` a
-    dask.distributed Client, or `scheduler=` 'local:N' / 'tcp://HOST:PORT'); fits that run beside
-    others get n_threads=1 (a worker runs as many tasks at once as it has threads). Returns a
-    pandas DataFrame, one row per setting and seed (see the module docstring); Ctrl-C returns the
-    rows finished so far, with `table.attrs["interrupted"] = True`."""
+    """Fit an estimator for every setting of a grid and every seed, and tabulate the scores.
+
+    Each fit is a clone of ``estimator``; fits that run beside others get ``n_threads=1`` (a
+    worker runs as many tasks at once as it has threads). Ctrl-C returns the rows finished so
+    far, with ``table.attrs["interrupted"] = True``.
+
+    Parameters
+    ----------
+    estimator : estimator
+        An nncore estimator, or a scikit-learn pipeline ending in one.
+    param_grid : dict or list of dict
+        Lists of values per parameter name, as ``GridSearchCV`` takes them (a pipeline's
+        ``mlp__alpha`` may be written ``alpha`` when only one step has it).
+    X : array-like
+        The rows.
+    y : array-like
+        Their targets.
+    seeds : int or sequence of int
+        A count N for seeds 0..N-1, or the seeds themselves; each is set as every
+        ``random_state`` of the estimator.
+    cv : int or None
+        Score over this many folds; None scores on one validation split.
+    validation_fraction : float
+        The share of the rows in the validation split (stratified for classifiers, the same for
+        every fit).
+    client : dask.distributed.Client or None
+        Run the fits as tasks of this Dask client.
+    scheduler : str or None
+        Or a Dask scheduler: ``'local:N'`` (a LocalCluster of N single-threaded workers for this
+        call) or ``'tcp://HOST:PORT'``.
+    n_jobs : int or None
+        Without Dask: the number of local processes (joblib); None or 1 runs in this process.
+    progress : bool
+        Whether to show a tqdm bar counting the fits.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per setting and seed: a column per swept parameter, ``seed``, ``train_score``,
+        ``val_score``, ``train_loss``, ``val_loss``, ``epochs``, ``fit_seconds``,
+        ``diverged``, ``converged`` and, with ``cv``, ``val_score_std`` and ``folds``.
+    """
     import pandas as pd
     from sklearn.base import is_classifier
     from sklearn.model_selection import ParameterGrid, check_cv, train_test_split
@@ -228,8 +262,21 @@ def _cell(value):
 
 
 def best_settings(table, *, score: str = "val_score"):
-    """Mean and standard deviation of `score` over seeds per setting, best first, with the
-    number of seeds and of diverged fits."""
+    """Summarise a sweep's table per setting, best first.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        What :func:`nncore.sweep` returned.
+    score : str
+        The column to summarise and rank by.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per setting: the mean and standard deviation of ``score`` over seeds, the
+        number of seeds and of diverged fits.
+    """
     parameters = table.attrs.get("parameters") or [
         c for c in table.columns if c not in INFO_COLUMNS + ("val_score_std", "folds")]
     grouped = table.groupby(parameters, sort=False, dropna=False)

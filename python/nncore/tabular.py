@@ -274,15 +274,31 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
 
 
 class TabularModel:
-    """A fitted estimator together with the preprocessing of the raw table it was trained on:
-    what `nncore.load` returns for a file that carries preprocessing (`nncore train --save`, or
-    an estimator trained by `nncore.fit_stream`), so that predictions take the raw rows.
+    """A fitted estimator together with the preprocessing of the raw table it was trained on.
 
-    `predict`, `predict_proba` and `predict_log_proba` take a DataFrame of the original columns
-    (or a CSV path, read in the dialect the model was trained on) and give exactly what
-    `nncore predict` writes: regression targets back in their own units. `transform` gives the
-    estimator's inputs; `estimator` is the fitted estimator itself, whose other attributes
-    (`classes_`, `coefs_`, `network_`, ...) read through. `save` writes the same file again."""
+    What :func:`nncore.load` returns for a file that carries preprocessing (``nncore train
+    --save``, or an estimator trained by :func:`nncore.fit_stream`), so that predictions take
+    the raw rows. ``predict``, ``predict_proba`` and ``predict_log_proba`` give exactly what
+    ``nncore predict`` writes, regression targets back in their own units. The estimator's other
+    attributes (``classes_``, ``coefs_``, ``network_``, ...) read through.
+
+    Parameters
+    ----------
+    estimator : MLPClassifier or MLPRegressor
+        The fitted estimator, whose inputs are the preprocessing's output.
+    preprocessing : dict
+        The preprocessing statistics (see the file-format page of the documentation).
+    task : {'classification', 'regression'}
+        The task.
+    y_scale : tuple of float
+        (mean, scale) of a regression target: the estimator was trained on the standardised
+        target, and predictions are mapped back.
+    csv : dict or None
+        The CSV dialect the model was trained on (``sep``, ``decimal``, ``encoding``); None
+        reads comma-separated UTF-8 with ``.`` as the decimal mark.
+    metadata : dict or None
+        The user's own metadata, kept beside the command line's.
+    """
 
     def __init__(self, estimator, preprocessing: dict, *, task: str, y_scale=(0.0, 1.0),
                  csv: dict | None = None, metadata=None):
@@ -295,7 +311,22 @@ class TabularModel:
 
     @classmethod
     def from_command_line_document(cls, estimator, document: dict, metadata=None):
-        """The model a file's "cli" entry (command_line_document) describes."""
+        """The model a file's ``"cli"`` metadata entry describes.
+
+        Parameters
+        ----------
+        estimator : MLPClassifier or MLPRegressor
+            The fitted estimator of the file.
+        document : dict
+            The ``"cli"`` entry (what ``command_line_document`` wrote).
+        metadata : dict or None
+            The user's other metadata.
+
+        Returns
+        -------
+        TabularModel
+            The model.
+        """
         return cls(estimator, document["preprocessing"], task=document["task"],
                    y_scale=document.get("y_scale", (0.0, 1.0)), csv=document.get("csv"),
                    metadata=metadata)
@@ -309,22 +340,74 @@ class TabularModel:
         return f"TabularModel({self.estimator!r}, task={self.task!r})"
 
     def read_csv(self, path, **dialect):
-        """A CSV file in the dialect the model was trained on (each keyword overrides one)."""
+        """Read a CSV file in the dialect the model was trained on.
+
+        Parameters
+        ----------
+        path : str or path-like
+            The file.
+        **dialect
+            ``sep``, ``decimal`` or ``encoding``, each overriding the model's.
+
+        Returns
+        -------
+        pandas.DataFrame
+            The rows.
+        """
         return read_csv(path, **{**self.csv, **{k: v for k, v in dialect.items() if v}})
 
     def transform(self, rows, *, unseen: dict | None = None) -> np.ndarray:
-        """The estimator's inputs for raw rows (a DataFrame, or a CSV path); categories not seen
-        in training encode as all zeros and, with `unseen` a dict, are counted there."""
+        """The estimator's inputs for raw rows.
+
+        Categories not seen in training are encoded as all zeros.
+
+        Parameters
+        ----------
+        rows : DataFrame, str or path-like
+            Rows of the original columns, or a CSV file read in the model's dialect.
+        unseen : dict or None
+            When a dict, it collects ``{column: {value: count}}`` of the unseen categories.
+
+        Returns
+        -------
+        ndarray
+            The estimator's inputs.
+        """
         frame = self.read_csv(rows) if isinstance(rows, (str, bytes)) or hasattr(
             rows, "__fspath__") else rows
         return self.preprocessing.transform(frame, unseen=unseen)
 
     def predict(self, rows) -> np.ndarray:
+        """Predict raw rows: classes, or regression targets in their own units.
+
+        Parameters
+        ----------
+        rows : DataFrame, str or path-like
+            Rows of the original columns, or a CSV file read in the model's dialect.
+
+        Returns
+        -------
+        ndarray
+            The predictions.
+        """
         return self.target_units(self.estimator.predict(self.transform(rows)))
 
     def target_units(self, predictions: np.ndarray) -> np.ndarray:
-        """The estimator's predictions in the target's own units (a regressor's were trained on
-        the standardised target)."""
+        """The estimator's predictions in the target's own units.
+
+        A regressor was trained on the standardised target; a classifier's predictions are
+        returned as they are.
+
+        Parameters
+        ----------
+        predictions : ndarray
+            The estimator's predictions.
+
+        Returns
+        -------
+        ndarray
+            The predictions in the target's units.
+        """
         if self.task == "classification":
             return predictions
         mean, scale = self.y_scale
@@ -335,19 +418,57 @@ class TabularModel:
             raise AttributeError(f"{name} is for classifiers; this model is a regressor")
 
     def predict_proba(self, rows) -> np.ndarray:
+        """A classifier's class probabilities for raw rows.
+
+        Parameters
+        ----------
+        rows : DataFrame, str or path-like
+            Rows of the original columns, or a CSV file read in the model's dialect.
+
+        Returns
+        -------
+        ndarray of shape (n_rows, n_classes)
+            The probabilities, columns in the order of ``classes_``.
+        """
         self._classifier_only("predict_proba")
         return self.estimator.predict_proba(self.transform(rows))
 
     def predict_log_proba(self, rows) -> np.ndarray:
+        """The logarithm of a classifier's class probabilities for raw rows.
+
+        Parameters
+        ----------
+        rows : DataFrame, str or path-like
+            Rows of the original columns, or a CSV file read in the model's dialect.
+
+        Returns
+        -------
+        ndarray of shape (n_rows, n_classes)
+            The log-probabilities.
+        """
         self._classifier_only("predict_log_proba")
         return self.estimator.predict_log_proba(self.transform(rows))
 
     def command_line_document(self) -> dict:
-        """What the file keeps beside the estimator (the user's metadata's "cli" entry)."""
+        """What the file keeps beside the estimator, as the metadata's ``"cli"`` entry.
+
+        Returns
+        -------
+        dict
+            The preprocessing statistics, the task, the target's scale and the CSV dialect.
+        """
         return {"preprocessing": self.preprocessing.spec, "task": self.task,
                 "y_scale": list(self.y_scale), "csv": dict(self.csv)}
 
     def save(self, path, *, metadata=None) -> None:
-        """Writes the model and its preprocessing (`nncore.load` gives this object back)."""
+        """Write the model and its preprocessing; :func:`nncore.load` gives this object back.
+
+        Parameters
+        ----------
+        path : str, path-like or binary file object
+            Where to write.
+        metadata : dict or None
+            The user's metadata to store; None keeps this model's ``metadata``.
+        """
         user = dict(self.metadata or {}) if metadata is None else dict(metadata)
         self.estimator.save(path, metadata={**user, "cli": self.command_line_document()})

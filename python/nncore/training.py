@@ -66,37 +66,74 @@ def run_epochs(
     stop_below: float | None = None,
     after_divergence: str = "raise",
 ) -> Iterator[dict]:
-    """Train `network` on `data` epoch by epoch, each epoch one call into C++, yielding its record.
+    """Train a network epoch by epoch, each epoch one call into C++, yielding its record.
 
-    The step size of each epoch is `schedule.learning_rate`; after the epoch the schedule advances
-    with monitor(record) (default: the training loss) and the samples seen so far
-    (samples_seen + n per epoch; invscaling reads it). The driver stops after `max_epochs`, or
-    after the epoch in which an adaptive schedule gives up (`schedule.gave_up`); the caller stops
-    it earlier by leaving the loop. optimizer=None is plain SGD.
+    The one epoch driver under :func:`train`, the estimators' ``fit`` and ``partial_fit`` and
+    the command line. The driver stops after ``max_epochs``, or after the epoch in which an
+    adaptive schedule gives up (``schedule.gave_up``); the caller stops it earlier by leaving
+    the loop. Ctrl-C raises ``KeyboardInterrupt`` after the step in progress.
 
-    Row order: with shuffle, each epoch draws a permutation from random_state — draw=
-    'scikit-learn' shuffles one index array in place per epoch as scikit-learn's MLP does (same
-    RandomState, same draws, same batches); draw='seed' draws a 64-bit seed for the core's own
-    permutation (cheaper for large n). Without shuffle, rows go in stored order.
+    Parameters
+    ----------
+    network : Network
+        The network trained, in place.
+    data : PreparedData or nncore.streaming.ChunkStream
+        The training rows. A stream makes an epoch one pass over all its chunks — partitions in
+        a fresh order and rows shuffled within a bounded buffer when shuffling — each chunk one
+        call into C++; the record's loss is then the mean over every row.
+    optimizer : Optimizer or None
+        The update rule; None is plain SGD.
+    schedule : Schedule
+        Gives each epoch's step size (``schedule.learning_rate``) and advances after it.
+    batch_size : int or None
+        Rows per minibatch; None takes all rows as one batch.
+    max_epochs : int
+        The most epochs to run.
+    random_state : None, int or numpy RandomState
+        Seeds the row order; a RandomState is drawn from as it is.
+    shuffle : bool
+        Whether each epoch visits the rows in a new random order; otherwise in stored order.
+    draw : {'scikit-learn', 'seed'}
+        How a shuffled epoch's order is drawn: ``'scikit-learn'`` shuffles one index array in
+        place per epoch as scikit-learn's MLP does (the same RandomState gives the same
+        batches); ``'seed'`` draws a 64-bit seed for the core's own permutation (cheaper for
+        large n).
+    validation : Validation or None
+        Held-out data scored after every epoch, filling ``val_loss`` and ``val_score``.
+    monitor : callable or None
+        ``monitor(record)`` gives the value the schedule watches; None watches the training
+        loss.
+    samples_seen : int
+        Samples seen before this call; each epoch adds n (``'invscaling'`` reads the total).
+    first_epoch : int
+        The ``epoch`` number of the first record.
+    max_steps : int or None
+        Caps the optimiser steps of the whole run: the epoch the cap falls in takes only the
+        first batches of its row order, and is the last. In-memory data only.
+    stop_below : float or None
+        Full-batch steps only (``batch_size=None``): a step's forward pass measures the loss
+        at the parameters it starts from, so the first step that finds it below ``stop_below``
+        is undone (parameters, batch-norm statistics and the optimiser's state as before it)
+        and its record, whose loss is then the kept parameters', is the last one.
+    after_divergence : {'raise', 'nan'}
+        ``'raise'``: a non-finite loss or update raises DivergenceError. ``'nan'``: the driver
+        goes on to ``max_epochs`` with the records a model of non-finite weights would give —
+        loss, val_loss, grad_norm and param_norm NaN, val_score that model's score on the
+        validation data — feeding the schedule as usual, while the network keeps its last
+        finite state (what scikit-learn shows when its weights overflow under early stopping).
 
-    `data` may also be a stream (`nncore.streaming.ChunkStream`): an epoch is then one pass over
-    all its chunks — partitions in a fresh order and rows shuffled within a bounded buffer when
-    shuffling — each chunk one call into C++; the record's loss is the mean over every row.
+    Yields
+    ------
+    dict
+        One record per epoch: ``epoch``, ``loss``, ``val_loss``, ``val_score``,
+        ``learning_rate``, ``grad_norm``, ``param_norm``, ``seconds``.
 
-    max_steps caps the optimiser steps of the whole run: the epoch the cap falls in takes only
-    the first batches of its row order, and is the last. stop_below (full-batch steps only,
-    batch_size=None) stops at a training loss: a full-batch step's forward pass measures the
-    loss at the parameters it starts from, so once that loss is below stop_below the step is
-    undone (parameters, batch-norm statistics and the optimiser's state as before it) and its
-    record, whose loss is then the kept parameters', is the last one yielded.
-
-    A non-finite loss or update raises DivergenceError (the network keeps its last finite
-    state); with after_divergence='nan' the driver instead goes on to max_epochs with the
-    records a model of non-finite weights would give — loss, val_loss, grad_norm and param_norm
-    NaN, val_score that model's score on the validation data — and the schedule and stopping
-    rules fed as usual, while the network keeps its last finite state (what scikit-learn shows
-    when its weights overflow under early stopping). Ctrl-C raises KeyboardInterrupt after the
-    step in progress."""
+    Raises
+    ------
+    DivergenceError
+        When a loss or an update becomes non-finite (with ``after_divergence='raise'``); the
+        network keeps its last finite state.
+    """
     if draw not in ("scikit-learn", "seed"):
         raise ValueError(f"draw must be 'scikit-learn' or 'seed', got {draw!r}")
     if after_divergence not in ("raise", "nan"):
@@ -241,14 +278,41 @@ def train(
     sample_weight=None,
     callback=None,
 ) -> list[float]:
-    """Train `network` for `epochs` whole epochs, each run in C++.
+    """Train a network for whole epochs, each run in C++.
 
-    learning_rate is a number (constant) or a `Schedule`, advanced after every epoch with that
-    epoch's training loss (an adaptive schedule that gives up ends training). batch_size=None is
-    full-batch gradient descent. optimizer is an `SGD`, `Adam` or `AdamW` (plain SGD by
-    default); it keeps its state across calls. Data are checked once; each epoch's permutation
-    is seeded from random_state. callback(epoch, loss), if given, runs after every epoch and may
-    return True to stop. Returns the per-epoch mean training losses."""
+    Parameters
+    ----------
+    network : Network
+        The network trained, in place.
+    X : array-like, sparse matrix or PreparedData
+        The training rows, checked once.
+    y : array-like or None
+        Their targets (not read when X is a :class:`PreparedData`).
+    epochs : int
+        How many epochs.
+    learning_rate : float or Schedule
+        A constant step size, or a :class:`Schedule` advanced after every epoch with that
+        epoch's training loss (an adaptive schedule that gives up ends training).
+    batch_size : int or None
+        Rows per minibatch; None is full-batch gradient descent.
+    optimizer : Optimizer or None
+        An :class:`SGD`, :class:`Adam` or :class:`AdamW`, which keeps its state across calls;
+        None is plain SGD.
+    shuffle : bool
+        Whether each epoch visits the rows in a new random order.
+    random_state : None, int or numpy RandomState
+        Seeds each epoch's permutation.
+    sample_weight : array-like of shape (n_samples,) or None
+        Weights of the rows; None weighs every row 1.
+    callback : callable or None
+        ``callback(epoch, loss)`` runs after every epoch (counted from 0) and may return True
+        to stop.
+
+    Returns
+    -------
+    list of float
+        The mean training loss of each epoch.
+    """
     _check_network(network)
     epochs = check_param(epochs, "epochs")
     if callback is not None and not callable(callback):
@@ -271,20 +335,44 @@ def train(
 
 
 class LBFGSResult(dict):
-    """What `lbfgs` reports: loss, n_iter, n_fun, converged, status, message (also as
-    attributes)."""
+    """What :func:`lbfgs` reports, as a dict whose keys also read as attributes.
+
+    Its keys are ``loss``, ``n_iter``, ``n_fun``, ``converged``, ``status`` and ``message``.
+    """
 
     __getattr__ = dict.__getitem__
 
 
 def lbfgs(network: Network, X, y=None, *, max_iter: int = 200, max_fun: int = 15000,
           tol: float = 1e-4, sample_weight=None) -> LBFGSResult:
-    """Minimise the full-batch objective with scipy's L-BFGS-B (scikit-learn's solver='lbfgs':
-    maxiter=max_iter, maxfun=max_fun, gtol=tol), each evaluation one loss_and_grad of the core.
-    X may be a `PreparedData` (then y and sample_weight are not needed).
+    """Minimise the full-batch objective with scipy's L-BFGS-B, as scikit-learn's solver='lbfgs'.
 
-    The network ends at the best point found; with batch norm, its running statistics are set to
-    the full data set's (the batch every evaluation used)."""
+    Each evaluation is one ``loss_and_grad`` of the core. The network ends at the best point
+    found; with batch norm, its running statistics are set to the full data set's (the batch
+    every evaluation used). A network with dropout is refused.
+
+    Parameters
+    ----------
+    network : Network
+        The network minimised, in place.
+    X : array-like, sparse matrix or PreparedData
+        The rows (with a :class:`PreparedData`, ``y`` and ``sample_weight`` are not needed).
+    y : array-like or None
+        Their targets.
+    max_iter : int
+        The most iterations (scipy's ``maxiter``).
+    max_fun : int
+        The most objective evaluations (scipy's ``maxfun``).
+    tol : float
+        scipy's ``gtol``: stop when the largest gradient component is this small.
+    sample_weight : array-like of shape (n_samples,) or None
+        Weights of the rows; None weighs every row 1.
+
+    Returns
+    -------
+    LBFGSResult
+        The final loss, iterations, evaluations and scipy's status.
+    """
     from scipy.optimize import minimize
 
     _check_network(network)

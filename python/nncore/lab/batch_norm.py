@@ -13,7 +13,46 @@ RATES = (0.01, 0.1, 1.0, 3.0, 10.0)
 
 def run(*, seeds: int = 3, quick: bool = False, out=None, n_jobs: int = 1, progress: bool = True,
         datasets=None, csv=None, target_column=None, epochs: int = 30, command=None, scheduler=None):
-    """With and without batch norm at each rate of RATES, plain SGD, batch 32."""
+    """The batch-norm experiment: with and without batch norm, up to rates where training fails.
+
+    Plain SGD at batch 32 at learning rates from 0.01 to 10; a run fails when it diverges or
+    ends with a training loss no lower than at its start.
+
+    Parameters
+    ----------
+    seeds : int
+        How many seeds (0..seeds-1) each setting runs with.
+    quick : bool
+        A few seconds' version (fewer epochs, settings and data sets), what the tests run.
+    out : str, path-like or None
+        A folder for ``runs.csv`` (one row per run), ``meta.json`` (nncore's version,
+        ``build_info()``, CPU, command, seeds, wall time) and the PNG figures; None writes
+        nothing.
+    n_jobs : int
+        Independent fits run in this many local processes, each single-threaded.
+    progress : bool
+        Whether a tqdm bar counts the fits.
+    datasets : str, list of str or None
+        Built-in data sets (``'digits'``, ``'noisy-binary'``, ``'breast-cancer'``); None takes
+        digits and noisy-binary (digits alone when quick).
+    csv : str, path-like or None
+        A CSV file of your own classification data instead of the built-in sets.
+    target_column : str or None
+        The class column of ``csv``; None takes the last column.
+    epochs : int
+        Epochs of every fit.
+    command : str or None
+        The command line recorded in ``meta.json``; None takes this process's arguments.
+    scheduler : str or None
+        Run the fits on Dask: ``'local:N'`` or ``'tcp://HOST:PORT'`` (see
+        :mod:`nncore.cluster`).
+
+    Returns
+    -------
+    LabResult
+        The runs, the summary table over seeds, the conclusions and the files written;
+        ``report()`` prints them.
+    """
     epochs = 3 if quick else epochs
     rates = (0.1, 10.0) if quick else RATES
     chosen = load_datasets(datasets, csv, target_column,

@@ -128,7 +128,61 @@ def run(*, seeds: int = 3, quick: bool = False, out=None, n_jobs: int = 1, progr
         datasets=None, csv=None, target_column=None, protocol: str = "loss",
         learning_rate: float = 0.1, target: float = 1e-3, max_steps: int = 20_000,
         epochs: int = 100, batch_sizes=None, command=None, scheduler=None):
-    """The batch-size experiment; returns a LabResult (see nncore.lab)."""
+    """The batch-size experiment: the flatness and test scores of minima by batch size.
+
+    Plain SGD at one learning rate, float64, no L2 term, PyTorch's initialisation. Each run is
+    then measured on its training objective: the top Hessian eigenvalue, the trace, ε-sharpness,
+    the rise of the loss along random filter-normalised directions and the parameter norm.
+
+    Parameters
+    ----------
+    seeds : int
+        How many seeds (0..seeds-1) each setting runs with.
+    quick : bool
+        A few seconds' version (fewer epochs, settings and data sets), what the tests run.
+    out : str, path-like or None
+        A folder for ``runs.csv`` (one row per run), ``meta.json`` (nncore's version,
+        ``build_info()``, CPU, command, seeds, wall time) and the PNG figures; None writes
+        nothing.
+    n_jobs : int
+        Independent fits run in this many local processes, each single-threaded.
+    progress : bool
+        Whether a tqdm bar counts the fits.
+    datasets : str, list of str or None
+        Built-in data sets (``'digits'``, ``'noisy-binary'``, ``'breast-cancer'``); None takes
+        digits and noisy-binary (digits alone when quick).
+    csv : str, path-like or None
+        A CSV file of your own classification data instead of the built-in sets.
+    target_column : str or None
+        The class column of ``csv``; None takes the last column.
+    protocol : {'loss', 'epochs'}
+        ``'loss'`` trains every run until its full training loss is below ``target`` (minima
+        compared at equal training loss); ``'epochs'`` gives every batch size the same
+        ``epochs``.
+    learning_rate : float
+        The SGD step size of every run.
+    target : float
+        The training loss of protocol ``'loss'``.
+    max_steps : int
+        Protocol ``'loss'``: the most steps of a run; a run that misses the target is flagged
+        and left out of the comparison.
+    epochs : int
+        Protocol ``'epochs'``: the epochs of every run.
+    batch_sizes : sequence or None
+        The batch sizes compared (None in the sequence is the full batch); None takes 8, 32,
+        128, 512 and the full batch.
+    command : str or None
+        The command line recorded in ``meta.json``; None takes this process's arguments.
+    scheduler : str or None
+        Run the fits on Dask: ``'local:N'`` or ``'tcp://HOST:PORT'`` (see
+        :mod:`nncore.cluster`).
+
+    Returns
+    -------
+    LabResult
+        The runs, the summary table over seeds, the conclusions and the files written;
+        ``report()`` prints them.
+    """
     from .._validation import check_param
 
     if protocol not in ("loss", "epochs"):

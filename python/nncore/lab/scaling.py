@@ -49,7 +49,48 @@ def best_rates(frame):
 def run(*, seeds: int = 3, quick: bool = False, out=None, n_jobs: int = 1, progress: bool = True,
         datasets=None, csv=None, target_column=None, epochs: int = 200, target: float = 0.1,
         command=None, scheduler=None):
-    """Raw vs standardised inputs, plain SGD, batch 32, over a grid of learning rates."""
+    """The scaling experiment: raw vs standardised inputs.
+
+    Plain SGD at batch 32 over a grid of learning rates (1e-1 to 1e-6), each input version
+    judged at its best rate by the epochs it takes to reach a training-loss target.
+
+    Parameters
+    ----------
+    seeds : int
+        How many seeds (0..seeds-1) each setting runs with.
+    quick : bool
+        A few seconds' version (fewer epochs, settings and data sets), what the tests run.
+    out : str, path-like or None
+        A folder for ``runs.csv`` (one row per run), ``meta.json`` (nncore's version,
+        ``build_info()``, CPU, command, seeds, wall time) and the PNG figures; None writes
+        nothing.
+    n_jobs : int
+        Independent fits run in this many local processes, each single-threaded.
+    progress : bool
+        Whether a tqdm bar counts the fits.
+    datasets : str, list of str or None
+        Built-in data sets (``'digits'``, ``'noisy-binary'``, ``'breast-cancer'``); None takes
+        breast-cancer.
+    csv : str, path-like or None
+        A CSV file of your own classification data instead of the built-in sets.
+    target_column : str or None
+        The class column of ``csv``; None takes the last column.
+    epochs : int
+        The most epochs of every fit.
+    target : float
+        The training loss to reach.
+    command : str or None
+        The command line recorded in ``meta.json``; None takes this process's arguments.
+    scheduler : str or None
+        Run the fits on Dask: ``'local:N'`` or ``'tcp://HOST:PORT'`` (see
+        :mod:`nncore.cluster`).
+
+    Returns
+    -------
+    LabResult
+        The runs, the summary table over seeds, the conclusions and the files written;
+        ``report()`` prints them.
+    """
     epochs = 20 if quick else epochs
     rates = (1e-1, 1e-5) if quick else RATES
     raw = load_datasets(datasets, csv, target_column, default=["breast-cancer"],
