@@ -216,20 +216,30 @@ def test_name_tables_come_from_the_core():
 
 
 @pytest.mark.parametrize("name,bad", [("gamma", 1.5), ("momentum", 1.01), ("beta_2", 1.0),
-                                      ("step_size", 0), ("warmup_epochs", -1)])
-def test_one_range_table_serves_every_layer(name, bad):
+                                      ("step_size", 0), ("warmup_epochs", -1),
+                                      ("power_t", -0.5), ("tol", -1.0), ("epsilon", 0.0)])
+def test_one_range_table_serves_every_layer(name, bad, monkeypatch):
     """A value outside BOUNDS is refused alike by the Python objects and the estimators (whose
-    constraint table is built from it): Schedule(gamma=1.5) was accepted in Python and only the
-    core refused it."""
+    constraint table is built from it), in Python, before any of the core is built: the range
+    is checked there only (the core keeps what its arithmetic needs, not these ranges)."""
     with pytest.raises(ValueError, match=name):
         BOUNDS[name].check(bad, name)
-    make = {"gamma": lambda: nncore.Schedule("step", gamma=bad),
-            "momentum": lambda: nncore.SGD(momentum=bad),
+
+    def core_reached(*args, **kwargs):
+        raise AssertionError(f"{name}={bad!r} reached the core")
+
+    from nncore import optim
+
+    for core_class in ("Schedule", "Optimizer32", "Optimizer64"):
+        monkeypatch.setattr(optim._core, core_class, core_reached)
+    schedule_args = {"gamma": {"kind": "step"}, "step_size": {"kind": "step"}}.get(name, {})
+    make = {"momentum": lambda: nncore.SGD(momentum=bad),
             "beta_2": lambda: nncore.Adam(beta_2=bad),
-            "step_size": lambda: nncore.Schedule("step", step_size=bad),
-            "warmup_epochs": lambda: nncore.Schedule(warmup_epochs=bad)}[name]
+            "epsilon": lambda: nncore.Adam(epsilon=bad)}.get(
+        name, lambda: nncore.Schedule(**schedule_args, **{name: bad}))
     with pytest.raises(ValueError, match=name):
         make()
+    monkeypatch.undo()
     estimator_name = {"gamma": "lr_decay", "step_size": "lr_step_size"}.get(name, name)
     with pytest.raises(ValueError, match=estimator_name):
         nncore.MLPRegressor(**{estimator_name: bad}).fit(X[:20], y[:20])
