@@ -43,7 +43,7 @@ def test_lab_csv_missing_value_names_the_file(tmp_path):
     frame.loc[7, "c"] = np.nan
     path = tmp_path / "data.csv"
     frame.to_csv(path, index=False)
-    from nncore.lab._runner import csv_dataset
+    from nncore.lab._datasets import csv_dataset
 
     with pytest.raises(ValueError, match=r"column 'c' of .*data.csv has 1 missing value\(s\) "
                                          r"\(row 8\): the lab takes complete data"):

@@ -5,7 +5,12 @@ to a training-loss target and the final scores."""
 
 from __future__ import annotations
 
-from ._runner import compare, load_datasets, verdict
+from ._datasets import load_datasets
+from ._lab import compare
+from ._report import verdict
+
+# One line for `nncore lab --help`.
+DESCRIPTION = "SGD, momentum, Nesterov, Adam, AdamW at their usual rates"
 
 OPTIMIZERS = {
     "sgd": dict(optimizer="plain", learning_rate=0.1),
