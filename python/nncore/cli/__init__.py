@@ -21,8 +21,9 @@ from __future__ import annotations
 import argparse
 import sys
 
+from .._parameters import ParameterError
 from . import lab, predict, serve, sweep, train
-from ._arguments import HelpFormatter
+from ._arguments import PARAMETER_FLAGS, HelpFormatter
 
 # The subcommands in the order the help lists them, each module with add_parser and run.
 _COMMANDS = {"train": train, "sweep": sweep, "lab": lab, "predict": predict, "serve": serve}
@@ -48,7 +49,8 @@ def main(argv=None) -> int:
     try:
         return _COMMANDS[args.command].run(args)
     except (ValueError, OSError, ImportError) as exc:
-        print(f"nncore {args.command}: error: {exc}", file=sys.stderr)
+        message = exc.spelled(PARAMETER_FLAGS) if isinstance(exc, ParameterError) else exc
+        print(f"nncore {args.command}: error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:  # outside a fit (loading, scoring, writing, plotting)
         print(f"nncore {args.command}: interrupted", file=sys.stderr)

@@ -9,6 +9,11 @@ import math
 
 DATASETS = ("breast_cancer", "diabetes", "digits", "iris", "wine")
 
+# The flags of the library's parameters: library errors (ParameterError) name parameters, and
+# the commands print them as the options their users typed.
+PARAMETER_FLAGS = {"sep": "--sep", "decimal": "--decimal", "encoding": "--encoding",
+                   "categorical": "--categorical", "impute": "--impute", "out": "--out"}
+
 
 def positive_int(text: str) -> int:
     try:

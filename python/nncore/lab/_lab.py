@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from .._parameters import Mention, ParameterError
 from .._version import __version__
 from ._execute import Run, execute, setting_runs
 from ._report import LabResult, curves_figure, spread_table
@@ -47,7 +48,8 @@ class Lab:
         self.out = None if out is None else Path(out)
         if self.out is not None:
             if self.out.exists() and not self.out.is_dir():
-                raise ValueError(f"--out {self.out} exists and is not a folder")
+                raise ParameterError("{out} exists and is not a folder",
+                                     {"out": Mention("out", repr(str(self.out)), str(self.out))})
             self.out.mkdir(parents=True, exist_ok=True)
         self.command = command or " ".join([os.path.basename(sys.argv[0])] + sys.argv[1:])
         self.options = options or {}
@@ -74,7 +76,7 @@ class Lab:
         return frame, {i: done[i] for i in sorted(done)}, interrupted
 
     def figure(self, name: str, draw: Callable) -> None:
-        """draw(plt) makes a figure, saved as out/name (skipped without --out; without
+        """draw(plt) makes a figure, saved as out/name (skipped without out; without
         matplotlib, the report says what to install)."""
         if self.out is None:
             return
