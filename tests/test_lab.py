@@ -12,7 +12,7 @@ import pytest
 import nncore
 from nncore import lab
 from nncore.cli import main
-from nncore.lab import _runner
+from nncore.lab import _datasets, _execute, _lab, _run
 from nncore.lab.zero_init import distinct_units
 from nncore.lab.batch_size import MEASURED, fit_and_measure
 
@@ -48,7 +48,7 @@ def test_every_experiment_quick_writes_its_table_files_and_conclusion(name, tmp_
 
 
 def test_batch_size_protocol_a_ends_below_the_target_or_flags_the_run():
-    dataset = _runner.load_dataset("digits")
+    dataset = _datasets.load_dataset("digits")
     rows = {}
     for b, cap in ((None, 2000), (128, 2000), (8, 150)):  # batch 8 hits this cap first
         result = fit_and_measure(dataset, seed=0, batch_size=b, protocol="loss",
@@ -106,7 +106,7 @@ def test_same_seeds_same_table_also_in_parallel(tmp_path):
 
 
 def _finishes(dataset, **arguments):
-    return _runner.RunResult({"value": arguments["seed"]})
+    return _run.RunResult({"value": arguments["seed"]})
 
 
 def _interrupts(dataset, **arguments):
@@ -114,11 +114,11 @@ def _interrupts(dataset, **arguments):
 
 
 def test_ctrl_c_stops_the_remaining_runs_and_keeps_the_finished_ones(tmp_path):
-    dataset = _runner.load_dataset("digits")
-    runs = [_runner.Run({"dataset": "digits", "seed": 0}, _finishes, {"seed": 0}, cost=3),
-            _runner.Run({"dataset": "digits", "seed": 1}, _interrupts, {"seed": 1}, cost=2),
-            _runner.Run({"dataset": "digits", "seed": 2}, _finishes, {"seed": 2}, cost=1)]
-    experiment = _runner.Lab("test", seeds=3, quick=True, out=tmp_path, n_jobs=1,
+    dataset = _datasets.load_dataset("digits")
+    runs = [_execute.Run({"dataset": "digits", "seed": 0}, _finishes, {"seed": 0}, cost=3),
+            _execute.Run({"dataset": "digits", "seed": 1}, _interrupts, {"seed": 1}, cost=2),
+            _execute.Run({"dataset": "digits", "seed": 2}, _finishes, {"seed": 2}, cost=1)]
+    experiment = _lab.Lab("test", seeds=3, quick=True, out=tmp_path, n_jobs=1,
                              progress=False)
     experiment.datasets = {"digits": dataset}
     frame, results, interrupted = experiment.run(runs)
@@ -130,8 +130,8 @@ def test_ctrl_c_stops_the_remaining_runs_and_keeps_the_finished_ones(tmp_path):
 
 
 def test_a_diverging_run_is_a_result_not_a_crash():
-    dataset = _runner.load_dataset("digits")
-    result = _runner.train_run(dataset, seed=0, epochs=5, learning_rate=1e4, batch_size=32)
+    dataset = _datasets.load_dataset("digits")
+    result = _run.train_run(dataset, seed=0, epochs=5, learning_rate=1e4, batch_size=32)
     assert result.row["diverged"] and result.row["diverged_epoch"] == 1
     assert np.isfinite(result.arrays["params"]).all()  # its last finite state
 

@@ -36,6 +36,8 @@ def test_fit_stream_missing_value_names_the_file_not_a_flag(tmp_path):
         in message
     assert "streaming cannot fill missing values" in message
     assert "pass --impute" not in message and "trained without" not in message
+    assert "(or train in memory: TablePreprocessor(impute='mean'|'median'|'most_frequent'))" \
+        in message
 
 
 def test_lab_csv_missing_value_names_the_file(tmp_path):
@@ -43,7 +45,7 @@ def test_lab_csv_missing_value_names_the_file(tmp_path):
     frame.loc[7, "c"] = np.nan
     path = tmp_path / "data.csv"
     frame.to_csv(path, index=False)
-    from nncore.lab._runner import csv_dataset
+    from nncore.lab._datasets import csv_dataset
 
     with pytest.raises(ValueError, match=r"column 'c' of .*data.csv has 1 missing value\(s\) "
                                          r"\(row 8\): the lab takes complete data"):
@@ -114,3 +116,23 @@ def test_fit_stream_warns_of_an_identifier_like_column(tmp_path):
         warnings.simplefilter("ignore", ConvergenceWarning)
         nncore.fit_stream(nncore.MLPClassifier(max_iter=1), str(tmp_path / "part*.csv"),
                           target="y")
+
+
+def test_library_messages_name_parameters_the_command_line_its_flags(tmp_path, capsys):
+    """A Python caller never typed --decimal: the library names its parameters, and the command
+    line prints the same message with its flags."""
+    from nncore.cli import main
+    from nncore.tabular import Preprocessing, numeric_values
+
+    frame = _table()
+    frame["b"] = frame["b"].map(lambda v: f"{v:.3f}".replace(".", ","))
+    with pytest.raises(ValueError, match=r"use decimal=',' for decimal commas, or pass "
+                                         r"categorical=\['b'\] to treat the column as text"):
+        numeric_values(frame["b"], "b")
+    with pytest.raises(ValueError, match=r"^categorical names no column of the data: z$"):
+        Preprocessing.fit(frame, categorical=("z",))
+    path = tmp_path / "commas.csv"
+    frame.to_csv(path, index=False)
+    assert main(["train", "--csv", str(path), "--target", "y", "--epochs", "1"]) == 2
+    assert ("use --decimal ',' for decimal commas, or pass --categorical b to treat the column "
+            "as text") in capsys.readouterr().err

@@ -26,7 +26,7 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
-from .tabular import Preprocessing, check_complete, identifier_like
+from .tabular import IMPUTE, Preprocessing, check_complete, identifier_like
 
 INSTALL = "pip install 'nncore[dask]'"
 
@@ -194,7 +194,13 @@ def _table(X, columns):
 
 # Streaming reads each row once per epoch and keeps no column whole: it cannot impute.
 NO_IMPUTATION = ("streaming cannot fill missing values; fill or drop them in the data first "
-                 "(or train in memory: nncore train --csv FILE --impute mean|median|most_frequent)")
+                 "(or train in memory: {impute})")
+IN_MEMORY_IMPUTE = IMPUTE._replace(call="TablePreprocessor", command="nncore train --csv FILE")
+
+
+def _check_complete(frame, where) -> None:
+    """check_complete with streaming's remedy."""
+    check_complete(frame, where=where, remedy=NO_IMPUTATION, mentions={"impute": IN_MEMORY_IMPUTE})
 
 
 def fit_statistics(parts: _Partitions, training: list[int], *, standardize: bool,
@@ -212,7 +218,7 @@ def fit_statistics(parts: _Partitions, training: list[int], *, standardize: bool
     rows, sample, names = 0, None, None
     for i, X, y in parts.iterate(training):
         frame = _table(X, parts.columns)
-        check_complete(frame, where=parts.name(i), remedy=NO_IMPUTATION)
+        _check_complete(frame, parts.name(i))
         if names is None:
             names = [str(c) for c in frame.columns]
         elif [str(c) for c in frame.columns] != names:
@@ -315,7 +321,7 @@ def plan_stream(estimator, source, *, target, buffer_rows: int, holdout: int, st
     if holdout:
         held = list(parts.iterate(range(parts.count - holdout, parts.count)))
         for i, X, _ in held:
-            check_complete(_table(X, parts.columns), where=parts.name(i), remedy=NO_IMPUTATION)
+            _check_complete(_table(X, parts.columns), parts.name(i))
         validation = (np.concatenate([prepared(X) for _, X, _ in held]),
                       np.concatenate([y for _, _, y in held]))
     return StreamPlan(stream, X_sample, y_sample, validation, preprocessing)

@@ -14,7 +14,11 @@ from __future__ import annotations
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 
+from ._parameters import Mention, ParameterError
+
 IMPUTE_STRATEGIES = ("mean", "median", "most_frequent")
+# The imputation a message about missing values suggests.
+IMPUTE = Mention("impute", "|".join(map(repr, IMPUTE_STRATEGIES)), "|".join(IMPUTE_STRATEGIES))
 _SHOWN = 5  # rows or values quoted in a message
 
 
@@ -35,8 +39,10 @@ def read_csv(path, *, sep: str = ",", decimal: str = ".", encoding: str = "utf-8
                             skipinitialspace=True)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ValueError(f"{path}: cannot be read as CSV ({first}); check --sep, --decimal "
-                         f"and --encoding") from None
+        raise ParameterError(f"{path}: cannot be read as CSV ({first}); check {{sep}}, "
+                             f"{{decimal}} and {{encoding}}",
+                             {name: Mention(name) for name in ("sep", "decimal", "encoding")}) \
+            from None
     if frame.shape[0] == 0:
         raise ValueError(f"{path}: needs a header row and at least one data row")
     unnamed = [c for c in frame.columns if str(c).startswith("Unnamed: ")]
@@ -82,11 +88,12 @@ def numeric_values(column, name: str):
     if number_like.sum() * 2 >= present.sum():  # mostly numbers: report the cells, never guess
         quoted = ", ".join(repr(v) for v in column[bad].unique()[:_SHOWN])
         commas = column[bad].astype(str).str.contains(",").any()
-        hint = "use --decimal ',' for decimal commas, " if commas else ""
-        raise ValueError(
+        hint = "use {decimal} for decimal commas, " if commas else ""
+        raise ParameterError(
             f"column {name!r} is numeric except for {int(bad.sum())} cell(s) ({quoted} in "
-            f"{rows_text(bad)}): fix them, {hint}or pass --categorical {name} to treat the column "
-            f"as text")
+            f"{rows_text(bad)}): fix them, {hint}or pass {{categorical}} to treat the column as "
+            f"text", {"decimal": Mention("decimal", "','", "','"),
+                      "categorical": Mention("categorical", f"[{name!r}]", name)})
     return None
 
 
@@ -123,16 +130,18 @@ def pop_target(frame, target, where) -> tuple:
     return name, frame.pop(name)
 
 
-def check_complete(frame, *, where: str = "",
-                   remedy: str = "fill them, or pass --impute mean|median|most_frequent") -> None:
+def check_complete(frame, *, where: str = "", remedy: str = "fill them, or pass {impute}",
+                   mentions: dict | None = None) -> None:
     """ValueError naming the first column with missing values — `where` it is (a file), its
-    count and first rows — and what to do (`remedy`: the command line's --impute by default)."""
+    count and first rows — and what to do: `remedy`, whose {key} placeholders name the
+    parameters of `mentions` (by default: fill them, or pass impute)."""
     for name in frame.columns:
         missing = frame[name].isna()
         if missing.any():
-            raise ValueError(
+            raise ParameterError(
                 f"column {name!r}{' of ' + where if where else ''} has {int(missing.sum())} "
-                f"missing value(s) ({rows_text(missing)}): {remedy}")
+                f"missing value(s) ({rows_text(missing)}): {remedy}",
+                {"impute": IMPUTE} if mentions is None else mentions)
 
 
 class Preprocessing:
@@ -165,8 +174,9 @@ class Preprocessing:
                              f"{impute!r}")
         unknown = set(categorical) - set(map(str, frame.columns))
         if unknown:
-            raise ValueError(f"--categorical names no column of the data: "
-                             f"{', '.join(sorted(unknown))}")
+            raise ParameterError(f"{{categorical}} names no column of the data: "
+                                 f"{', '.join(sorted(unknown))}",
+                                 {"categorical": Mention("categorical")})
         features = []
         for name in frame.columns:
             column = frame[name]
@@ -192,7 +202,7 @@ class Preprocessing:
                 features.append({"name": str(name), "kind": "numeric", "mean": mean, "std": std,
                                  "fill": fill})
             else:
-                # Text as str (numbers in a --categorical column too), missing as NaN.
+                # Text as str (numbers in a column named categorical too), missing as NaN.
                 values = column.map(str).where(~missing, np.nan).to_numpy(dtype=object)
                 values = values.reshape(-1, 1)
                 fill = None
@@ -215,9 +225,9 @@ class Preprocessing:
             hint = ""
             if len(frame.columns) == 1 and any(sep in str(frame.columns[0]) for sep in ",;\t|"):
                 hint = (f"; the rows were read as one column {str(frame.columns[0])[:60]!r}: is "
-                        f"the file separated by another character than the model's? (--sep)")
-            raise ValueError(f"the data have no column {', '.join(map(repr, absent))}, which the "
-                             f"model needs{hint}")
+                        f"the file separated by another character than the model's? ({{sep}})")
+            raise ParameterError(f"the data have no column {', '.join(map(repr, absent))}, "
+                                 f"which the model needs{hint}", {"sep": Mention("sep")})
         columns = {str(c): frame[c] for c in frame.columns}
         blocks = []
         for feature in self.spec["features"]:

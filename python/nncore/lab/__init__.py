@@ -5,18 +5,31 @@ Every function takes seeds (default 3), quick (a few seconds, for tests), out (a
 runs.csv, meta.json and PNG figures; nothing written without it), n_jobs (independent fits in
 parallel processes, each single-threaded), progress (a tqdm bar over the fits) and datasets
 (built-in names) or csv/target_column, and returns a `LabResult` whose `report()` is the table of
-mean ± spread over seeds and what it concludes."""
+mean ± spread over seeds and what it concludes. `DESCRIPTIONS` holds each experiment's one-line
+summary (its module's DESCRIPTION)."""
 
-from ._runner import BUILT_IN, Dataset, LabResult, load_dataset
-from .batch_norm import run as batch_norm
-from .batch_size import run as batch_size
-from .optimizers import run as optimizers
-from .scaling import run as scaling
-from .step_size import run as step_size
-from .zero_init import run as zero_init
+from . import batch_norm as _batch_norm
+from . import batch_size as _batch_size
+from . import optimizers as _optimizers
+from . import scaling as _scaling
+from . import step_size as _step_size
+from . import zero_init as _zero_init
+from ._datasets import ARCHITECTURE, BUILT_IN, Dataset, load_dataset
+from ._report import LabResult
 
-EXPERIMENTS = {"zero-init": zero_init, "scaling": scaling, "batch-size": batch_size,
-               "step-size": step_size, "optimizers": optimizers, "batch-norm": batch_norm}
+_MODULES = {"zero-init": _zero_init, "scaling": _scaling, "batch-size": _batch_size,
+            "step-size": _step_size, "optimizers": _optimizers, "batch-norm": _batch_norm}
+EXPERIMENTS = {name: module.run for name, module in _MODULES.items()}
+DESCRIPTIONS = {name: module.DESCRIPTION for name, module in _MODULES.items()}
 
-__all__ = ["BUILT_IN", "EXPERIMENTS", "Dataset", "LabResult", "batch_norm", "batch_size",
-           "load_dataset", "optimizers", "scaling", "step_size", "zero_init"]
+# The experiments by their function names, as before: nncore.lab.zero_init(...).
+batch_norm = _batch_norm.run
+batch_size = _batch_size.run
+optimizers = _optimizers.run
+scaling = _scaling.run
+step_size = _step_size.run
+zero_init = _zero_init.run
+
+__all__ = ["ARCHITECTURE", "BUILT_IN", "DESCRIPTIONS", "EXPERIMENTS", "Dataset", "LabResult",
+           "batch_norm", "batch_size", "load_dataset", "optimizers", "scaling", "step_size",
+           "zero_init"]

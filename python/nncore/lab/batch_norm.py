@@ -6,13 +6,19 @@ whose units die or whose loss climbs without ever overflowing."""
 
 from __future__ import annotations
 
-from ._runner import compare, load_datasets, verdict
+from ._datasets import load_datasets
+from ._lab import compare
+from ._report import verdict
+
+# One line for `nncore lab --help`.
+DESCRIPTION = "with and without, up to rates where the plain network diverges"
 
 RATES = (0.01, 0.1, 1.0, 3.0, 10.0)
 
 
 def run(*, seeds: int = 3, quick: bool = False, out=None, n_jobs: int = 1, progress: bool = True,
-        datasets=None, csv=None, target_column=None, epochs: int = 30, command=None, scheduler=None):
+        datasets=None, csv=None, target_column=None, epochs: int = 30, command=None,
+        scheduler=None):
     """The batch-norm experiment: with and without batch norm, up to rates where training fails.
 
     Plain SGD at batch 32 at learning rates from 0.01 to 10; a run fails when it diverges or

@@ -21,13 +21,23 @@ from .. import curvature, landscape
 from ..network import DivergenceError
 from ..optim import Schedule
 from ..training import norm, run_epochs
-from ._runner import Lab, Run, RunResult, evaluate, load_datasets, panels, spread_table
+from ._datasets import HIDDEN, load_datasets
+from ._execute import Run
+from ._lab import Lab
+from ._report import panels, spread_table
+from ._run import RunResult, evaluate
+
+# One line for `nncore lab --help`.
+DESCRIPTION = ("batch 8..full at one learning rate, trained to the same loss: test accuracy "
+               "and the curvature of the minimum (top eigenvalue, trace, eps-sharpness, "
+               "slices)")
 
 BATCH_SIZES = (8, 32, 128, 512, None)  # None: the full batch (gradient descent)
 QUICK_BATCH_SIZES = (8, 128, None)
 DATASETS = ("digits", "noisy-binary")
 SLICE_ALPHAS = np.linspace(-1.0, 1.0, 21)
 RISE_AT = 0.2  # slice_rise: mean of L(θ ± 0.2 d) − L(θ), d filter-normalised (‖d‖ per unit = ‖θ‖)
+MAX_STEPS = 20_000  # protocol A: the default cap on a run's steps
 MEASURED = ("top_eigenvalue", "trace", "eps_sharpness", "slice_rise", "param_norm")
 
 
@@ -86,7 +96,7 @@ def measure(network, dataset, *, seed: int, quick: bool = False) -> tuple[dict, 
 def fit_and_measure(dataset, *, seed, batch_size, protocol, learning_rate, target, max_steps,
                     epochs, quick) -> RunResult:
     """One run of the experiment (a lab runner task)."""
-    network = dataset.network((64, 64), activation="relu", init="pytorch_uniform", alpha=0.0,
+    network = dataset.network(HIDDEN, activation="relu", init="pytorch_uniform", alpha=0.0,
                               random_state=seed)
     data = network.prepare(dataset.X_train, dataset.targets(dataset.y_train))
     stop_below = target if protocol == "loss" else None
@@ -114,7 +124,7 @@ def fit_and_measure(dataset, *, seed, batch_size, protocol, learning_rate, targe
 
 def interpolate(dataset, theta_small, theta_full, ts):
     """Train and test loss along θ(t) = (1 − t) θ_small + t θ_full."""
-    network = dataset.network((64, 64), activation="relu", alpha=0.0)
+    network = dataset.network(HIDDEN, activation="relu", alpha=0.0)
     train = network.prepare(dataset.X_train, dataset.targets(dataset.y_train))
     test = network.prepare(dataset.X_test, dataset.targets(dataset.y_test))
     losses = []
@@ -126,7 +136,7 @@ def interpolate(dataset, theta_small, theta_full, ts):
 
 def run(*, seeds: int = 3, quick: bool = False, out=None, n_jobs: int = 1, progress: bool = True,
         datasets=None, csv=None, target_column=None, protocol: str = "loss",
-        learning_rate: float = 0.1, target: float = 1e-3, max_steps: int = 20_000,
+        learning_rate: float = 0.1, target: float = 1e-3, max_steps: int = MAX_STEPS,
         epochs: int = 100, batch_sizes=None, command=None, scheduler=None):
     """The batch-size experiment: the flatness and test scores of minima by batch size.
 
@@ -324,9 +334,10 @@ def _conclusions(frame, protocol, target):
                    else "a minimum as sharp, within the spread over seeds, as")
         out.append(
             f"{name}: batch {small} ends in {minimum} the full batch (top eigenvalue "
-            f"{eig_a:.3g} vs {eig_b:.3g}: {eig_b / eig_a if eig_a > 0 else math.inf:.2f}x; standard "
-            f"deviation over seeds {eig_spread:.3g}) with test accuracy {acc_a:.3f} vs {acc_b:.3f} "
-            f"(standard deviation {acc_spread:.3f}) and test loss {loss_a:.3g} vs {loss_b:.3g}. "
+            f"{eig_a:.3g} vs {eig_b:.3g}: {eig_b / eig_a if eig_a > 0 else math.inf:.2f}x; "
+            f"standard deviation over seeds {eig_spread:.3g}) with test accuracy {acc_a:.3f} vs "
+            f"{acc_b:.3f} (standard deviation {acc_spread:.3f}) and test loss {loss_a:.3g} vs "
+            f"{loss_b:.3g}. "
             f"The lecture's claim (small batches find flatter minima that predict better) "
             f"{claim} on this data set"
             + (" (protocol B: unequal training losses)" if protocol == "epochs" else "") + ".")

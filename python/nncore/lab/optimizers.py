@@ -5,10 +5,16 @@ to a training-loss target and the final scores."""
 
 from __future__ import annotations
 
-from ._runner import compare, load_datasets, verdict
+from ._datasets import load_datasets
+from ._lab import compare
+from ._report import verdict
 
+# One line for `nncore lab --help`.
+DESCRIPTION = "SGD, momentum, Nesterov, Adam, AdamW at their usual rates"
+
+# Plain SGD is "plain-sgd": make_optimizer's "sgd" means SGD with Nesterov momentum.
 OPTIMIZERS = {
-    "sgd": dict(optimizer="plain", learning_rate=0.1),
+    "plain-sgd": dict(optimizer="plain", learning_rate=0.1),
     "momentum": dict(optimizer="momentum", learning_rate=0.01,
                      optimizer_options={"momentum": 0.9}),
     "nesterov": dict(optimizer="nesterov", learning_rate=0.01,
@@ -78,10 +84,10 @@ def run(*, seeds: int = 3, quick: bool = False, out=None, n_jobs: int = 1, progr
             stats = g.groupby("optimizer", sort=False).agg(
                 reached=("reached", "sum"), epochs=("epochs_to_target", "mean"),
                 loss=("train_loss", "mean"), test=("test_accuracy", "mean"))
-            sgd = stats.loc["sgd"]
+            plain = stats.loc["plain-sgd"]
             faster = [k for k in ("momentum", "nesterov", "adam", "adamw")
                       if stats.loc[k, "reached"] > 0 and (
-                          sgd["reached"] == 0 or stats.loc[k, "epochs"] < sgd["epochs"])]
+                          plain["reached"] == 0 or stats.loc[k, "epochs"] < plain["epochs"])]
             listing = ", ".join(
                 f"{k} {row.epochs:.3g}" if row.reached else f"{k} never" for k, row in
                 stats.iterrows())

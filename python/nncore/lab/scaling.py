@@ -8,7 +8,13 @@ from __future__ import annotations
 
 import math
 
-from ._runner import Dataset, compare, load_datasets, train_run, verdict
+from ._datasets import Dataset, load_datasets
+from ._lab import compare
+from ._report import verdict
+from ._run import train_run
+
+# One line for `nncore lab --help`.
+DESCRIPTION = "raw vs standardised inputs: epochs and seconds to a loss target"
 
 RATES = (1e-1, 1e-2, 1e-3, 1e-4, 1e-5, 1e-6)
 
@@ -128,7 +134,8 @@ def run(*, seeds: int = 3, quick: bool = False, out=None, n_jobs: int = 1, progr
         return out
 
     return compare("scaling", title=f"scaling — raw vs standardised inputs: plain SGD, batch 32, "
-                   f"up to {epochs} epochs, each learning rate of {', '.join(f'{r:g}' for r in rates)}"
+                   f"up to {epochs} epochs, each learning rate of "
+                   f"{', '.join(f'{r:g}' for r in rates)}"
                    f"; target training loss {target:g}",
                    column="setting", settings=settings, datasets=chosen,
                    columns=["epochs_to_target", "seconds_to_target", "train_loss",

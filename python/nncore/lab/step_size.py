@@ -5,7 +5,12 @@ loss curves and the final training loss and test accuracy."""
 
 from __future__ import annotations
 
-from ._runner import compare, load_datasets, verdict
+from ._datasets import ARCHITECTURE, load_datasets
+from ._lab import compare
+from ._report import verdict
+
+# One line for `nncore lab --help`.
+DESCRIPTION = "constant vs invscaling vs step vs cosine decay"
 
 SCHEDULES = ("constant", "invscaling", "step", "cosine")
 
@@ -68,20 +73,21 @@ def run(*, seeds: int = 3, quick: bool = False, out=None, n_jobs: int = 1, progr
             decays = means.drop(index="constant")
             best_loss = decays["train_loss"].idxmin()
             best_test = decays["test_accuracy"].idxmax()
+            lower_loss = decays.loc[best_loss, "train_loss"] < constant["train_loss"]
+            higher_accuracy = decays.loc[best_test, "test_accuracy"] > constant["test_accuracy"]
             out.append(
                 f"{name}: constant lr ends at training loss {constant['train_loss']:.3g} and test "
                 f"accuracy {constant['test_accuracy']:.3f}; the best decay for the training "
                 f"loss is {best_loss} ({decays.loc[best_loss, 'train_loss']:.3g}), for the test "
                 f"accuracy {best_test} ({decays.loc[best_test, 'test_accuracy']:.3f}). The "
                 f"lecture's claim (decaying the step size helps) "
-                f"{verdict(bool(decays.loc[best_loss, 'train_loss'] < constant['train_loss']))}"
-                f" for the training loss and "
-                f"{verdict(bool(decays.loc[best_test, 'test_accuracy'] > constant['test_accuracy']))}"
+                f"{verdict(bool(lower_loss))} for the training loss and "
+                f"{verdict(bool(higher_accuracy))}"
                 f" for the test accuracy on this data set.")
         return out
 
     return compare("step-size", title=f"step-size — constant vs decayed step sizes from lr "
-                   f"{learning_rate:g}: plain SGD, batch 32, {epochs} epochs, 2×64 ReLU",
+                   f"{learning_rate:g}: plain SGD, batch 32, {epochs} epochs, {ARCHITECTURE}",
                    column="schedule", settings=settings, datasets=chosen,
                    columns=["train_loss", "train_accuracy", "test_loss", "test_accuracy"],
                    conclude=conclude, seeds=seeds, quick=quick, out=out, n_jobs=n_jobs,

@@ -8,7 +8,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._runner import compare, load_datasets, train_run, verdict
+from ._datasets import ARCHITECTURE, HIDDEN, load_datasets
+from ._lab import compare
+from ._report import verdict
+from ._run import train_run
+
+# One line for `nncore lab --help`.
+DESCRIPTION = "zeros vs Glorot vs He initialisation: loss curves, distinct hidden units"
 
 INITS = ("zeros", "glorot_uniform", "he_normal")
 
@@ -31,7 +37,7 @@ def distinct_units(network, tol: float = 1e-9) -> list[int]:
 def fit(dataset, **arguments):
     """train_run, plus the distinct hidden units of the trained network."""
     result = train_run(dataset, **arguments)
-    network = dataset.network(arguments.get("hidden", (64, 64)))
+    network = dataset.network(arguments.get("hidden", HIDDEN))
     network.params[:] = result.arrays["params"]
     counts = distinct_units(network)
     result.row["distinct_units"] = " and ".join(map(str, counts))
@@ -97,9 +103,8 @@ def run(*, seeds: int = 3, quick: bool = False, out=None, n_jobs: int = 1, progr
             stuck = bool((zeros["min_distinct_units"] == 1).all())
             worse = zeros["train_loss"].mean() > others.groupby("init")["train_loss"].mean().max()
             out.append(f"{name}: with zero initialisation the two hidden layers end with "
-                       f"{zeros['distinct_units'].iloc[0]} distinct units (of 64 each) and a "
-                       f"training "
-                       f"loss of {zeros['train_loss'].mean():.3g}, against "
+                       f"{zeros['distinct_units'].iloc[0]} distinct units (of {HIDDEN[0]} each) "
+                       f"and a training loss of {zeros['train_loss'].mean():.3g}, against "
                        + ", ".join(f"{k} {v:.3g}" for k, v in
                                    others.groupby("init", sort=False)["train_loss"].mean().items())
                        + f". The lecture's claim (zeros fail, random initialisation works) "
@@ -107,8 +112,9 @@ def run(*, seeds: int = 3, quick: bool = False, out=None, n_jobs: int = 1, progr
         return out
 
     return compare("zero-init", title=f"zero-init — zeros vs Glorot vs He initialisation: plain "
-                   f"SGD, lr {learning_rate:g}, batch 32, {epochs} epochs, 2×64 ReLU",
+                   f"SGD, lr {learning_rate:g}, batch 32, {epochs} epochs, {ARCHITECTURE}",
                    column="init", settings=settings, datasets=chosen,
-                   columns=["min_distinct_units", "train_loss", "train_accuracy", "test_accuracy"], conclude=conclude,
+                   columns=["min_distinct_units", "train_loss", "train_accuracy",
+                            "test_accuracy"], conclude=conclude,
                    seeds=seeds, quick=quick, out=out, n_jobs=n_jobs, progress=progress,
                    command=command, function=fit, scheduler=scheduler)
