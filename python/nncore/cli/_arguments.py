@@ -86,7 +86,7 @@ def data_options(parser, streaming=False):
                         + (" (with --stream: a glob of CSV files)" if streaming else ""))
     if streaming:
         source.add_argument("--parquet", metavar="GLOB",
-                            help="Parquet files (a glob such as 'data/*.parquet'); needs --stream")
+                            help="Parquet files (a path or a quoted glob); needs --stream")
     parser.add_argument("--target", help="the target column of --csv (default: the last column)")
     csv_options(parser)
     parser.add_argument("--impute", choices=IMPUTE_STRATEGIES, default=None,
@@ -106,13 +106,13 @@ def data_options(parser, streaming=False):
 def model_options(parser):
     """The model `train` fits and `sweep` starts from."""
     from ..network import ACTIVATIONS
-    from ..optim import SCHEDULES
+    from ..optim import EPOCH_SOLVERS, SCHEDULES
 
     parser.add_argument("--hidden", type=hidden_sizes, default=(32,),
                         help="hidden layer sizes, e.g. 64,32 (default: 32)")
     parser.add_argument("--activation", choices=ACTIVATIONS, default="relu",
                         help="activation of the hidden layers")
-    parser.add_argument("--solver", choices=("sgd", "momentum", "adam", "adamw", "lbfgs"),
+    parser.add_argument("--solver", choices=(*EPOCH_SOLVERS, "lbfgs"),
                         default="adam", help="optimiser")
     parser.add_argument("--learning-rate", type=positive_float, default=1e-3,
                         help="initial step size")

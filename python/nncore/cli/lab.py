@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import inspect
 import sys
-import textwrap
 
 from ._arguments import HelpFormatter, check_target_goes_with_csv, positive_float, positive_int
 from ._output import say
@@ -17,11 +16,11 @@ _EXPERIMENT_OPTIONS = {"protocol": "protocol", "learning_rate": "learning_rate",
 
 
 def _description(descriptions: dict, architecture: str) -> str:
-    names = "\n".join(textwrap.fill(text, width=96, initial_indent=f"  {name:12s}",
-                                    subsequent_indent=" " * 14)
-                      for name, text in descriptions.items())
+    # One line each: the documentation renders this text as reStructuredText, where a wrapped
+    # line's deeper indent would start a block of its own.
+    names = "\n".join(f"  {name:12s}{text}" for name, text in descriptions.items())
     return (f"Each experiment trains {architecture} MLPs over seeds and prints a table of mean "
-            f"and\nspread and what it concludes about the lecture's claim:\n{names}\n"
+            f"and\nspread and what it concludes about the lecture's claim:\n\n{names}\n\n"
             f"Ctrl-C stops the remaining fits and keeps (and writes) the finished ones.")
 
 

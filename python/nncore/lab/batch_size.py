@@ -28,9 +28,8 @@ from ._report import panels, spread_table
 from ._run import RunResult, evaluate
 
 # One line for `nncore lab --help`.
-DESCRIPTION = ("batch 8..full at one learning rate, trained to the same loss: test accuracy "
-               "and the curvature of the minimum (top eigenvalue, trace, eps-sharpness, "
-               "slices)")
+DESCRIPTION = ("batch 8..full at one rate, trained to one loss: test accuracy, curvature of the "
+               "minimum")
 
 BATCH_SIZES = (8, 32, 128, 512, None)  # None: the full batch (gradient descent)
 QUICK_BATCH_SIZES = (8, 128, None)
