@@ -96,7 +96,9 @@ class Lab:
     def finish(self, frame, summary, conclusions, *, title: str, tables: dict | None = None,
                figures: Callable | None = None) -> LabResult:
         """Write runs.csv, the extra tables (name → DataFrame, as name.csv), the figures
-        (figures(lab) calls lab.figure) and meta.json, and print nothing: the caller prints."""
+        (figures(lab) calls lab.figure), meta.json and report.json (the title, the summary table
+        and the conclusions: what the report page shows), and print nothing: the caller
+        prints."""
         if self.out is not None:
             frame.to_csv(self.out / "runs.csv", index=False)
             self.files.append(self.out / "runs.csv")
@@ -119,8 +121,14 @@ class Lab:
                     "wall_seconds": wall}
             (self.out / "meta.json").write_text(json.dumps(meta, indent=2, default=str) + "\n")
             self.files.append(self.out / "meta.json")
-        return LabResult(self.experiment, frame, summary, list(conclusions) + self.notes,
-                         self.files, self.interrupted, wall, title)
+            self.files.append(self.out / "report.json")
+        result = LabResult(self.experiment, frame, summary, list(conclusions) + self.notes,
+                           self.files, self.interrupted, wall, title)
+        if self.out is not None:
+            # what `nncore lab report` rebuilds the page from, without rerunning anything
+            (self.out / "report.json").write_text(
+                json.dumps(result.record(), indent=2, ensure_ascii=False, default=str) + "\n")
+        return result
 
 
 

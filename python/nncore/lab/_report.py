@@ -33,6 +33,9 @@ def _mean_spread(values, digits) -> str:
 
 
 
+SPREAD_NOTE = "(each cell: mean ± standard deviation over the seeds' runs)"
+
+
 @dataclass
 class LabResult:
     """What an experiment returns: the runs (one row each), the summary table (mean ± spread
@@ -51,7 +54,7 @@ class LabResult:
         lines = [self.title or self.experiment, ""]
         if len(self.summary):
             lines += [self.summary.to_string(index=False),
-                      "(each cell: mean ± standard deviation over the seeds' runs)", ""]
+                      SPREAD_NOTE, ""]
         if self.interrupted:
             lines.append(f"Interrupted: {len(self.runs)} finished run(s) kept.")
         lines += [f"- {c}" for c in self.conclusions]
@@ -62,6 +65,31 @@ class LabResult:
 
     def __str__(self) -> str:
         return self.report()
+
+    def record(self) -> dict:
+        """What report.json holds: the title, the summary table (its columns and its rows of
+        cells as printed), the conclusions with their verdicts, and whether Ctrl-C cut the runs
+        short."""
+        columns = [str(c) for c in self.summary.columns] if len(self.summary) else []
+        rows = ([[_cell(v) for v in row] for row in self.summary.itertuples(index=False)]
+                if len(self.summary) else [])
+        return {"experiment": self.experiment, "title": self.title or self.experiment,
+                "table": {"columns": columns, "rows": rows, "note": SPREAD_NOTE if rows else ""},
+                "conclusions": [str(c) for c in self.conclusions],
+                "interrupted": bool(self.interrupted), "runs_finished": int(len(self.runs)),
+                "wall_seconds": float(self.wall_seconds)}
+
+
+def _cell(value) -> str:
+    """A table cell as the printed table shows it (a missing value as '—')."""
+    try:
+        import pandas as pd
+
+        if pd.isna(value):
+            return "—"
+    except (TypeError, ValueError):  # a list or an array: not one missing value
+        pass
+    return str(value)
 
 
 

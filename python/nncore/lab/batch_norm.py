@@ -10,6 +10,11 @@ from ._datasets import load_datasets
 from ._lab import compare
 from ._report import verdict
 
+# The claim, in the lecture's words (the report page quotes it).
+CLAIM = ("Batch normalisation helps: the same plain-SGD training with it reaches a lower "
+         "training loss, and keeps training at learning rates where the plain network fails. "
+         "Ioffe & Szegedy 2015, arXiv:1502.03167.")
+
 # One line for `nncore lab --help`.
 DESCRIPTION = "with and without, up to rates where the plain network diverges"
 

@@ -27,6 +27,11 @@ from ._lab import Lab
 from ._report import panels, spread_table
 from ._run import RunResult, evaluate
 
+# The claim, in the lecture's words (the report page quotes it).
+CLAIM = ("Small batches find flatter minima that predict better: the noisy steps of small "
+         "minibatches settle in wider minima, which generalise better than the sharp minima "
+         "full-batch gradient descent reaches. Keskar et al. 2017, arXiv:1609.04836.")
+
 # One line for `nncore lab --help`.
 DESCRIPTION = ("batch 8..full at one rate, trained to one loss: test accuracy, curvature of the "
                "minimum")

@@ -9,6 +9,11 @@ from ._datasets import load_datasets
 from ._lab import compare
 from ._report import verdict
 
+# The claim, in the lecture's words (the report page quotes it).
+CLAIM = ("Momentum and Adam help: heavy-ball and Nesterov momentum, Adam and AdamW, each at its "
+         "usual learning rate, reach a training-loss target in fewer epochs than plain SGD. "
+         "Kingma & Ba 2015, arXiv:1412.6980; Loshchilov & Hutter 2019, arXiv:1711.05101.")
+
 # One line for `nncore lab --help`.
 DESCRIPTION = "SGD, momentum, Nesterov, Adam, AdamW at their usual rates"
 

@@ -9,6 +9,11 @@ from ._datasets import ARCHITECTURE, load_datasets
 from ._lab import compare
 from ._report import verdict
 
+# The claim, in the lecture's words (the report page quotes it).
+CLAIM = ("Reducing the step size during training helps: from the same initial rate, a decayed "
+         "step size (invscaling, step or cosine decay) ends at a lower training loss and a "
+         "higher test accuracy than a constant one.")
+
 # One line for `nncore lab --help`.
 DESCRIPTION = "constant vs invscaling vs step vs cosine decay"
 

@@ -13,6 +13,13 @@ from ._lab import compare
 from ._report import verdict
 from ._run import train_run
 
+# The claim, in the lecture's words (the report page quotes it).
+CLAIM = ("Initial weights must not all be zero: with zeros, every hidden unit of a layer computes "
+         "the same function and receives the same update, so the units stay identical; random "
+         "initialisation (Glorot-uniform, He's Gaussian) breaks the symmetry. Glorot & Bengio "
+         "2010, https://proceedings.mlr.press/v9/glorot10a.html; He et al. 2015, "
+         "arXiv:1502.01852.")
+
 # One line for `nncore lab --help`.
 DESCRIPTION = "zeros vs Glorot vs He initialisation: loss curves, distinct hidden units"
 
