@@ -41,6 +41,9 @@ def test_every_experiment_quick_writes_its_table_files_and_conclusion(name, tmp_
     assert meta["build_info"] == nncore.build_info()
     assert meta["seeds"] == [0, 1] and meta["wall_seconds"] > 0 and meta["cpu"]
     assert list(out.glob("*.png")), "no figure written"
+    written = json.loads((out / "report.json").read_text())  # what `nncore lab report` reads
+    assert written["title"] == result.title and written["conclusions"] == result.conclusions
+    assert written["table"]["rows"] == result.summary.astype(str).values.tolist()
     report = result.report()
     assert "±" in report  # mean and spread over seeds
     assert "The lecture's claim" in report
