@@ -240,3 +240,36 @@ def test_a_browser_opens_the_page_loads_every_image_and_logs_no_error(ran, tmp_p
         assert _look_at(browser, tmp_path / "blank.html")[3] == 1
     finally:
         browser.quit()
+
+
+def test_lab_help_lists_every_experiment_and_all_and_report(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["lab", "--help"])
+    assert exit_.value.code == 0
+    listed = capsys.readouterr().out
+    for name, description in {**lab.DESCRIPTIONS, "all": "every", "report": "rebuild"}.items():
+        assert any(line.split()[:1] == [name] and description.split()[0] in line
+                   for line in listed.splitlines()), name
+    with pytest.raises(SystemExit):
+        main(["lab", "batch-size", "--help"])
+    assert "--protocol" in capsys.readouterr().out  # an experiment's options, as before
+
+
+def test_ctrl_c_in_lab_all_keeps_what_finished_skips_the_rest_and_writes_the_page(
+        tmp_path, monkeypatch, capsys):
+    scaling = lab.EXPERIMENTS["scaling"]
+
+    def interrupted(**options):  # scaling, as if Ctrl-C had stopped it after its last fit
+        result = scaling(**options)
+        result.interrupted = True
+        return result
+
+    monkeypatch.setitem(lab.EXPERIMENTS, "scaling", interrupted)
+    assert main(["lab", "all", "--quick", "--seeds", "1", "--no-progress",
+                 "--out", str(tmp_path)]) == 130
+    assert "interrupted" in capsys.readouterr().err
+    assert sorted(p.parent.name for p in tmp_path.glob("*/report.json")) == ["scaling",
+                                                                             "zero-init"]
+    sections = _Page((tmp_path / "index.html").read_text(encoding="utf-8")).sections
+    assert "Not run" in sections["batch-size"]["text"]
+    assert "Not run" not in sections["scaling"]["text"]
