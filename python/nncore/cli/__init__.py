@@ -4,6 +4,7 @@
     nncore predict --model model.npz data.csv [--output predictions.csv]
     nncore sweep --grid learning_rate_init=1e-3,1e-2 batch_size=8,32 [data and model options]
     nncore lab zero-init|scaling|batch-size|step-size|optimizers|batch-norm [options]
+    nncore lab all [--quick] [--out DIR]  |  nncore lab report DIR
     nncore serve model.npz [--port 8000]
 
 `train` fits an MLPClassifier or MLPRegressor on a CSV file (read by pandas) or one of
@@ -12,8 +13,9 @@ text columns one-hot encoded, missing values an error unless --impute says how t
 data are split into train / validation / test; the loss is printed per epoch and a table of
 train / validation / test metrics at the end. `--save` writes the model and its preprocessing
 statistics to one .npz file that `predict` reads back. `sweep` fits a grid of settings over seeds
-(locally or on Dask) into one table; `lab` runs one of the lecture's claims as an experiment;
-`serve` answers predictions over HTTP for a saved model.
+(locally or on Dask) into one table; `lab` runs one of the lecture's claims as an experiment
+(`lab all` every one of them, and writes their report page DIR/index.html); `serve` answers
+predictions over HTTP for a saved model.
 """
 
 from __future__ import annotations
