@@ -113,8 +113,9 @@ def test_each_experiment_has_its_claim_table_verdict_and_meta_in_order(ran):
         meta = json.loads((folder / name / "meta.json").read_text())
         assert meta["command"] == f"nncore lab all --quick --seeds {SEEDS} --no-progress " \
                                   f"--out {folder}"
-        for shown in (f"nncore {nncore.__version__}", meta["cpu"], f"0–{SEEDS - 1} ({SEEDS} seeds)",
-                      f"wall time {meta['wall_seconds']:.1f} s", "quick yes"):
+        for shown in (f"nncore {nncore.__version__}", meta["cpu"],
+                      f"0–{SEEDS - 1} ({SEEDS} seeds)", f"wall time {meta['wall_seconds']:.1f} s",
+                      "quick yes"):
             assert " ".join(shown.split()) in " ".join(section["text"].split()), (name, shown)
     # the table is the runs' own numbers: zero-init's mean and spread of the training loss per
     # initialisation, from runs.csv
