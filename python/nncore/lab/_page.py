@@ -174,7 +174,8 @@ def _section(folder: Path, name: str, module) -> tuple[str, str]:
             + "".join(f"<li>{_conclusion_html(c)}</li>" for c in conclusions) + "</ul>"
             + _meta_html(meta) + "</section>")
     tally = _tally(conclusions)
-    return text, f'<li><a href="#{anchor}">{anchor}</a>' + (f": {tally}" if tally else "") + "</li>"
+    return text, (f'<li><a href="#{anchor}">{anchor}</a>'
+                  + (f" — verdicts over its data sets: {tally}" if tally else "") + "</li>")
 
 
 def write_page(folder) -> Path:
