@@ -6,7 +6,8 @@ runs.csv, meta.json and PNG figures; nothing written without it), n_jobs (indepe
 parallel processes, each single-threaded), progress (a tqdm bar over the fits) and datasets
 (built-in names) or csv/target_column, and returns a `LabResult` whose `report()` is the table of
 mean ± spread over seeds and what it concludes. `DESCRIPTIONS` holds each experiment's one-line
-summary (its module's DESCRIPTION)."""
+summary (its module's DESCRIPTION), `CLAIMS` the claim each tests, in the lecture's words (its
+module's CLAIM)."""
 
 from . import batch_norm as _batch_norm
 from . import batch_size as _batch_size
@@ -21,6 +22,8 @@ _MODULES = {"zero-init": _zero_init, "scaling": _scaling, "batch-size": _batch_s
             "step-size": _step_size, "optimizers": _optimizers, "batch-norm": _batch_norm}
 EXPERIMENTS = {name: module.run for name, module in _MODULES.items()}
 DESCRIPTIONS = {name: module.DESCRIPTION for name, module in _MODULES.items()}
+# Each experiment's claim in the lecture's words (its module's CLAIM), for reports to show.
+CLAIMS = {name: module.CLAIM for name, module in _MODULES.items() if hasattr(module, "CLAIM")}
 
 # The experiments by their function names, as before: nncore.lab.zero_init(...).
 batch_norm = _batch_norm.run
@@ -30,6 +33,6 @@ scaling = _scaling.run
 step_size = _step_size.run
 zero_init = _zero_init.run
 
-__all__ = ["ARCHITECTURE", "BUILT_IN", "DESCRIPTIONS", "EXPERIMENTS", "Dataset", "LabResult",
-           "batch_norm", "batch_size", "load_dataset", "optimizers", "scaling", "step_size",
-           "zero_init"]
+__all__ = ["ARCHITECTURE", "BUILT_IN", "CLAIMS", "DESCRIPTIONS", "EXPERIMENTS", "Dataset",
+           "LabResult", "batch_norm", "batch_size", "load_dataset", "optimizers", "scaling",
+           "step_size", "zero_init"]

@@ -15,6 +15,8 @@ from ._run import train_run
 
 # One line for `nncore lab --help`.
 DESCRIPTION = "zeros vs Glorot vs He initialisation: loss curves, distinct hidden units"
+# The lecture's claim, in its words.
+CLAIM = "Initial weights must not all be zero."
 
 INITS = ("zeros", "glorot_uniform", "he_normal")
 
