@@ -274,6 +274,9 @@ def test_best_rate_selection_picks_each_arms_lowest_final_loss_rows():
     assert _rates.rate_ranges(frame, ["arm"]) == {("a",): [0.01, 0.1], ("b",): [0.01, 0.1, 1.0]}
     assert _rates.describe_range([0.01, 0.1], [0.01, 0.1, 1.0]) == "0.01 to 0.1 (2 of 3 rates)"
     assert _rates.describe_range([], [0.01, 0.1]) == "none of the 2 rates"
+    assert _rates.describe_range([0.1], [0.01, 0.1]) == "only 0.1 (1 of 2 rates)"
+    assert _rates.describe_range([0.01, 0.03, 1.0], [0.01, 0.03, 0.1, 1.0]) == \
+        "0.01 to 0.03 and 1 (3 of 4 rates)"
 
 
 def test_contest_needs_a_gain_beyond_the_spread_over_seeds():

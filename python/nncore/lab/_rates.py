@@ -88,12 +88,21 @@ def rate_ranges(frame, arm: list[str], ok: Callable = trains) -> dict:
 
 
 def describe_range(rates: list, grid) -> str:
-    """'0.01 to 3 (5 of 7 rates)', 'only 0.1 (1 of 7 rates)' or 'none of the 7 rates'."""
-    n = len(set(grid))
+    """'0.01 to 3 (5 of 7 rates)', 'only 0.1 (1 of 7 rates)', '0.01 to 0.1 and 3 (4 of 7
+    rates)' when the rates leave a gap in the grid, or 'none of the 7 rates'."""
+    grid = sorted(set(grid))
     if not rates:
-        return f"none of the {n} rates"
-    span = f"only {rates[0]:g}" if len(rates) == 1 else f"{rates[0]:g} to {rates[-1]:g}"
-    return f"{span} ({len(rates)} of {n} rates)"
+        return f"none of the {len(grid)} rates"
+    spans: list[list] = []  # runs of rates that are neighbours in the grid
+    for rate in sorted(rates):
+        if spans and grid.index(rate) == grid.index(spans[-1][-1]) + 1:
+            spans[-1].append(rate)
+        else:
+            spans.append([rate])
+    text = " and ".join(f"{s[0]:g}" if len(s) == 1 else f"{s[0]:g} to {s[-1]:g}" for s in spans)
+    if len(rates) == 1:
+        text = f"only {text}"
+    return f"{text} ({len(rates)} of {len(grid)} rates)"
 
 
 def best_rate_table(frame, arm: list[str], best: dict, columns: list[str]):
@@ -104,6 +113,11 @@ def best_rate_table(frame, arm: list[str], best: dict, columns: list[str]):
     table.insert(len(arm), "best_lr", [best[_key(tuple(row))] for row in
                                        table[list(arm)].itertuples(index=False)])
     return table
+
+
+def _rate_label(rate: float) -> str:
+    # '3e-4' rather than '0.0003': nine rates over four decades fit under one panel
+    return f"{rate:g}" if rate >= 0.01 else f"{rate:.0e}".replace("e-0", "e-")
 
 
 def _colours(frame, line: str) -> dict:
@@ -139,7 +153,7 @@ def rate_figure(frame, arm: list[str], best: dict, *, accuracy: bool = True):
                         color=colour)
         ax.set_xscale("log")
         grid = sorted(frame[mask]["learning_rate"].unique())
-        ax.set_xticks(grid, [f"{r:g}" for r in grid], minor=False)
+        ax.set_xticks(grid, [_rate_label(r) for r in grid], minor=False)
         ax.set_xticks([], minor=True)
         if log:
             ax.set_yscale("log")

@@ -81,7 +81,7 @@ def _conclusions(frame, best, target: float, grid) -> list[str]:
 
 
 def run(*, seeds: int = 3, quick: bool = False, out=None, n_jobs: int = 1, progress: bool = True,
-        datasets=None, csv=None, target_column=None, epochs: int = 60, target: float = 0.05,
+        datasets=None, csv=None, target_column=None, epochs: int = 60, target: float = 0.01,
         command=None, scheduler=None):
     """The optimizers experiment: SGD, momentum, Nesterov, Adam and AdamW, each at its best rate.
 
