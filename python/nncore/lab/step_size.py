@@ -25,9 +25,9 @@ ARM = ["regime", "dataset", "schedule"]
 
 # Standard regime: batch 32, 60 epochs, a grid of initial rates around the usual 0.1.
 RATES = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0)
-# Noise-floor regime: batch 4 on noisy-binary, up to 0.3, which kills the constant-rate network;
-# just below, at the largest rate it survives, a constant rate stalls at SGD's noise floor while
-# decayed ones keep falling.
+# Noise-floor regime: batch 4 on noisy-binary, up to 0.3, where the constant rate no longer
+# trains; at the largest rate at which it does, it stalls at SGD's noise floor while decayed
+# ones keep falling.
 NOISE_RATES = (0.02, 0.05, 0.1, 0.2, 0.3)
 NOISE_BATCH, NOISE_EPOCHS, NOISE_DATASET = 4, 40, "noisy-binary"
 
