@@ -2,6 +2,7 @@
 below the target or are flagged; the same seeds give the same table (also in parallel); Ctrl-C
 keeps the finished runs; a diverging run is a result."""
 
+import importlib
 import json
 import math
 
@@ -20,7 +21,10 @@ SECONDS = ("seconds", "seconds_to_target", "train_seconds", "measure_seconds")
 
 # The setting column of each experiment and the columns every runs.csv must have.
 SETTING = {"zero-init": "init", "scaling": "setting", "batch-size": "batch_size",
-           "step-size": "schedule", "optimizers": "optimizer", "batch-norm": "setting"}
+           "step-size": "schedule", "optimizers": "optimizer", "batch-norm": "batch_norm"}
+# The experiments whose arms each run over a grid of learning rates: the columns naming an arm.
+GRID_ARM = {"step-size": ["regime", "dataset", "schedule"], "optimizers": ["dataset", "optimizer"],
+            "batch-norm": ["dataset", "batch_norm"]}
 
 
 def timeless(frame):
@@ -48,6 +52,27 @@ def test_every_experiment_quick_writes_its_table_files_and_conclusion(name, tmp_
     assert "±" in report  # mean and spread over seeds
     assert "The lecture's claim" in report
     assert any(verdict in report for verdict in ("held", "did not hold"))
+    if name in GRID_ARM:  # one row per arm, learning rate and seed; the table at the best rates
+        arm = GRID_ARM[name]
+        assert not runs.duplicated(arm + ["learning_rate", "seed"]).any()
+        assert runs.groupby(arm)["learning_rate"].nunique().min() >= 1
+        assert (out / f"{name.replace('-', '_')}_rates.png").exists()
+        mean_loss = runs.groupby(arm + ["learning_rate"])["train_loss"].mean()
+        for row in result.summary.itertuples(index=False):
+            key = tuple(getattr(row, c) for c in arm)
+            # without failed runs, the best rate is the one of lowest mean final training loss
+            if not runs.set_index(arm).loc[[key], "failed"].any():
+                assert row.best_lr == mean_loss.loc[key].idxmin()
+
+
+def test_every_experiment_states_its_claim():
+    """Each experiment module states its claim itself (the page's fallback, the docstring's first
+    sentence, is for experiments written without one)."""
+    assert set(lab.CLAIMS) == set(lab.EXPERIMENTS)
+    for name, claim in lab.CLAIMS.items():
+        module = importlib.import_module(f"nncore.lab.{name.replace('-', '_')}")
+        assert claim == module.CLAIM
+        assert isinstance(claim, str) and claim.endswith(".") and len(claim) < 500
 
 
 def test_batch_size_protocol_a_ends_below_the_target_or_flags_the_run():
@@ -224,3 +249,86 @@ def test_batch_size_table_means_are_the_sentence_means():
     missed, sentence = _conclusions(runs, "loss", 0.05)
     assert "1 run(s) missed the target" in missed and "table's means" in missed
     assert "top eigenvalue 3 vs 10" in sentence and "test accuracy 0.960 vs 0.910" in sentence
+
+
+def _grid_frame():
+    """Two arms over three rates, two seeds each: arm a is best at 0.1 (1.0 has a lower mean
+    loss, but its seed 1 diverged: a rate with a failed run ranks after those without), arm b
+    at 0.01 and 0.1 alike (a tie: the smaller rate)."""
+    rows = []
+    losses = {("a", 0.01): (0.5, 0.7), ("a", 0.1): (0.2, 0.3), ("a", 1.0): (0.01, 0.05),
+              ("b", 0.01): (0.4, 0.4), ("b", 0.1): (0.4, 0.4), ("b", 1.0): (0.9, 0.8)}
+    for (arm, rate), pair in losses.items():
+        for seed, loss in enumerate(pair):
+            rows.append({"dataset": "d", "seed": seed, "arm": arm, "learning_rate": rate,
+                         "train_loss": loss, "initial_loss": 2.5, "test_accuracy": 1 - loss / 4,
+                         "failed": (arm, rate, seed) == ("a", 1.0, 1)})
+    return pd.DataFrame(rows)
+
+
+def test_best_rate_selection_picks_each_arms_lowest_final_loss_rows():
+    from nncore.lab import _rates
+
+    frame = _grid_frame()
+    best = _rates.best_rates(frame, ["dataset", "arm"])
+    assert best == {("d", "a"): 0.1, ("d", "b"): 0.01}
+    chosen = _rates.at_best_rates(frame, ["dataset", "arm"], best)
+    assert sorted(zip(chosen["arm"], chosen["learning_rate"], chosen["seed"])) == \
+        [("a", 0.1, 0), ("a", 0.1, 1), ("b", 0.01, 0), ("b", 0.01, 1)]
+    table = _rates.best_rate_table(frame, ["dataset", "arm"], best, ["train_loss"])
+    assert list(table["best_lr"]) == [0.1, 0.01]
+    assert table.loc[0, "train_loss"].startswith("0.25 ± ")  # (0.2 + 0.3) / 2
+    # a rate trains when no seed failed and every seed ended below half its initial loss
+    assert _rates.rate_ranges(frame, ["arm"]) == {("a",): [0.01, 0.1], ("b",): [0.01, 0.1, 1.0]}
+    assert _rates.describe_range([0.01, 0.1], [0.01, 0.1, 1.0]) == "0.01 to 0.1 (2 of 3 rates)"
+    assert _rates.describe_range([], [0.01, 0.1]) == "none of the 2 rates"
+    assert _rates.describe_range([0.1], [0.01, 0.1]) == "only 0.1 (1 of 2 rates)"
+    assert _rates.describe_range([0.01, 0.03, 1.0], [0.01, 0.03, 0.1, 1.0]) == \
+        "0.01 to 0.03 and 1 (3 of 4 rates)"
+
+
+def test_contest_needs_a_gain_beyond_the_spread_over_seeds():
+    from nncore.lab._rates import contest
+
+    assert contest([1.0, 1.1, 0.9], [2.0, 2.1, 1.9]) == "better"
+    assert contest([1.0, 2.0, 3.0], [2.0, 2.5, 3.0]) == "tie"  # 0.5 apart, spread 1
+    assert contest([0.9, 0.91], [0.8, 0.81], lower_is_better=False) == "better"
+    # on a log scale a factor counts: 1e-3 against 1e-2 wins despite 1e-2's spread of 0.008
+    assert contest([1e-3, 1.1e-3], [2e-3, 1.8e-2], log=True) == "better"
+    assert contest([1e-3, 1.1e-3], [2e-3, 1.8e-2]) == "tie"
+
+
+def test_step_size_verdict_uses_each_schedules_best_rate():
+    """At the shared rate 0.1 the constant schedule is best, but each schedule's own best rate
+    turns the verdict: cosine at 1.0 beats constant at its best (0.1) by far more than the
+    spread, so the claim holds for the training loss."""
+    from nncore.lab._rates import best_rates
+    from nncore.lab.step_size import ARM, _conclusions
+
+    loss = {("constant", 0.1): 0.01, ("constant", 1.0): 2.4,
+            ("cosine", 0.1): 0.05, ("cosine", 1.0): 1e-4}
+    rows = [{"regime": "standard", "dataset": "d", "schedule": schedule, "learning_rate": rate,
+             "seed": seed, "train_loss": value * (1 + 0.01 * seed), "loss_at_half": 2 * value,
+             "initial_loss": 2.5, "failed": value >= 2.5, "test_accuracy": 0.9}
+            for (schedule, rate), value in loss.items() for seed in range(3)]
+    frame = pd.DataFrame(rows)
+    best = best_rates(frame, ARM)
+    assert best == {("standard", "d", "constant"): 0.1, ("standard", "d", "cosine"): 1.0}
+    [sentence] = _conclusions(frame, best, {"standard": ((0.1, 1.0), 60)})
+    assert "constant lr 0.1: loss 0.0101" in sentence and "cosine lr 1: loss 0.000101" in sentence
+    assert "held for the training loss" in sentence and "did not hold for the training" \
+        not in sentence
+    assert "did not hold for the test accuracy (within the spread" in sentence
+
+
+def test_a_run_can_go_on_past_its_target():
+    dataset = _datasets.load_dataset("digits")
+    stopped = _run.train_run(dataset, seed=0, epochs=6, learning_rate=0.3, target=0.3)
+    full = _run.train_run(dataset, seed=0, epochs=6, learning_rate=0.3, target=0.3,
+                          stop_at_target=False)
+    curve = full.arrays["curve"]
+    first = int(np.argmax(curve < 0.3)) + 1  # the first epoch below the target, from the curve
+    assert curve[first - 1] < 0.3 <= (curve[first - 2] if first > 1 else math.inf)
+    assert stopped.row["epochs_to_target"] == full.row["epochs_to_target"] == first
+    assert stopped.row["epochs"] == first < full.row["epochs"] == 6
+    np.testing.assert_array_equal(stopped.arrays["curve"], curve[:first])

@@ -74,8 +74,8 @@ def _experiment_options(parser) -> None:
                         help="batch-size: 'loss' trains every run to the same training loss "
                              "(protocol A); 'epochs' gives every batch size the same epochs (B)")
     parser.add_argument("--learning-rate", type=positive_float, default=None,
-                        help="batch-size, zero-init, step-size: the (initial) learning rate "
-                             "(default: the experiment's)")
+                        help="batch-size, zero-init: the learning rate; step-size: one initial "
+                             "rate instead of its grid (default: the experiment's)")
     parser.add_argument("--target-loss", type=positive_float, default=None,
                         help="batch-size, scaling, optimizers: the training-loss target "
                              "(default: the experiment's)")

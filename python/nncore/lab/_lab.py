@@ -1,6 +1,8 @@
 """One experiment's bookkeeping (`Lab`): its output folder, its runs executed, and at the end
-runs.csv, the extra tables, the figures and meta.json written and the `LabResult` made; and
-`compare`, the experiment that trains every setting on every data set and seed."""
+runs.csv, the extra tables, the figures and meta.json written and the `LabResult` made;
+`compare`, the experiment that trains every setting on every data set and seed, and
+`compare_rates`, the one that trains each arm over a grid of learning rates and judges it at its
+best."""
 
 from __future__ import annotations
 
@@ -15,6 +17,8 @@ from typing import Callable
 from .._parameters import Mention, ParameterError
 from .._version import __version__
 from ._execute import Run, execute, setting_runs
+from ._rates import (best_rate_curves, best_rate_table, best_rates, by_final_loss,
+                     rate_figure)
 from ._report import LabResult, curves_figure, spread_table
 
 
@@ -152,3 +156,35 @@ def compare(experiment: str, *, title: str, column: str, settings: dict, dataset
                       figures=lambda lab_: lab_.figure(f"{experiment.replace('-', '_')}.png",
                                                        curves_figure(lab_, frame, runs, results,
                                                                      column)))
+
+
+def compare_rates(experiment: str, *, title: str, arm: list[str], runs: list[Run],
+                  datasets: list, columns: list, conclude: Callable, seeds: int, quick: bool,
+                  out, n_jobs: int, progress: bool, command=None, options=None,
+                  scheduler=None, score: Callable = by_final_loss,
+                  extra_curves: Callable | None = None) -> LabResult:
+    """An experiment whose arms (the `arm` columns of the runs' settings: the data set, maybe a
+    regime, then the arm itself) each run over a grid of learning rates (`grid_runs`): the table
+    holds each arm at its best rate by score (default: the final training loss),
+    conclude(frame, best) → sentences with best = {arm key: rate}; figures
+    `<experiment>_rates.png` (final loss and test accuracy against the rate, one line per arm)
+    and `<experiment>.png` (loss curves at the best rates, plus the panels extra_curves(frame)
+    returns: {title: (panel key, rate)})."""
+    lab = Lab(experiment, seeds=seeds, quick=quick, out=out, n_jobs=n_jobs, progress=progress,
+              command=command, options={**(options or {}),
+                                        "datasets": [d.name for d in datasets]},
+              scheduler=scheduler)
+    lab.datasets = {d.name: d for d in datasets}
+    frame, results, _ = lab.run(runs)
+    best = best_rates(frame, arm, score) if len(frame) else {}
+    summary = best_rate_table(frame, arm, best, columns) if len(frame) else frame
+    conclusions = conclude(frame, best) if len(frame) else []
+    stem = experiment.replace("-", "_")
+
+    def figures(lab_):
+        lab_.figure(f"{stem}_rates.png", rate_figure(frame, arm, best))
+        lab_.figure(f"{stem}.png", best_rate_curves(
+            frame, runs, results, arm, best,
+            extra=extra_curves(frame) if extra_curves else None))
+
+    return lab.finish(frame, summary, conclusions, title=title, figures=figures)

@@ -32,13 +32,14 @@ def train_run(dataset: Dataset, *, seed: int, epochs: int, learning_rate: float,
               batch_size: int | None = 32, optimizer: str = "plain", schedule: str = "constant",
               target: float | None = None, hidden=HIDDEN, activation: str = "relu",
               init: str = "glorot_uniform", batch_norm: bool = False, alpha: float = 0.0,
-              optimizer_options: dict | None = None) -> RunResult:
+              optimizer_options: dict | None = None, stop_at_target: bool = True) -> RunResult:
     """Train an MLP for up to `epochs` epochs, recording the full training loss after each
-    (the curve). optimizer: 'plain' SGD or a name of make_optimizer. With `target`, training
-    stops at the first epoch whose full training loss is below it (epochs_to_target and
-    seconds_to_target say when; NaN if never). A diverging run is a result: diverged=True, the
-    epoch it happened in, and the scores of its last finite state; failed=True when it diverged
-    or ended with a training loss no lower than at the start."""
+    (the curve). optimizer: 'plain' SGD or a name of make_optimizer. With `target`,
+    epochs_to_target and seconds_to_target say when the full training loss first fell below it
+    (NaN if never), and training stops there unless stop_at_target=False (then every run trains
+    all its epochs, and the final losses of different runs compare). A diverging run is a
+    result: diverged=True, the epoch it happened in, and the scores of its last finite state;
+    failed=True when it diverged or ended with a training loss no lower than at the start."""
     network = dataset.network(hidden, activation=activation, init=init, batch_norm=batch_norm,
                               alpha=alpha, random_state=seed)
     data = network.prepare(dataset.X_train, dataset.targets(dataset.y_train))
@@ -54,9 +55,10 @@ def train_run(dataset: Dataset, *, seed: int, epochs: int, learning_rate: float,
             curve.append(network.mean_loss(data))
             if not math.isfinite(curve[-1]):
                 raise DivergenceError("the training loss became non-finite")
-            if target is not None and curve[-1] < target:
+            if target is not None and math.isnan(reached) and curve[-1] < target:
                 reached, seconds = record["epoch"], time.perf_counter() - started
-                break
+                if stop_at_target:
+                    break
     except DivergenceError:
         diverged_at = len(curve) + 1
     row = {"epochs": len(curve), "diverged": not math.isnan(diverged_at),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 
+from . import _rates
 from ._datasets import Dataset, load_datasets
 from ._lab import compare
 from ._report import verdict
@@ -43,19 +44,19 @@ def _with_variants(raw: Dataset, standardised: Dataset) -> Dataset:
     return pair
 
 
+def _soonest_to_target(runs) -> tuple:
+    """How one rate's runs rank (lower is better): the most seeds reaching the target, then the
+    fewest epochs to it, then the lowest final training loss."""
+    epochs = runs["epochs_to_target"].mean()
+    loss = runs["train_loss"].mean()
+    return (-int(runs["epochs_to_target"].notna().sum()),
+            math.inf if math.isnan(epochs) else epochs, math.inf if math.isnan(loss) else loss)
+
+
 def best_rates(frame):
     """Per data set and input variant, the learning rate whose seeds reach the target most
     often, then soonest (then lowest final loss): {(dataset, inputs): rate}."""
-    best = {}
-    for (name, inputs), group in frame.groupby(["dataset", "inputs"], sort=False):
-        stats = group.groupby("learning_rate").agg(
-            reached=("epochs_to_target", lambda e: e.notna().sum()),
-            epochs=("epochs_to_target", "mean"), loss=("train_loss", "mean"))
-        stats["epochs"] = stats["epochs"].fillna(math.inf)
-        stats["loss"] = stats["loss"].fillna(math.inf)
-        best[name, inputs] = stats.sort_values(["reached", "epochs", "loss"],
-                                               ascending=[False, True, True]).index[0]
-    return best
+    return _rates.best_rates(frame, ["dataset", "inputs"], _soonest_to_target)
 
 
 def run(*, seeds: int = 3, quick: bool = False, out=None, n_jobs: int = 1, progress: bool = True,
