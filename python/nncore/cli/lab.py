@@ -12,13 +12,15 @@ from ._output import say
 
 # The options that pass to an experiment only when it takes them: option → parameter.
 _EXPERIMENT_OPTIONS = {"protocol": "protocol", "learning_rate": "learning_rate",
-                       "target_loss": "target", "max_steps": "max_steps", "epochs": "epochs"}
+                       "target_loss": "target", "max_steps": "max_steps", "epochs": "epochs",
+                       "from_dir": "from_dir"}
 
 
 def _description(descriptions: dict, architecture: str) -> str:
     # One line each: the documentation renders this text as reStructuredText, where a wrapped
     # line's deeper indent would start a block of its own.
-    names = "\n".join(f"  {name:12s}{text}" for name, text in descriptions.items())
+    width = max(map(len, descriptions)) + 2
+    names = "\n".join(f"  {name:{width}s}{text}" for name, text in descriptions.items())
     return (f"Each experiment trains {architecture} MLPs over seeds and prints a table of mean "
             f"and\nspread and what it concludes about the lecture's claim:\n\n{names}\n\n"
             f"Ctrl-C stops the remaining fits and keeps (and writes) the finished ones.")
@@ -60,6 +62,9 @@ def add_parser(subparsers) -> None:
                      help=f"batch-size, protocol A: step cap (default {MAX_STEPS})")
     lab.add_argument("--epochs", type=positive_int, default=None,
                      help="epochs (batch-size: protocol B's budget; default: the experiment's)")
+    lab.add_argument("--from", dest="from_dir", default=None, metavar="DIR",
+                     help="sharpness-measures: train nothing, measure the runs of this finished "
+                          "batch-size or sharpness-measures --out folder (runs.csv, params.npz)")
     lab.add_argument("--scheduler", default=None,
                      help="run the fits on Dask: local:N (a local cluster of N single-threaded "
                           "worker processes, for this run) or tcp://HOST:PORT (needs "

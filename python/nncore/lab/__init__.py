@@ -12,13 +12,15 @@ from . import batch_norm as _batch_norm
 from . import batch_size as _batch_size
 from . import optimizers as _optimizers
 from . import scaling as _scaling
+from . import sharpness_measures as _sharpness_measures
 from . import step_size as _step_size
 from . import zero_init as _zero_init
 from ._datasets import ARCHITECTURE, BUILT_IN, Dataset, load_dataset
 from ._report import LabResult
 
 _MODULES = {"zero-init": _zero_init, "scaling": _scaling, "batch-size": _batch_size,
-            "step-size": _step_size, "optimizers": _optimizers, "batch-norm": _batch_norm}
+            "step-size": _step_size, "optimizers": _optimizers, "batch-norm": _batch_norm,
+            "sharpness-measures": _sharpness_measures}
 EXPERIMENTS = {name: module.run for name, module in _MODULES.items()}
 DESCRIPTIONS = {name: module.DESCRIPTION for name, module in _MODULES.items()}
 
@@ -27,9 +29,10 @@ batch_norm = _batch_norm.run
 batch_size = _batch_size.run
 optimizers = _optimizers.run
 scaling = _scaling.run
+sharpness_measures = _sharpness_measures.run
 step_size = _step_size.run
 zero_init = _zero_init.run
 
 __all__ = ["ARCHITECTURE", "BUILT_IN", "DESCRIPTIONS", "EXPERIMENTS", "Dataset", "LabResult",
-           "batch_norm", "batch_size", "load_dataset", "optimizers", "scaling", "step_size",
-           "zero_init"]
+           "batch_norm", "batch_size", "load_dataset", "optimizers", "scaling",
+           "sharpness_measures", "step_size", "zero_init"]
