@@ -627,7 +627,7 @@ class AdaptiveSharpness(NamedTuple):
     n_iter: int
 
 
-def adaptive_sharpness(model, X, y, *, rho: float = 0.05, eta: float = 0.0,
+def adaptive_sharpness(model, X, y, *, rho: float = 0.5, eta: float = 1e-3,
                        max_iter: int = 20, sample_weight=None, chunk_size=None,
                        random_state=None) -> AdaptiveSharpness:
     """Adaptive sharpness (Kwon et al. 2021, ASAM): the worst rise of the objective within a
