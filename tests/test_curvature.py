@@ -423,3 +423,145 @@ def test_curvature_names_a_short_y_and_an_unknown_label():
     bad[0] = 7
     with pytest.raises(ValueError, match=r"label\(s\) 7 that the model was not trained on"):
         curvature.hessian_trace(clf, X, bad)
+
+
+# ---- adaptive sharpness and PAC-Bayes flatness --------------------------------------------------
+def newton_minimum():
+    """A tanh net at a minimum to ~1e-7 in the gradient (L-BFGS, then exact Newton steps)."""
+    X, y = load_iris(return_X_y=True)
+    X = (X - X.mean(axis=0)) / X.std(axis=0)
+    y = (y == 1) * 1.0  # versicolor against the rest: not separable, a finite minimum
+    net = nncore.Network([4, 6, 1], "tanh", "logistic", alpha=1e-2, random_state=0)
+    nncore.lbfgs(net, X, y, max_iter=5000, tol=1e-12)
+    for _ in range(6):
+        _, grad = curvature.gradient(net, X, y)
+        net.params[:] -= np.linalg.solve(curvature.hessian(net, X, y), grad)
+    assert np.linalg.norm(curvature.gradient(net, X, y)[1]) < 1e-7
+    return net, X, y
+
+
+def relu_net(hidden=(8, 8), epochs=60):
+    """A small ReLU net on iris, trained some way: not at an exact minimum."""
+    X, y = load_iris(return_X_y=True)
+    X = (X - X.mean(axis=0)) / X.std(axis=0)
+    net = nncore.Network([4, *hidden, 3], "relu", "softmax", random_state=0)
+    nncore.train(net, X, y, epochs=epochs, learning_rate=0.1, batch_size=16, random_state=0)
+    return net, X, y
+
+
+def rescaled(net, a):
+    """First layer's weights and biases times a, second layer's weights over a: a ReLU net
+    computes the same function."""
+    other = net.copy()
+    other.coefs[0][:] *= a
+    other.intercepts[0][:] *= a
+    other.coefs[1][:] /= a
+    return other
+
+
+def test_adaptive_sharpness_at_a_minimum_is_half_rho_squared_times_the_scaled_top_eigenvalue():
+    """At a stationary point J(θ + t⊙z) − J(θ) = ½ zᵀ (T H T) z + O(ρ³) with T = diag(abs(θ)+η):
+    the maximum over ‖z‖ ≤ ρ is ½ ρ² λ_max(T H T), computed here from the full Hessian."""
+    net, X, y = newton_minimum()
+    eta, rho = 1e-2, 1e-3
+    t = np.abs(net.params) + eta
+    H = curvature.hessian(net, X, y)
+    top = np.linalg.eigh(t[:, None] * H * t[None, :])[0][-1]
+    result = curvature.adaptive_sharpness(net, X, y, rho=rho, eta=eta, max_iter=100,
+                                          random_state=0)
+    assert result.sharpness == pytest.approx(0.5 * rho**2 * top, rel=1e-2)
+    assert np.linalg.norm(result.delta / t) <= rho * (1 + 1e-12)
+    assert curvature.Objective(net, X, y).value(net.params + result.delta) == pytest.approx(
+        result.max_loss, rel=1e-14)
+    assert result.sharpness == pytest.approx(result.max_loss - result.loss, rel=1e-12)
+
+
+def test_adaptive_sharpness_is_at_least_what_a_random_search_of_its_ball_finds():
+    """Away from the quadratic regime (ρ = 0.5, a ReLU net): 4000 random points of the ball's
+    sphere are a lower bound on the maximum; the ascent must reach it (it finds about 5× more)."""
+    net, X, y = relu_net(hidden=(5,), epochs=30)
+    rho, eta = 0.5, 1e-3
+    t = np.abs(net.params) + eta
+    objective = curvature.Objective(net, X, y)
+    base = objective.value()
+    rng = np.random.default_rng(0)
+    best = -np.inf
+    for _ in range(4000):
+        z = rng.standard_normal(net.n_params)
+        best = max(best, objective.value(net.params + t * rho * z / np.linalg.norm(z)) - base)
+    result = curvature.adaptive_sharpness(net, X, y, rho=rho, eta=eta, random_state=0)
+    assert best > 0 and result.sharpness >= best
+    assert np.linalg.norm(result.delta / t) <= rho * (1 + 1e-12)
+
+
+def test_adaptive_sharpness_and_sigma_prime_ignore_a_rescaling_that_moves_the_eigenvalue():
+    """Dinh et al. 2017: (a, 1/a) on two ReLU layers keeps every prediction and moves the top
+    eigenvalue at will; with η = ε = 0 adaptive sharpness and σ′ stay put, σ does not."""
+    net, X, y = relu_net()
+    base = {"adaptive": curvature.adaptive_sharpness(net, X, y, eta=0.0, random_state=0),
+            "prime": curvature.pac_bayes_sigma(net, X, y, magnitude_aware=True, epsilon=0.0,
+                                               random_state=0),
+            "sigma": curvature.pac_bayes_sigma(net, X, y, random_state=0),
+            "eig": curvature.top_eigenvalues(net, X, y, 1, which="LA", random_state=0)}
+    for a in (0.2, 5.0):
+        other = rescaled(net, a)
+        np.testing.assert_allclose(other.forward(X), net.forward(X), rtol=0, atol=1e-12)
+        adaptive = curvature.adaptive_sharpness(other, X, y, eta=0.0, random_state=0)
+        assert adaptive.sharpness == pytest.approx(base["adaptive"].sharpness, rel=1e-8)
+        prime = curvature.pac_bayes_sigma(other, X, y, magnitude_aware=True, epsilon=0.0,
+                                          random_state=0)
+        assert prime.sigma == pytest.approx(base["prime"].sigma, rel=1e-8)
+        sigma = curvature.pac_bayes_sigma(other, X, y, random_state=0).sigma
+        assert not sigma == pytest.approx(base["sigma"].sigma, rel=0.2)
+        eig = curvature.top_eigenvalues(other, X, y, 1, which="LA", random_state=0)
+        assert eig.eigenvalues[0] > 2 * base["eig"].eigenvalues[0]
+
+
+@pytest.mark.parametrize("magnitude_aware", [False, True])
+def test_pac_bayes_sigma_against_a_brute_force_monte_carlo_at_and_around_it(magnitude_aware):
+    """At the σ returned from 400 fixed draws, 4000 fresh draws give a mean rise equal to the
+    threshold within their and the fixed draws' Monte Carlo error; at 0.9σ it is below, at 1.1σ
+    above. The net's first layer is rescaled by 0.1 (the function unchanged) so that parameter
+    magnitudes span three decades and σ′'s scaling by abs(θ) + ε matters."""
+    net, X, y = relu_net(hidden=(6, 6), epochs=40)
+    net = rescaled(net, 0.1)
+    threshold, epsilon = 0.05, 1e-3
+    result = curvature.pac_bayes_sigma(net, X, y, threshold=threshold, n_draws=400, tol=1e-3,
+                                       magnitude_aware=magnitude_aware, epsilon=epsilon,
+                                       random_state=0)
+    assert result.rise <= threshold and result.magnitude_aware == magnitude_aware
+    objective = curvature.Objective(net, X, y)
+    scale = np.abs(net.params) + epsilon if magnitude_aware else 1.0
+    rng = np.random.default_rng(1)
+    draws = rng.standard_normal((4000, net.n_params)) * scale
+
+    def rises(sigma):
+        return np.array([objective.value(net.params + sigma * u) for u in draws]) - result.loss
+
+    at = rises(result.sigma)
+    error = at.std() * np.sqrt(1 / 4000 + 1 / 400)
+    assert abs(at.mean() - threshold) <= 3 * error
+    assert rises(0.9 * result.sigma).mean() < threshold < rises(1.1 * result.sigma).mean()
+
+
+def test_new_measures_are_seeded_and_chunked_like_the_others():
+    clf, X, y = fitted_classifier()
+    for measure in (lambda **kw: curvature.adaptive_sharpness(clf, X, y, **kw).sharpness,
+                    lambda **kw: curvature.pac_bayes_sigma(clf, X, y, n_draws=5, **kw).sigma,
+                    lambda **kw: curvature.pac_bayes_sigma(clf, X, y, n_draws=5,
+                                                           magnitude_aware=True, **kw).sigma):
+        first = measure(random_state=3)
+        assert measure(random_state=3) == first
+        assert measure(random_state=3, chunk_size=40) == pytest.approx(first, rel=1e-9)
+
+
+@pytest.mark.parametrize("call,message", [
+    (lambda net, X, y: curvature.adaptive_sharpness(net, X, y, rho=0.0), "rho"),
+    (lambda net, X, y: curvature.adaptive_sharpness(net, X, y, eta=-1.0), "eta"),
+    (lambda net, X, y: curvature.pac_bayes_sigma(net, X, y, threshold=0.0), "threshold"),
+    (lambda net, X, y: curvature.pac_bayes_sigma(net, X, y, n_draws=0), "n_draws"),
+])
+def test_new_measures_reject_bad_arguments(call, message):
+    net, X, Y, _ = problem("relu", "squared_error", False)
+    with pytest.raises(ValueError, match=message):
+        call(net, X, Y)

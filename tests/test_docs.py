@@ -34,12 +34,13 @@ API = {
     "nncore.callbacks": ["Callback", "CSVLogger", "EarlyStopping", "ReduceLROnPlateau"],
     "nncore.cluster": ["check_scheduler", "connect", "parallel", "run_tasks"],
     "nncore.curvature": [
-        "Eigenpairs", "Sharpness", "SpectralDensity", "TraceEstimate", "eps_sharpness",
-        "gradient", "hessian", "hessian_operator", "hessian_trace", "hvp", "spectral_density",
+        "AdaptiveSharpness", "Eigenpairs", "NoiseFlatness", "Sharpness", "SpectralDensity",
+        "TraceEstimate", "adaptive_sharpness", "eps_sharpness", "gradient", "hessian",
+        "hessian_operator", "hessian_trace", "hvp", "pac_bayes_sigma", "spectral_density",
         "top_eigenvalues",
     ],
-    "nncore.lab": ["batch_norm", "batch_size", "optimizers", "run_all", "scaling", "step_size",
-                   "write_page", "zero_init"],
+    "nncore.lab": ["batch_norm", "batch_size", "optimizers", "run_all", "scaling",
+                   "sharpness_measures", "step_size", "write_page", "zero_init"],
     "nncore.landscape": [
         "Slice", "between", "eigen_direction", "random_direction", "slice_1d", "slice_2d",
         "weight_direction",

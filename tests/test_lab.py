@@ -21,7 +21,8 @@ SECONDS = ("seconds", "seconds_to_target", "train_seconds", "measure_seconds")
 
 # The setting column of each experiment and the columns every runs.csv must have.
 SETTING = {"zero-init": "init", "scaling": "setting", "batch-size": "batch_size",
-           "step-size": "schedule", "optimizers": "optimizer", "batch-norm": "batch_norm"}
+           "step-size": "schedule", "optimizers": "optimizer", "batch-norm": "batch_norm",
+           "sharpness-measures": "batch_size"}
 # The experiments whose arms each run over a grid of learning rates: the columns naming an arm.
 GRID_ARM = {"step-size": ["regime", "dataset", "schedule"], "optimizers": ["dataset", "optimizer"],
             "batch-norm": ["dataset", "batch_norm"]}
@@ -332,3 +333,56 @@ def test_a_run_can_go_on_past_its_target():
     assert stopped.row["epochs_to_target"] == full.row["epochs_to_target"] == first
     assert stopped.row["epochs"] == first < full.row["epochs"] == 6
     np.testing.assert_array_equal(stopped.arrays["curve"], curve[:first])
+
+
+def test_sharpness_measures_tables_rescaling_invariants_and_measuring_again(tmp_path):
+    """The quick run's two tables have their columns; the rescaling (a, 1/a) of the two ReLU
+    layers changes no prediction (≤ 1e-6) or loss, moves the top eigenvalue ≥ 10× and adaptive
+    sharpness < 10%; --from measures the saved runs again to the same numbers."""
+    from nncore.lab.sharpness_measures import MEASURES
+
+    first = lab.sharpness_measures(seeds=2, quick=True, progress=False, out=tmp_path / "a")
+    taus = pd.read_csv(tmp_path / "a" / "measures.csv")
+    assert {"measure", "target", "kendall_tau", "tau_low", "tau_high"} <= set(taus.columns)
+    assert set(taus["measure"]) == set(MEASURES)
+    assert set(taus["target"]) == {"loss_gap", "test_error"}
+    finite = taus.dropna(subset=["tau_low"])
+    assert len(finite) and (finite["tau_low"] <= finite["tau_high"]).all()
+    assert taus["kendall_tau"].between(-1, 1).all()
+    reparam = pd.read_csv(tmp_path / "a" / "reparametrization.csv")
+    assert list(reparam.columns) == ["scale", "max_prediction_change", "train_loss",
+                                     "test_loss", *MEASURES]
+    assert reparam["scale"].min() <= 0.1 and reparam["scale"].max() >= 10
+    assert (reparam["max_prediction_change"] <= 1e-6).all()
+    for loss in ("train_loss", "test_loss"):
+        np.testing.assert_allclose(reparam[loss], reparam[loss].iloc[0], rtol=1e-9)
+    eig, adaptive = reparam["top_eigenvalue"], reparam["adaptive_sharpness"]
+    assert eig.max() / eig.min() >= 10
+    assert adaptive.max() / adaptive.min() <= 1.1
+    assert "sharpness-measures" in first.report() and "Kendall" in first.report()
+
+    again = lab.sharpness_measures(seeds=2, quick=True, progress=False, out=tmp_path / "b",
+                                   from_dir=tmp_path / "a")
+    columns = ["train_loss", "test_loss", *MEASURES]
+    np.testing.assert_allclose(again.runs[columns].to_numpy(float),
+                               first.runs[columns].to_numpy(float), rtol=1e-9)
+    old = tmp_path / "old"  # a run written before runs saved their parameters
+    old.mkdir()
+    (old / "runs.csv").write_text((tmp_path / "a" / "runs.csv").read_text())
+    with pytest.raises(ValueError, match="has no params.npz"):
+        lab.sharpness_measures(quick=True, progress=False, from_dir=old)
+
+
+def test_kendall_tau_b_matches_scipy_and_its_interval_holds_it():
+    from scipy.stats import kendalltau
+
+    from nncore.lab.sharpness_measures import kendall, tau_b
+
+    rng = np.random.default_rng(0)
+    for n in (3, 7, 30):
+        x = rng.integers(0, 4, n).astype(float)  # ties
+        y = x + rng.normal(size=n)
+        assert tau_b(x, y)[0] == pytest.approx(kendalltau(x, y).statistic, abs=1e-12)
+    tau, low, high = kendall(x, y, random_state=0)
+    assert low <= tau <= high and (low, high) == kendall(x, y, random_state=0)[1:]
+    assert math.isnan(kendall([1, 2], [2, 1])[0])

@@ -602,6 +602,233 @@ def eps_sharpness(model, X, y, *, epsilon: float = 1e-3, method: str = "ascent",
                      n_iter, method)
 
 
+# ---- adaptive sharpness -------------------------------------------------------------------------
+class AdaptiveSharpness(NamedTuple):
+    """What :func:`adaptive_sharpness` reports.
+
+    Parameters
+    ----------
+    sharpness : float
+        max J(θ+δ) − J(θ) over the ball ‖δ / (abs(θ) + η)‖₂ ≤ ρ: the largest rise found.
+    loss : float
+        J(θ).
+    max_loss : float
+        J(θ + δ*), the largest value found in the ball.
+    delta : ndarray of shape (n_params,)
+        δ*, the maximiser found.
+    n_iter : int
+        Ascent steps made.
+    """
+
+    sharpness: float  # J(θ + δ*) − J(θ)
+    loss: float  # J(θ)
+    max_loss: float  # J(θ + δ*)
+    delta: np.ndarray  # δ*, inside ‖δ / (|θ| + η)‖₂ ≤ ρ
+    n_iter: int
+
+
+def adaptive_sharpness(model, X, y, *, rho: float = 0.5, eta: float = 1e-3,
+                       max_iter: int = 20, sample_weight=None, chunk_size=None,
+                       random_state=None) -> AdaptiveSharpness:
+    """Adaptive sharpness (Kwon et al. 2021, ASAM): the worst rise of the objective within a
+    ball scaled by the parameters' own magnitudes.
+
+    .. math::
+
+        S_\\rho(\\theta) = \\max_{\\lVert \\delta / (\\lvert\\theta\\rvert + \\eta)\\rVert_2
+        \\le \\rho} J(\\theta + \\delta) - J(\\theta)
+
+    (elementwise division). Written as δ = t ⊙ z with t = abs(θ) + η, the ball is ‖z‖₂ ≤ ρ.
+    Rescaling a ReLU layer's weights and biases by a and the next layer's weights by 1/a
+    changes neither the function nor, with η = 0, this measure: t scales exactly as θ does.
+    Measured by projected normalised gradient ascent in z, from a seeded random point at half
+    the radius, z ← Π(z + τ_k ρ g / ‖g‖) with g = t ⊙ ∇J(θ + t ⊙ z), τ_k = 0.5·0.95^k and Π
+    the projection onto the ball; a fixed number of steps, the best point seen kept (so the
+    result is never below 0, and the same seed gives the same number).
+
+    Parameters
+    ----------
+    model : Network, MLPClassifier or MLPRegressor
+        The model measured: a network, or a fitted estimator (its ``network_``).
+    X : array-like or sparse matrix of shape (n_samples, n_features)
+        The rows of the objective, taken as one batch (sparse rows are made dense).
+    y : array-like
+        Their targets; an estimator's go through its own label encoding.
+    rho : float
+        ρ, the radius of the ball in relative units.
+    eta : float
+        η, a floor added to abs(θ) so that parameters at 0 can move; 0 makes the measure exactly
+        invariant to the rescaling above, and parameters exactly 0 then stay fixed.
+    max_iter : int
+        Ascent steps (each one gradient evaluation).
+    sample_weight : array-like of shape (n_samples,) or None
+        Weights of the rows; None weighs every row 1.
+    chunk_size : int or None
+        Sum products, gradients and losses over chunks of this many rows (with the whole set's
+        normaliser and the L2 term once); None takes all rows at once. Exact without batch
+        norm; with batch norm each chunk normalises with its own statistics.
+    random_state : None, int or numpy RandomState
+        Seeds the starting point.
+
+    Returns
+    -------
+    AdaptiveSharpness
+        The rise, J at both ends, the maximiser δ and the steps made.
+    """
+    objective = Objective(model, X, y, sample_weight, chunk_size=chunk_size)
+    rho = check_param(rho, "rho", bound="epsilon")
+    eta = check_param(eta, "eta", bound="alpha")
+    max_iter = check_int(max_iter, "max_iter")
+    theta = objective.network.params.astype(np.float64)
+    scale = np.abs(theta) + eta
+    rng = check_random_state(random_state)
+    z = rng.standard_normal(theta.size)
+    z *= 0.5 * rho / np.linalg.norm(z)
+    base = objective.value()
+    best_value, best_z = base, np.zeros_like(theta)
+    for k in range(max_iter):
+        value, grad = objective.value_and_grad(theta + scale * z)
+        if value > best_value:
+            best_value, best_z = value, z.copy()
+        g = scale * grad  # the gradient with respect to z
+        length = np.linalg.norm(g)
+        if length == 0.0:
+            break
+        z = z + 0.5 * 0.95**k * rho * g / length
+        z *= min(1.0, rho / np.linalg.norm(z))  # back into the ball
+    value = objective.value(theta + scale * z)
+    if value > best_value:
+        best_value, best_z = value, z.copy()
+    return AdaptiveSharpness(best_value - base, base, best_value, scale * best_z, max_iter)
+
+
+# ---- PAC-Bayes flatness -------------------------------------------------------------------------
+class NoiseFlatness(NamedTuple):
+    """What :func:`pac_bayes_sigma` reports.
+
+    Parameters
+    ----------
+    sigma : float
+        The largest noise scale found whose mean rise over the draws is at most the threshold.
+    rise : float
+        That mean rise, mean_j J(θ + u_j) − J(θ), at ``sigma``.
+    loss : float
+        J(θ).
+    threshold : float
+        The allowed rise.
+    magnitude_aware : bool
+        Whether the noise of each parameter was scaled by abs(θ_i) + ε.
+    n_draws : int
+        Monte Carlo draws, the same at every σ tried.
+    n_evaluations : int
+        Values of σ tried (each costs n_draws evaluations of J).
+    """
+
+    sigma: float
+    rise: float
+    loss: float
+    threshold: float
+    magnitude_aware: bool
+    n_draws: int
+    n_evaluations: int
+
+
+def pac_bayes_sigma(model, X, y, *, threshold: float = 0.1, magnitude_aware: bool = False,
+                    epsilon: float = 1e-3, n_draws: int = 20, tol: float = 0.01,
+                    sample_weight=None, chunk_size=None, random_state=None) -> NoiseFlatness:
+    """PAC-Bayes flatness (Jiang et al. 2020, "Fantastic generalization measures"): the largest
+    Gaussian weight noise the training objective tolerates.
+
+    .. math::
+
+        \\sigma^* = \\max \\{\\sigma : \\mathbb{E}_{u}[J(\\theta + u)] - J(\\theta)
+        \\le \\text{threshold}\\}
+
+    with u ~ N(0, σ² I), or, magnitude-aware (σ′), u_i ~ N(0, σ′² (abs(θ_i) + ε)²). A large σ is
+    a flat minimum (the PAC-Bayes bound's KL term goes as ‖θ‖²/σ²). With ε = 0 the
+    magnitude-aware σ′ is exactly invariant to rescaling a ReLU layer by a and the next by 1/a;
+    the plain σ is not. The expectation is the mean over ``n_draws`` fixed standard normal
+    draws ξ_j (u_j = σ ξ_j or σ′ (abs(θ) + ε) ⊙ ξ_j), the same at every σ, so the rise is a
+    deterministic function of σ; σ is bracketed by doubling or halving and then bisected
+    geometrically until the bracket's ratio is below 1 + tol. The lower end of the bracket, at
+    which the mean rise is at most the threshold, is returned.
+
+    Parameters
+    ----------
+    model : Network, MLPClassifier or MLPRegressor
+        The model measured: a network, or a fitted estimator (its ``network_``).
+    X : array-like or sparse matrix of shape (n_samples, n_features)
+        The rows of the objective, taken as one batch (sparse rows are made dense).
+    y : array-like
+        Their targets; an estimator's go through its own label encoding.
+    threshold : float
+        The allowed rise of the expected objective.
+    magnitude_aware : bool
+        Scale each parameter's noise by abs(θ_i) + ε (Jiang et al.'s σ′).
+    epsilon : float
+        ε of the magnitude-aware noise; unused otherwise.
+    n_draws : int
+        Monte Carlo draws of the noise.
+    tol : float
+        The relative precision of σ: bisection stops when the bracket's ratio is below 1 + tol.
+    sample_weight : array-like of shape (n_samples,) or None
+        Weights of the rows; None weighs every row 1.
+    chunk_size : int or None
+        Sum products, gradients and losses over chunks of this many rows (with the whole set's
+        normaliser and the L2 term once); None takes all rows at once. Exact without batch
+        norm; with batch norm each chunk normalises with its own statistics.
+    random_state : None, int or numpy RandomState
+        Seeds the draws.
+
+    Returns
+    -------
+    NoiseFlatness
+        σ (or σ′), the mean rise there, J(θ) and the work done.
+    """
+    objective = Objective(model, X, y, sample_weight, chunk_size=chunk_size)
+    threshold = check_param(threshold, "threshold", bound="epsilon")
+    epsilon = check_param(epsilon, "epsilon", bound="alpha")
+    n_draws = check_int(n_draws, "n_draws")
+    tol = check_param(tol, "tol", bound="epsilon")
+    theta = objective.network.params.astype(np.float64)
+    rng = check_random_state(random_state)
+    draws = rng.standard_normal((n_draws, theta.size))
+    if magnitude_aware:
+        draws *= np.abs(theta) + epsilon
+    base = objective.value()
+    tried = {}
+
+    def rise(sigma):
+        if sigma not in tried:
+            tried[sigma] = float(np.mean([objective.value(theta + sigma * u) for u in draws])
+                                 - base)
+        return tried[sigma]
+
+    # Bracket: lo within the threshold, hi beyond it. The start is a typical relative size.
+    lo, hi = 0.0, 0.01 if magnitude_aware else 0.01 * max(np.sqrt(np.mean(theta**2)), 1e-12)
+    if rise(hi) <= threshold:
+        while rise(hi) <= threshold:
+            lo, hi = hi, 2.0 * hi
+            if hi > 1e12:
+                raise ValueError(f"no noise scale up to 1e12 raises the objective by "
+                                 f"{threshold:g}: it does not depend on the parameters")
+    else:
+        lo = hi / 2.0
+        while rise(lo) > threshold:
+            lo, hi = lo / 2.0, lo
+            if lo < 1e-300:
+                raise ValueError(f"even a noise scale of 1e-300 raises the objective by more "
+                                 f"than {threshold:g}")
+    while hi > lo * (1.0 + tol):
+        middle = np.sqrt(lo * hi)
+        if rise(middle) <= threshold:
+            lo = middle
+        else:
+            hi = middle
+    return NoiseFlatness(float(lo), rise(lo), base, threshold, bool(magnitude_aware), n_draws,
+                         len(tried))
+
+
 # ---- spectral density -----------------------------------------------------------------------------
 class SpectralDensity(NamedTuple):
     """What :func:`spectral_density` reports.

@@ -16,7 +16,8 @@ from ._output import say
 
 # The options that pass to an experiment only when it takes them: option → parameter.
 _EXPERIMENT_OPTIONS = {"protocol": "protocol", "learning_rate": "learning_rate",
-                       "target_loss": "target", "max_steps": "max_steps", "epochs": "epochs"}
+                       "target_loss": "target", "max_steps": "max_steps", "epochs": "epochs",
+                       "from_dir": "from_dir"}
 
 
 def _description(architecture: str) -> str:
@@ -35,8 +36,13 @@ class _ListFormatter(HelpFormatter):
     without the subcommands' deeper indent, so it is widened here."""
 
     def __init__(self, prog):
-        super().__init__(prog)
-        self._action_max_length = max(self._action_max_length, 14)
+        from ..lab import DESCRIPTIONS
+
+        # a name fits its line when the help column is past the subcommands' indent (4), the
+        # name and a gap (2)
+        column = max(map(len, DESCRIPTIONS)) + 6
+        super().__init__(prog, max_help_position=column + 2)
+        self._action_max_length = max(self._action_max_length, column)
 
 
 def _common_options(parser, *, out_help: str, out_default) -> None:
@@ -84,6 +90,10 @@ def _experiment_options(parser) -> None:
     parser.add_argument("--epochs", type=positive_int, default=None,
                         help="epochs (batch-size: protocol B's budget; default: the "
                              "experiment's)")
+    parser.add_argument("--from", dest="from_dir", default=None, metavar="DIR",
+                        help="sharpness-measures: train nothing, measure the runs of this "
+                             "finished batch-size or sharpness-measures --out folder (runs.csv, "
+                             "params.npz)")
 
 
 def add_parser(subparsers) -> None:

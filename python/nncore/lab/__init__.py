@@ -14,6 +14,7 @@ from . import batch_norm as _batch_norm
 from . import batch_size as _batch_size
 from . import optimizers as _optimizers
 from . import scaling as _scaling
+from . import sharpness_measures as _sharpness_measures
 from . import step_size as _step_size
 from . import zero_init as _zero_init
 from ._all import run_all
@@ -22,7 +23,8 @@ from ._page import claim_of, write_page
 from ._report import LabResult
 
 _MODULES = {"zero-init": _zero_init, "scaling": _scaling, "batch-size": _batch_size,
-            "step-size": _step_size, "optimizers": _optimizers, "batch-norm": _batch_norm}
+            "step-size": _step_size, "optimizers": _optimizers, "batch-norm": _batch_norm,
+            "sharpness-measures": _sharpness_measures}
 EXPERIMENTS = {name: module.run for name, module in _MODULES.items()}
 DESCRIPTIONS = {name: module.DESCRIPTION for name, module in _MODULES.items()}
 CLAIMS = {name: claim_of(module) for name, module in _MODULES.items()}
@@ -32,9 +34,10 @@ batch_norm = _batch_norm.run
 batch_size = _batch_size.run
 optimizers = _optimizers.run
 scaling = _scaling.run
+sharpness_measures = _sharpness_measures.run
 step_size = _step_size.run
 zero_init = _zero_init.run
 
 __all__ = ["ARCHITECTURE", "BUILT_IN", "CLAIMS", "DESCRIPTIONS", "EXPERIMENTS", "Dataset",
            "LabResult", "batch_norm", "batch_size", "load_dataset", "optimizers", "run_all",
-           "scaling", "step_size", "write_page", "zero_init"]
+           "scaling", "sharpness_measures", "step_size", "write_page", "zero_init"]

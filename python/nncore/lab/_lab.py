@@ -79,6 +79,18 @@ class Lab:
         frame = pd.DataFrame(rows)
         return frame, {i: done[i] for i in sorted(done)}, interrupted
 
+    def save_params(self, results: dict) -> None:
+        """out/params.npz: each finished run's parameters as run_<row of runs.csv>, so that
+        its models can be measured again later (skipped without out)."""
+        if self.out is None:
+            return
+        import numpy as np
+
+        np.savez_compressed(self.out / "params.npz",
+                            **{f"run_{row}": results[index].arrays["params"]
+                               for row, index in enumerate(sorted(results))})
+        self.files.append(self.out / "params.npz")
+
     def figure(self, name: str, draw: Callable) -> None:
         """draw(plt) makes a figure, saved as out/name (skipped without out; without
         matplotlib, the report says what to install)."""

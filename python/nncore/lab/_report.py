@@ -4,7 +4,7 @@ and the figures of loss curves, one panel per data set."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -49,12 +49,16 @@ class LabResult:
     interrupted: bool
     wall_seconds: float
     title: str = ""
+    tables: dict = field(default_factory=dict)  # heading → DataFrame, printed after the summary
 
     def report(self) -> str:
         lines = [self.title or self.experiment, ""]
         if len(self.summary):
             lines += [self.summary.to_string(index=False),
                       SPREAD_NOTE, ""]
+        for heading, table in self.tables.items():
+            if len(table):
+                lines += [heading, table.to_string(index=False), ""]
         if self.interrupted:
             lines.append(f"Interrupted: {len(self.runs)} finished run(s) kept.")
         lines += [f"- {c}" for c in self.conclusions]

@@ -155,7 +155,8 @@ def run(*, seeds: int = 3, quick: bool = False, out=None, n_jobs: int = 1, progr
     quick : bool
         A few seconds' version (fewer epochs, settings and data sets), what the tests run.
     out : str, path-like or None
-        A folder for ``runs.csv`` (one row per run), ``meta.json`` (nncore's version,
+        A folder for ``runs.csv`` (one row per run), ``params.npz`` (each run's parameters,
+        ``run_<row>``, for ``sharpness-measures --from``), ``meta.json`` (nncore's version,
         ``build_info()``, CPU, command, seeds, wall time) and the PNG figures; None writes
         nothing.
     n_jobs : int
@@ -231,6 +232,7 @@ def run(*, seeds: int = 3, quick: bool = False, out=None, n_jobs: int = 1, progr
                                      max_steps=max_steps, epochs=epochs, quick=quick),
                                 cost))
     frame, results, interrupted = lab.run(runs)
+    lab.save_params(results)  # for measuring the models again (nncore lab sharpness-measures)
     lines = _interpolation_lines(lab, runs, results)
     title = (f"batch-size — protocol A, matched training loss: every run trains until its full "
              f"training loss < {target:g} (cap {max_steps} steps), plain SGD at lr "
