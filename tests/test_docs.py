@@ -38,7 +38,8 @@ API = {
         "gradient", "hessian", "hessian_operator", "hessian_trace", "hvp", "spectral_density",
         "top_eigenvalues",
     ],
-    "nncore.lab": ["batch_norm", "batch_size", "optimizers", "scaling", "step_size", "zero_init"],
+    "nncore.lab": ["batch_norm", "batch_size", "edge_of_stability", "optimizers", "scaling",
+                   "step_size", "zero_init"],
     "nncore.landscape": [
         "Slice", "between", "eigen_direction", "random_direction", "slice_1d", "slice_2d",
         "weight_direction",

@@ -10,6 +10,7 @@ summary (its module's DESCRIPTION)."""
 
 from . import batch_norm as _batch_norm
 from . import batch_size as _batch_size
+from . import edge_of_stability as _edge_of_stability
 from . import optimizers as _optimizers
 from . import scaling as _scaling
 from . import step_size as _step_size
@@ -18,18 +19,20 @@ from ._datasets import ARCHITECTURE, BUILT_IN, Dataset, load_dataset
 from ._report import LabResult
 
 _MODULES = {"zero-init": _zero_init, "scaling": _scaling, "batch-size": _batch_size,
-            "step-size": _step_size, "optimizers": _optimizers, "batch-norm": _batch_norm}
+            "step-size": _step_size, "optimizers": _optimizers, "batch-norm": _batch_norm,
+            "edge-of-stability": _edge_of_stability}
 EXPERIMENTS = {name: module.run for name, module in _MODULES.items()}
 DESCRIPTIONS = {name: module.DESCRIPTION for name, module in _MODULES.items()}
 
 # The experiments by their function names, as before: nncore.lab.zero_init(...).
 batch_norm = _batch_norm.run
 batch_size = _batch_size.run
+edge_of_stability = _edge_of_stability.run
 optimizers = _optimizers.run
 scaling = _scaling.run
 step_size = _step_size.run
 zero_init = _zero_init.run
 
 __all__ = ["ARCHITECTURE", "BUILT_IN", "DESCRIPTIONS", "EXPERIMENTS", "Dataset", "LabResult",
-           "batch_norm", "batch_size", "load_dataset", "optimizers", "scaling", "step_size",
-           "zero_init"]
+           "batch_norm", "batch_size", "edge_of_stability", "load_dataset", "optimizers",
+           "scaling", "step_size", "zero_init"]
