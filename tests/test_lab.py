@@ -264,6 +264,10 @@ def test_edge_of_stability_tracked_eigenvalue_is_the_full_hessians():
                    n_rows=60, hidden=(6, 6))
     X, Y, *_ = problem(dataset, "squared_error", 60)
     network = nncore.Network([X.shape[1], 6, 6, 2], "tanh", "squared_error", random_state=0)
+    # the loss curve starts at the initial network's loss: each step's record is the loss at
+    # the parameters it started from
+    assert result.arrays["losses"][0] == pytest.approx(network.mean_loss(X, Y), rel=1e-12)
+    assert len(result.arrays["losses"]) == 31
     nncore.train(network, X, Y, epochs=30, learning_rate=0.4, batch_size=None, shuffle=False)
     exact = np.linalg.eigvalsh(curvature.hessian(network, X, Y))[-1]
     assert list(result.arrays["measured_at"]) == [0, 10, 20, 30]
@@ -288,4 +292,6 @@ def test_edge_of_stability_verdict_needs_every_step_size_within_ten_percent():
     [held] = _conclusions(frame({0.25: 8.7, 0.4: 4.6}))  # +8.75%, -8%
     assert "(the plateau within ±10% of 2/η at every step size) held" in held
     [missed] = _conclusions(frame({0.25: 8.7, 0.4: 5.6}))  # +12% at η = 0.4
-    assert "did not hold: outside for η = 0.4" in missed
+    assert "did not hold: outside for η = 0.4 (above 2/η)" in missed
+    [both] = _conclusions(frame({0.25: 6.0, 0.4: 5.6}))  # -25% at η = 0.25
+    assert "outside for η = 0.25 (below 2/η), η = 0.4 (above 2/η)" in both

@@ -135,7 +135,7 @@ def track(dataset, *, seed: int, loss: str, learning_rate: float, steps: int, ev
            "final_lambda": float(eigenvalues[-1]),
            "peak_step": float(measured_at[np.argmax(eigenvalues)]),
            "reached_step": float(reached[0]) if len(reached) else math.nan,
-           "steps": len(losses) - 1, "diverged": diverged,
+           "rows": len(X), "steps": len(losses) - 1, "diverged": diverged,
            "initial_loss": float(losses[0]), "train_loss": float(losses[-1]),
            # the share of the plateau's steps that raised the loss: non-monotonic descent
            "loss_rises": float(np.mean(np.diff(tail) > 0)) if len(tail) > 1 else math.nan,
@@ -234,9 +234,9 @@ def run(*, seeds: int = 3, quick: bool = False, out=None, n_jobs: int = 1, progr
                             "warm_products", "tracking_share"]) if len(frame) else frame
     sharpness = _sharpness_table(runs, results)
     title = (f"edge-of-stability — full-batch GD for {steps} steps at η = "
-             f"{', '.join(f'{r:g}' for r in rates)}, 2×{HIDDEN[0]} {ACTIVATION} MLP on "
-             f"{n_rows} training rows, float64, no L2; λmax every {every} steps (Lanczos, "
-             f"warm-started); plateau = median λmax over the last third")
+             f"{', '.join(f'{r:g}' for r in rates)}, 2×{HIDDEN[0]} {ACTIVATION} MLP on the first "
+             f"{n_rows} training rows (all, if fewer), float64, no L2; λmax every {every} steps "
+             f"(Lanczos, warm-started); plateau = median λmax over the last third")
     conclusions = _conclusions(frame) if len(frame) else []
     return lab.finish(frame, summary, conclusions, title=title,
                       tables={"sharpness": sharpness} if len(sharpness) else {},
@@ -273,8 +273,9 @@ def _conclusions(frame):
                 held = bool(within.all()) and not part["diverged"].any()
                 out.append(f"{name}, squared loss: {each}. The lecture's claim (the plateau "
                            f"within ±10% of 2/η at every step size) {verdict(held)}"
-                           + ("" if held else f": outside for η = "
-                              f"{', '.join(f'{r:g}' for r in within.index[~within])}")
+                           + ("" if held else ": outside for " + ", ".join(
+                               f"η = {r:g} ({'below' if means.plateau_ratio[r] < 1 else 'above'}"
+                               f" 2/η)" for r in within.index[~within]))
                            + f"; the loss rose in {100 * part['loss_rises'].mean():.0f}% of "
                            f"the plateau's steps"
                            + (" (it falls, non-monotonically)." if part["loss_rises"].mean() > 0
