@@ -301,6 +301,11 @@ def test_segment_between_two_solutions_and_the_eigen_direction():
     (lambda net, X, y: curvature.hvp(net, X, y, np.full(net.n_params, np.nan)), "finite"),
     (lambda net, X, y: curvature.top_eigenvalues(net, X, y, which="BE"), "which must be"),
     (lambda net, X, y: curvature.top_eigenvalues(net, X, y, k=10**6), "k must be"),
+    (lambda net, X, y: curvature.top_eigenvalues(net, X, y, v0=np.ones(3)), "v0 must have shape"),
+    (lambda net, X, y: curvature.top_eigenvalues(net, X, y, v0=np.zeros(net.n_params)),
+     "v0 must not be the zero vector"),
+    (lambda net, X, y: curvature.top_eigenvalues(net, X, y, v0=np.full(net.n_params, np.inf)),
+     "v0 must be finite"),
     (lambda net, X, y: curvature.hessian_trace(net, X, y, n_probes=1), "n_probes"),
     (lambda net, X, y: curvature.eps_sharpness(net, X, y, method="newton"), "method must be"),
     (lambda net, X, y: curvature.hvp("net", X, y, np.ones(3)), "model must be"),
@@ -384,6 +389,32 @@ def test_classifier_values_are_of_the_function_whose_gradient_is_measured(dtype,
     assert net.loss_clip_epsilon > 0
     sharp = curvature.eps_sharpness(clf, X, y, epsilon=0.5)
     assert sharp.loss == pytest.approx(objective.value(), rel=rtol)
+
+
+def test_a_warm_start_finds_the_same_top_eigenvalue_in_fewer_products():
+    """Tracking λmax along training: started from the eigenvector of 20 gradient-descent steps
+    earlier, Lanczos finds the top eigenvalue that a random start and numpy's eigh of the full
+    Hessian find, in fewer products; with chunk_size as without."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 5))
+    Y = np.eye(3)[rng.integers(0, 3, 200)]
+    net = nncore.Network([5, 12, 12, 3], "tanh", "squared_error", random_state=0)
+    before = curvature.top_eigenvalues(net, X, Y, which="LA", tol=1e-8, random_state=0)
+    nncore.train(net, X, Y, epochs=20, learning_rate=0.5, batch_size=None, shuffle=False)
+    previous = before.eigenvectors[:, 0]
+    exact = np.linalg.eigvalsh(curvature.hessian(net, X, Y))[-1]
+    assert abs(exact - before.eigenvalues[0]) > 1e-3 * exact  # the eigenpair did move
+    cold = curvature.top_eigenvalues(net, X, Y, which="LA", tol=1e-8, random_state=1)
+    warm = curvature.top_eigenvalues(net, X, Y, which="LA", tol=1e-8, v0=previous)
+    chunked = curvature.top_eigenvalues(net, X, Y, which="LA", tol=1e-8, v0=3.0 * previous,
+                                        chunk_size=64)
+    for result in (cold, warm, chunked):
+        assert result.converged
+        assert result.eigenvalues[0] == pytest.approx(exact, rel=1e-9)
+    assert warm.n_iter < cold.n_iter
+    assert chunked.n_iter == warm.n_iter  # v0's norm does not matter, nor do the chunks
+    np.testing.assert_allclose(np.abs(warm.eigenvectors[:, 0] @ cold.eigenvectors[:, 0]), 1.0,
+                               atol=1e-6)
 
 
 def test_top_eigenvalues_refuses_fewer_steps_than_eigenvalues():

@@ -39,8 +39,8 @@ API = {
         "hessian_operator", "hessian_trace", "hvp", "pac_bayes_sigma", "spectral_density",
         "top_eigenvalues",
     ],
-    "nncore.lab": ["batch_norm", "batch_size", "optimizers", "run_all", "scaling",
-                   "sharpness_measures", "step_size", "write_page", "zero_init"],
+    "nncore.lab": ["batch_norm", "batch_size", "edge_of_stability", "optimizers", "run_all",
+                   "scaling", "sharpness_measures", "step_size", "write_page", "zero_init"],
     "nncore.landscape": [
         "Slice", "between", "eigen_direction", "random_direction", "slice_1d", "slice_2d",
         "weight_direction",

@@ -17,12 +17,13 @@ from nncore.lab import _datasets, _execute, _lab, _run
 from nncore.lab.zero_init import distinct_units
 from nncore.lab.batch_size import MEASURED, fit_and_measure
 
-SECONDS = ("seconds", "seconds_to_target", "train_seconds", "measure_seconds")
+SECONDS = ("seconds", "seconds_to_target", "train_seconds", "measure_seconds",
+           "tracking_seconds", "tracking_share")
 
 # The setting column of each experiment and the columns every runs.csv must have.
 SETTING = {"zero-init": "init", "scaling": "setting", "batch-size": "batch_size",
            "step-size": "schedule", "optimizers": "optimizer", "batch-norm": "batch_norm",
-           "sharpness-measures": "batch_size"}
+           "sharpness-measures": "batch_size", "edge-of-stability": "learning_rate"}
 # The experiments whose arms each run over a grid of learning rates: the columns naming an arm.
 GRID_ARM = {"step-size": ["regime", "dataset", "schedule"], "optimizers": ["dataset", "optimizer"],
             "batch-norm": ["dataset", "batch_norm"]}
@@ -386,3 +387,75 @@ def test_kendall_tau_b_matches_scipy_and_its_interval_holds_it():
     tau, low, high = kendall(x, y, random_state=0)
     assert low <= tau <= high and (low, high) == kendall(x, y, random_state=0)[1:]
     assert math.isnan(kendall([1, 2], [2, 1])[0])
+
+
+def test_edge_of_stability_quick_tracks_the_top_eigenvalue(tmp_path):
+    from nncore.lab.edge_of_stability import LEARNING_RATES, PLATEAU_FROM
+
+    result = lab.edge_of_stability(seeds=1, quick=True, out=tmp_path, progress=False)
+    runs = pd.read_csv(tmp_path / "runs.csv")
+    assert {"loss", "learning_rate", "seed", "edge", "plateau"} <= set(runs.columns)
+    assert set(runs["loss"]) == {"squared_error", "logistic"}  # noisy-binary: two classes
+    assert sorted(set(runs["learning_rate"])) == sorted(LEARNING_RATES)
+    np.testing.assert_allclose(runs["edge"], 2 / runs["learning_rate"])
+    sharpness = pd.read_csv(tmp_path / "sharpness.csv")
+    steps = result.runs["steps"].iloc[0]
+    for _, track in sharpness.groupby(["loss", "learning_rate", "seed"]):
+        # λmax at step 0 and every few steps after, all of them positive numbers
+        assert list(track["step"]) == list(range(0, steps + 1, 10))
+        assert (track["top_eigenvalue"] > 0).all()
+    # the plateau is the median over the last third of the measurements
+    for _, row in runs.iterrows():
+        track = sharpness[(sharpness["loss"] == row["loss"])
+                          & (sharpness["learning_rate"] == row["learning_rate"])]
+        late = track[track["step"] >= steps * PLATEAU_FROM]
+        assert row["plateau"] == pytest.approx(late["top_eigenvalue"].median())
+    # the warm start agrees with the cold start, in fewer products
+    assert (runs["warm_vs_cold"] < 1e-2).all()
+    assert (runs["warm_products"] < runs["cold_products"]).all()
+    assert "2/η" in result.report() and "warm-started Lanczos" in result.report()
+
+
+def test_edge_of_stability_tracked_eigenvalue_is_the_full_hessians():
+    """An independent check of one measurement: the tracked λmax at the last step of a short
+    run is the largest eigenvalue of the full Hessian (numpy's eigh) at the network it ends
+    with, rebuilt by the same seeded steps of nncore.train."""
+    from nncore import curvature
+    from nncore.lab.edge_of_stability import problem, track
+
+    dataset = _datasets.load_dataset("noisy-binary")
+    result = track(dataset, seed=0, loss="squared_error", learning_rate=0.4, steps=30, every=10,
+                   n_rows=60, hidden=(6, 6))
+    X, Y, *_ = problem(dataset, "squared_error", 60)
+    network = nncore.Network([X.shape[1], 6, 6, 2], "tanh", "squared_error", random_state=0)
+    # the loss curve starts at the initial network's loss: each step's record is the loss at
+    # the parameters it started from
+    assert result.arrays["losses"][0] == pytest.approx(network.mean_loss(X, Y), rel=1e-12)
+    assert len(result.arrays["losses"]) == 31
+    nncore.train(network, X, Y, epochs=30, learning_rate=0.4, batch_size=None, shuffle=False)
+    exact = np.linalg.eigvalsh(curvature.hessian(network, X, Y))[-1]
+    assert list(result.arrays["measured_at"]) == [0, 10, 20, 30]
+    assert result.arrays["eigenvalues"][-1] == pytest.approx(exact, rel=1e-3)
+    assert result.row["train_loss"] == pytest.approx(network.mean_loss(X, Y), rel=1e-12)
+
+
+def test_edge_of_stability_verdict_needs_every_step_size_within_ten_percent():
+    from nncore.lab.edge_of_stability import _conclusions
+
+    def frame(plateaus):
+        rows = []
+        for rate, plateau in plateaus.items():
+            rows.append({"dataset": "d", "seed": 0, "loss": "squared_error",
+                         "learning_rate": rate, "edge": 2 / rate, "plateau": plateau,
+                         "plateau_ratio": plateau * rate / 2, "initial_lambda": 1.0,
+                         "max_lambda": plateau, "final_lambda": plateau, "loss_rises": 0.2,
+                         "within_10pct": abs(plateau * rate / 2 - 1) <= 0.1,
+                         "diverged": False})
+        return pd.DataFrame(rows)
+
+    [held] = _conclusions(frame({0.25: 8.7, 0.4: 4.6}))  # +8.75%, -8%
+    assert "(the plateau within ±10% of 2/η at every step size) held" in held
+    [missed] = _conclusions(frame({0.25: 8.7, 0.4: 5.6}))  # +12% at η = 0.4
+    assert "did not hold: outside for η = 0.4 (above 2/η)" in missed
+    [both] = _conclusions(frame({0.25: 6.0, 0.4: 5.6}))  # -25% at η = 0.25
+    assert "outside for η = 0.25 (below 2/η), η = 0.4 (above 2/η)" in both

@@ -12,6 +12,7 @@ folder's report page, index.html (`nncore lab all`, `nncore lab report`)."""
 
 from . import batch_norm as _batch_norm
 from . import batch_size as _batch_size
+from . import edge_of_stability as _edge_of_stability
 from . import optimizers as _optimizers
 from . import scaling as _scaling
 from . import sharpness_measures as _sharpness_measures
@@ -24,7 +25,8 @@ from ._report import LabResult
 
 _MODULES = {"zero-init": _zero_init, "scaling": _scaling, "batch-size": _batch_size,
             "step-size": _step_size, "optimizers": _optimizers, "batch-norm": _batch_norm,
-            "sharpness-measures": _sharpness_measures}
+            "sharpness-measures": _sharpness_measures,
+            "edge-of-stability": _edge_of_stability}
 EXPERIMENTS = {name: module.run for name, module in _MODULES.items()}
 DESCRIPTIONS = {name: module.DESCRIPTION for name, module in _MODULES.items()}
 CLAIMS = {name: claim_of(module) for name, module in _MODULES.items()}
@@ -32,6 +34,7 @@ CLAIMS = {name: claim_of(module) for name, module in _MODULES.items()}
 # The experiments by their function names, as before: nncore.lab.zero_init(...).
 batch_norm = _batch_norm.run
 batch_size = _batch_size.run
+edge_of_stability = _edge_of_stability.run
 optimizers = _optimizers.run
 scaling = _scaling.run
 sharpness_measures = _sharpness_measures.run
@@ -39,5 +42,6 @@ step_size = _step_size.run
 zero_init = _zero_init.run
 
 __all__ = ["ARCHITECTURE", "BUILT_IN", "CLAIMS", "DESCRIPTIONS", "EXPERIMENTS", "Dataset",
-           "LabResult", "batch_norm", "batch_size", "load_dataset", "optimizers", "run_all",
-           "scaling", "sharpness_measures", "step_size", "write_page", "zero_init"]
+           "LabResult", "batch_norm", "batch_size", "edge_of_stability", "load_dataset",
+           "optimizers", "run_all", "scaling", "sharpness_measures", "step_size", "write_page",
+           "zero_init"]
