@@ -106,8 +106,10 @@ def test_each_experiment_has_its_claim_table_verdict_and_meta_in_order(ran):
         section = page.sections[name]
         assert " ".join(section["claim"].split()) == " ".join(lab.CLAIMS[name].split())
         report = json.loads((folder / name / "report.json").read_text())
-        columns, rows = report["table"]["columns"], report["table"]["rows"]
-        assert section["cells"] == columns + [cell for row in rows for cell in row]
+        cells = []  # the summary table's, then each shown table's (sharpness-measures' τ)
+        for table in [report["table"], *report.get("tables", {}).values()]:
+            cells += table["columns"] + [cell for row in table["rows"] for cell in row]
+        assert section["cells"] == cells
         assert section["items"] == report["conclusions"]
         assert any(v in item for item in section["items"] for v in ("held", "did not hold"))
         meta = json.loads((folder / name / "meta.json").read_text())
@@ -117,6 +119,8 @@ def test_each_experiment_has_its_claim_table_verdict_and_meta_in_order(ran):
                       f"0–{SEEDS - 1} ({SEEDS} seeds)", f"wall time {meta['wall_seconds']:.1f} s",
                       "quick yes"):
             assert " ".join(shown.split()) in " ".join(section["text"].split()), (name, shown)
+    shown = json.loads((folder / "sharpness-measures" / "report.json").read_text())["tables"]
+    assert len(shown) == 2 and all(table["rows"] for table in shown.values())
     # the table is the runs' own numbers: zero-init's mean and spread of the training loss per
     # initialisation, from runs.csv
     runs = pd.read_csv(folder / "zero-init" / "runs.csv")

@@ -110,11 +110,11 @@ class Lab:
         self.files.append(self.out / name)
 
     def finish(self, frame, summary, conclusions, *, title: str, tables: dict | None = None,
-               figures: Callable | None = None) -> LabResult:
+               shown: dict | None = None, figures: Callable | None = None) -> LabResult:
         """Write runs.csv, the extra tables (name → DataFrame, as name.csv), the figures
-        (figures(lab) calls lab.figure), meta.json and report.json (the title, the summary table
-        and the conclusions: what the report page shows), and print nothing: the caller
-        prints."""
+        (figures(lab) calls lab.figure), meta.json and report.json (the title, the summary table,
+        the `shown` tables — heading → DataFrame, printed after the summary — and the
+        conclusions: what the report page shows), and print nothing: the caller prints."""
         if self.out is not None:
             frame.to_csv(self.out / "runs.csv", index=False)
             self.files.append(self.out / "runs.csv")
@@ -139,7 +139,7 @@ class Lab:
             self.files.append(self.out / "meta.json")
             self.files.append(self.out / "report.json")
         result = LabResult(self.experiment, frame, summary, list(conclusions) + self.notes,
-                           self.files, self.interrupted, wall, title)
+                           self.files, self.interrupted, wall, title, dict(shown or {}))
         if self.out is not None:
             # what `nncore lab report` rebuilds the page from, without rerunning anything
             (self.out / "report.json").write_text(

@@ -167,6 +167,8 @@ def _section(folder: Path, name: str, module) -> tuple[str, str]:
             + (f"<blockquote>{_linked(claim)}</blockquote>" if claim else "")
             + f"<h3>{html.escape(report.get('title', name))}</h3>"
             + _figures_html(folder / name, name) + _table_html(report.get("table", {}))
+            + "".join(f"<h3>{html.escape(heading)}</h3>" + _table_html(table)
+                      for heading, table in report.get("tables", {}).items())
             + "<h3>Verdict</h3>"
             + ('<p class="missing">A quick run (fewer epochs, settings and data sets: what the '
                "tests run): its verdict is not the experiment's.</p>" if meta.get("quick") else "")

@@ -72,13 +72,18 @@ class LabResult:
 
     def record(self) -> dict:
         """What report.json holds: the title, the summary table (its columns and its rows of
-        cells as printed), the conclusions with their verdicts, and whether Ctrl-C cut the runs
+        cells as printed), the extra tables (heading → the same), the conclusions with their verdicts, and whether Ctrl-C cut the runs
         short."""
-        columns = [str(c) for c in self.summary.columns] if len(self.summary) else []
-        rows = ([[_cell(v) for v in row] for row in self.summary.itertuples(index=False)]
-                if len(self.summary) else [])
+        def cells(frame, note=""):
+            if not len(frame):
+                return {"columns": [], "rows": [], "note": ""}
+            return {"columns": [str(c) for c in frame.columns],
+                    "rows": [[_cell(v) for v in row] for row in frame.itertuples(index=False)],
+                    "note": note}
+
         return {"experiment": self.experiment, "title": self.title or self.experiment,
-                "table": {"columns": columns, "rows": rows, "note": SPREAD_NOTE if rows else ""},
+                "table": cells(self.summary, SPREAD_NOTE),
+                "tables": {heading: cells(table) for heading, table in self.tables.items()},
                 "conclusions": [str(c) for c in self.conclusions],
                 "interrupted": bool(self.interrupted), "runs_finished": int(len(self.runs)),
                 "wall_seconds": float(self.wall_seconds)}

@@ -392,9 +392,9 @@ def run(*, seeds: int = 3, quick: bool = False, out=None, n_jobs: int = 1, progr
     tables = {"measures": taus, "reparametrization": reparam}
     result = lab.finish(frame, summary, _conclusions(frame, taus, reparam) if len(frame) else [],
                         title=title, tables={k: v for k, v in tables.items() if len(v)},
+                        shown={"Kendall's τ (measures.csv)": _tau_table(taus),
+                               "The rescaling (reparametrization.csv)": reparam},
                         figures=lambda lab_: _figures(lab_, taus, reparam))
-    result.tables = {"Kendall's τ (measures.csv)": _tau_table(taus),
-                     "The rescaling (reparametrization.csv)": reparam}
     return result
 
 
