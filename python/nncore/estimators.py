@@ -70,6 +70,7 @@ from sklearn.utils.multiclass import _check_partial_fit_first_call, type_of_targ
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from . import persistence
+from ._docs import with_shared_docs
 from ._validation import BOUNDS, all_finite, check_dropout, check_poisson_targets
 from .network import (ACTIVATIONS, INITS, REDUCTIONS, DivergenceError, Network, PreparedData,
                       ViewList)
@@ -1144,6 +1145,122 @@ class _BaseMLP(BaseEstimator):
         return tags
 
 
+# The parameters both estimators take, documented once (their docstrings hold {shared_parameters}).
+_SHARED_PARAMETERS = """\
+hidden_layer_sizes : int or sequence of int
+    The width of each hidden layer, input side first; one int is one hidden layer.
+activation : str
+    The activation of the hidden layers: scikit-learn's ``'identity'``, ``'logistic'``,
+    ``'tanh'`` and ``'relu'``, and nncore's ``'leaky_relu'`` (slope 0.01), ``'softplus'``
+    and ``'gelu'`` (exact erf form).
+solver : str
+    How the weights are fitted: scikit-learn's ``'sgd'`` (with ``momentum`` and
+    ``nesterovs_momentum``), ``'adam'`` and ``'lbfgs'`` (scipy's L-BFGS-B on the full batch),
+    and nncore's ``'momentum'`` (SGD with momentum, never Nesterov's) and ``'adamw'`` (Adam
+    with decoupled ``weight_decay``).
+alpha : float
+    Strength of the L2 penalty on the weights (not the biases): the objective adds
+    ``alpha / 2`` times the squared weights, divided like the loss by the batch's total sample
+    weight.
+batch_size : int or 'auto'
+    Rows per minibatch of the epoch-based solvers; ``'auto'`` takes 200, or every row when
+    there are fewer. L-BFGS does not read it.
+learning_rate : {'constant', 'invscaling', 'adaptive'}
+    scikit-learn's step-size schedule, read (as there) by ``solver='sgd'`` only (and by
+    nncore's ``'momentum'``): keep ``learning_rate_init``, divide it by a power of the number
+    of samples seen (``power_t``), or divide it by 5 whenever ``n_iter_no_change`` epochs
+    pass without an improvement of ``tol``. ``schedule`` overrides it.
+learning_rate_init : float
+    The initial step size of the epoch-based solvers.
+power_t : float
+    The exponent of the ``'invscaling'`` schedule.
+max_iter : int
+    The most epochs an epoch-based solver runs (each row is seen once per epoch), or the most
+    iterations of L-BFGS.
+shuffle : bool
+    Whether the epoch-based solvers visit the rows in a new random order every epoch.
+random_state : int, RandomState instance or None
+    Seeds every random draw of a fit: the initial weights, the early-stopping split, each
+    epoch's row order and the dropout masks. An int makes fits repeatable.
+tol : float
+    The smallest improvement of the loss (or of the validation score, with early stopping)
+    that counts: after ``n_iter_no_change`` epochs without one, training stops, or the
+    ``'adaptive'`` schedule cuts the step. L-BFGS also stops on it.
+verbose : bool or int
+    Whether to print the loss of every epoch, as scikit-learn does.
+warm_start : bool
+    Whether ``fit`` starts from the weights of the previous fit instead of new ones.
+momentum : float
+    The momentum of ``solver='sgd'`` and ``'momentum'``, in [0, 1].
+nesterovs_momentum : bool
+    Whether ``solver='sgd'`` uses Nesterov's form of momentum.
+early_stopping : bool
+    Whether to hold out ``validation_fraction`` of the training rows, stop when their score
+    has not improved by ``tol`` for ``n_iter_no_change`` epochs, and keep the best-scoring
+    weights. Epoch-based solvers only.
+validation_fraction : float
+    The share of the training rows held out for early stopping (and for callbacks that read
+    the validation loss or score).
+beta_1 : float
+    Adam's (and AdamW's) decay rate of the first-moment estimate, in [0, 1).
+beta_2 : float
+    Adam's (and AdamW's) decay rate of the second-moment estimate, in [0, 1).
+epsilon : float
+    Adam's (and AdamW's) term added to the denominator for numerical stability.
+n_iter_no_change : int or numpy.inf
+    How many epochs in a row without an improvement of ``tol`` end training (or, with
+    ``learning_rate='adaptive'``, cut the step size); ``numpy.inf`` never stops early.
+max_fun : int
+    The most loss evaluations of L-BFGS.
+weight_decay : float
+    nncore's: the decoupled weight decay of ``solver='adamw'`` (each step multiplies the
+    parameters by ``1 - learning_rate * weight_decay``); other solvers do not read it.
+batch_norm : bool
+    nncore's, off by default: batch normalisation between each hidden dense layer and its
+    activation (PyTorch's BatchNorm1d conventions).
+dropout : float or sequence of float
+    nncore's, off by default: inverted dropout on the output of every hidden layer during
+    training steps, one rate in [0, 1) for all hidden layers or one per hidden layer. Not with
+    ``solver='lbfgs'``. Predictions and scores never drop out.
+init : str
+    nncore's: the initial weights' distribution; the default, ``'glorot_uniform'``, draws
+    scikit-learn's weights (the same seed gives the same weights). Also ``'he_normal'``,
+    ``'glorot_normal'``, ``'normal'``, ``'pytorch_uniform'`` and ``'zeros'``.
+dtype : {'float32', 'float64'} or None
+    nncore's: the precision of the network; None follows X (float32 input trains in
+    float32, anything else in float64). L-BFGS always computes in float64.
+loss_reduction : {'mean', 'sum'}
+    nncore's: ``'mean'`` (scikit-learn's objective) averages the loss over a minibatch;
+    ``'sum'`` scales it to the whole training set (n over the batch size, times the minibatch
+    sum).
+    Reported losses are in mean units either way.
+lr_decay : float
+    nncore's: the factor of the ``'step'`` and ``'exponential'`` schedules.
+lr_step_size : int
+    nncore's: the epochs between two cuts of the ``'step'`` schedule.
+warmup_epochs : int
+    nncore's, off by default: epochs over which the step size ramps up linearly to its
+    schedule's value, for the epoch-based solvers.
+min_learning_rate : float
+    nncore's: the step size the ``'cosine'`` schedule ends at.
+callbacks : sequence of callable
+    nncore's, none by default: called after every epoch as ``callback(estimator, record)``
+    with the epoch's ``history_`` record; a truthy return ends training. See
+    :mod:`nncore.callbacks`. Not saved with the model.
+progress : bool
+    nncore's, off by default: show a tqdm progress bar over the epochs.
+n_threads : int or None
+    nncore's: the threads of large matrix products and of evaluation; None follows the
+    process-wide default (:func:`nncore.thread_limit`). The result is the same for every
+    count.
+schedule : str or None
+    nncore's, off by default: a step-size schedule from ``nncore.SCHEDULES`` (``'constant'``,
+    ``'invscaling'``, ``'adaptive'``, ``'step'``, ``'exponential'``, ``'cosine'``) for any
+    epoch-based solver, in place of ``learning_rate``; None keeps scikit-learn's rule.
+"""
+
+
+@with_shared_docs(shared_parameters=_SHARED_PARAMETERS)
 class MLPClassifier(ClassifierMixin, _BaseMLP):
     """Multi-layer perceptron classifier trained by nncore's C++ core.
 
@@ -1156,116 +1273,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
     Parameters
     ----------
-    hidden_layer_sizes : int or sequence of int
-        The width of each hidden layer, input side first; one int is one hidden layer.
-    activation : str
-        The activation of the hidden layers: scikit-learn's ``'identity'``, ``'logistic'``,
-        ``'tanh'`` and ``'relu'``, and nncore's ``'leaky_relu'`` (slope 0.01), ``'softplus'``
-        and ``'gelu'`` (exact erf form).
-    solver : str
-        How the weights are fitted: scikit-learn's ``'sgd'`` (with ``momentum`` and
-        ``nesterovs_momentum``), ``'adam'`` and ``'lbfgs'`` (scipy's L-BFGS-B on the full batch),
-        and nncore's ``'momentum'`` (SGD with momentum, never Nesterov's) and ``'adamw'`` (Adam
-        with decoupled ``weight_decay``).
-    alpha : float
-        Strength of the L2 penalty on the weights (not the biases): the objective adds
-        ``alpha / 2`` times the squared weights, divided like the loss by the batch's total sample
-        weight.
-    batch_size : int or 'auto'
-        Rows per minibatch of the epoch-based solvers; ``'auto'`` takes 200, or every row when
-        there are fewer. L-BFGS does not read it.
-    learning_rate : {'constant', 'invscaling', 'adaptive'}
-        scikit-learn's step-size schedule, read (as there) by ``solver='sgd'`` only (and by
-        nncore's ``'momentum'``): keep ``learning_rate_init``, divide it by a power of the number
-        of samples seen (``power_t``), or divide it by 5 whenever ``n_iter_no_change`` epochs
-        pass without an improvement of ``tol``. ``schedule`` overrides it.
-    learning_rate_init : float
-        The initial step size of the epoch-based solvers.
-    power_t : float
-        The exponent of the ``'invscaling'`` schedule.
-    max_iter : int
-        The most epochs an epoch-based solver runs (each row is seen once per epoch), or the most
-        iterations of L-BFGS.
-    shuffle : bool
-        Whether the epoch-based solvers visit the rows in a new random order every epoch.
-    random_state : int, RandomState instance or None
-        Seeds every random draw of a fit: the initial weights, the early-stopping split, each
-        epoch's row order and the dropout masks. An int makes fits repeatable.
-    tol : float
-        The smallest improvement of the loss (or of the validation score, with early stopping)
-        that counts: after ``n_iter_no_change`` epochs without one, training stops, or the
-        ``'adaptive'`` schedule cuts the step. L-BFGS also stops on it.
-    verbose : bool or int
-        Whether to print the loss of every epoch, as scikit-learn does.
-    warm_start : bool
-        Whether ``fit`` starts from the weights of the previous fit instead of new ones.
-    momentum : float
-        The momentum of ``solver='sgd'`` and ``'momentum'``, in [0, 1].
-    nesterovs_momentum : bool
-        Whether ``solver='sgd'`` uses Nesterov's form of momentum.
-    early_stopping : bool
-        Whether to hold out ``validation_fraction`` of the training rows, stop when their score
-        has not improved by ``tol`` for ``n_iter_no_change`` epochs, and keep the best-scoring
-        weights. Epoch-based solvers only.
-    validation_fraction : float
-        The share of the training rows held out for early stopping (and for callbacks that read
-        the validation loss or score).
-    beta_1 : float
-        Adam's (and AdamW's) decay rate of the first-moment estimate, in [0, 1).
-    beta_2 : float
-        Adam's (and AdamW's) decay rate of the second-moment estimate, in [0, 1).
-    epsilon : float
-        Adam's (and AdamW's) term added to the denominator for numerical stability.
-    n_iter_no_change : int or numpy.inf
-        How many epochs in a row without an improvement of ``tol`` end training (or, with
-        ``learning_rate='adaptive'``, cut the step size); ``numpy.inf`` never stops early.
-    max_fun : int
-        The most loss evaluations of L-BFGS.
-    weight_decay : float
-        nncore's: the decoupled weight decay of ``solver='adamw'`` (each step multiplies the
-        parameters by ``1 - learning_rate * weight_decay``); other solvers do not read it.
-    batch_norm : bool
-        nncore's, off by default: batch normalisation between each hidden dense layer and its
-        activation (PyTorch's BatchNorm1d conventions).
-    dropout : float or sequence of float
-        nncore's, off by default: inverted dropout on the output of every hidden layer during
-        training steps, one rate in [0, 1) for all hidden layers or one per hidden layer. Not with
-        ``solver='lbfgs'``. Predictions and scores never drop out.
-    init : str
-        nncore's: the initial weights' distribution; the default, ``'glorot_uniform'``, draws
-        scikit-learn's weights (the same seed gives the same weights). Also ``'he_normal'``,
-        ``'glorot_normal'``, ``'normal'``, ``'pytorch_uniform'`` and ``'zeros'``.
-    dtype : {'float32', 'float64'} or None
-        nncore's: the precision of the network; None follows X (float32 input trains in
-        float32, anything else in float64). L-BFGS always computes in float64.
-    loss_reduction : {'mean', 'sum'}
-        nncore's: ``'mean'`` (scikit-learn's objective) averages the loss over a minibatch;
-        ``'sum'`` scales it to the whole training set (n over the batch size, times the minibatch
-        sum).
-        Reported losses are in mean units either way.
-    lr_decay : float
-        nncore's: the factor of the ``'step'`` and ``'exponential'`` schedules.
-    lr_step_size : int
-        nncore's: the epochs between two cuts of the ``'step'`` schedule.
-    warmup_epochs : int
-        nncore's, off by default: epochs over which the step size ramps up linearly to its
-        schedule's value, for the epoch-based solvers.
-    min_learning_rate : float
-        nncore's: the step size the ``'cosine'`` schedule ends at.
-    callbacks : sequence of callable
-        nncore's, none by default: called after every epoch as ``callback(estimator, record)``
-        with the epoch's ``history_`` record; a truthy return ends training. See
-        :mod:`nncore.callbacks`. Not saved with the model.
-    progress : bool
-        nncore's, off by default: show a tqdm progress bar over the epochs.
-    n_threads : int or None
-        nncore's: the threads of large matrix products and of evaluation; None follows the
-        process-wide default (:func:`nncore.thread_limit`). The result is the same for every
-        count.
-    schedule : str or None
-        nncore's, off by default: a step-size schedule from ``nncore.SCHEDULES`` (``'constant'``,
-        ``'invscaling'``, ``'adaptive'``, ``'step'``, ``'exponential'``, ``'cosine'``) for any
-        epoch-based solver, in place of ``learning_rate``; None keeps scikit-learn's rule.
+    {shared_parameters}
     class_weight : dict, 'balanced' or None
         nncore's, off by default: weights per class, multiplied into ``sample_weight`` —
         ``{label: weight}``, or ``'balanced'`` for weights inversely proportional to the class
@@ -1548,6 +1556,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         return tags
 
 
+@with_shared_docs(shared_parameters=_SHARED_PARAMETERS)
 class MLPRegressor(RegressorMixin, _BaseMLP):
     """Multi-layer perceptron regressor trained by nncore's C++ core.
 
@@ -1563,116 +1572,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         The loss fitted: half the squared error averaged over the outputs, or the half Poisson
         deviance with a log link (predictions are the exponential of the network's output;
         targets must not be negative).
-    hidden_layer_sizes : int or sequence of int
-        The width of each hidden layer, input side first; one int is one hidden layer.
-    activation : str
-        The activation of the hidden layers: scikit-learn's ``'identity'``, ``'logistic'``,
-        ``'tanh'`` and ``'relu'``, and nncore's ``'leaky_relu'`` (slope 0.01), ``'softplus'``
-        and ``'gelu'`` (exact erf form).
-    solver : str
-        How the weights are fitted: scikit-learn's ``'sgd'`` (with ``momentum`` and
-        ``nesterovs_momentum``), ``'adam'`` and ``'lbfgs'`` (scipy's L-BFGS-B on the full batch),
-        and nncore's ``'momentum'`` (SGD with momentum, never Nesterov's) and ``'adamw'`` (Adam
-        with decoupled ``weight_decay``).
-    alpha : float
-        Strength of the L2 penalty on the weights (not the biases): the objective adds
-        ``alpha / 2`` times the squared weights, divided like the loss by the batch's total sample
-        weight.
-    batch_size : int or 'auto'
-        Rows per minibatch of the epoch-based solvers; ``'auto'`` takes 200, or every row when
-        there are fewer. L-BFGS does not read it.
-    learning_rate : {'constant', 'invscaling', 'adaptive'}
-        scikit-learn's step-size schedule, read (as there) by ``solver='sgd'`` only (and by
-        nncore's ``'momentum'``): keep ``learning_rate_init``, divide it by a power of the number
-        of samples seen (``power_t``), or divide it by 5 whenever ``n_iter_no_change`` epochs
-        pass without an improvement of ``tol``. ``schedule`` overrides it.
-    learning_rate_init : float
-        The initial step size of the epoch-based solvers.
-    power_t : float
-        The exponent of the ``'invscaling'`` schedule.
-    max_iter : int
-        The most epochs an epoch-based solver runs (each row is seen once per epoch), or the most
-        iterations of L-BFGS.
-    shuffle : bool
-        Whether the epoch-based solvers visit the rows in a new random order every epoch.
-    random_state : int, RandomState instance or None
-        Seeds every random draw of a fit: the initial weights, the early-stopping split, each
-        epoch's row order and the dropout masks. An int makes fits repeatable.
-    tol : float
-        The smallest improvement of the loss (or of the validation score, with early stopping)
-        that counts: after ``n_iter_no_change`` epochs without one, training stops, or the
-        ``'adaptive'`` schedule cuts the step. L-BFGS also stops on it.
-    verbose : bool or int
-        Whether to print the loss of every epoch, as scikit-learn does.
-    warm_start : bool
-        Whether ``fit`` starts from the weights of the previous fit instead of new ones.
-    momentum : float
-        The momentum of ``solver='sgd'`` and ``'momentum'``, in [0, 1].
-    nesterovs_momentum : bool
-        Whether ``solver='sgd'`` uses Nesterov's form of momentum.
-    early_stopping : bool
-        Whether to hold out ``validation_fraction`` of the training rows, stop when their score
-        has not improved by ``tol`` for ``n_iter_no_change`` epochs, and keep the best-scoring
-        weights. Epoch-based solvers only.
-    validation_fraction : float
-        The share of the training rows held out for early stopping (and for callbacks that read
-        the validation loss or score).
-    beta_1 : float
-        Adam's (and AdamW's) decay rate of the first-moment estimate, in [0, 1).
-    beta_2 : float
-        Adam's (and AdamW's) decay rate of the second-moment estimate, in [0, 1).
-    epsilon : float
-        Adam's (and AdamW's) term added to the denominator for numerical stability.
-    n_iter_no_change : int or numpy.inf
-        How many epochs in a row without an improvement of ``tol`` end training (or, with
-        ``learning_rate='adaptive'``, cut the step size); ``numpy.inf`` never stops early.
-    max_fun : int
-        The most loss evaluations of L-BFGS.
-    weight_decay : float
-        nncore's: the decoupled weight decay of ``solver='adamw'`` (each step multiplies the
-        parameters by ``1 - learning_rate * weight_decay``); other solvers do not read it.
-    batch_norm : bool
-        nncore's, off by default: batch normalisation between each hidden dense layer and its
-        activation (PyTorch's BatchNorm1d conventions).
-    dropout : float or sequence of float
-        nncore's, off by default: inverted dropout on the output of every hidden layer during
-        training steps, one rate in [0, 1) for all hidden layers or one per hidden layer. Not with
-        ``solver='lbfgs'``. Predictions and scores never drop out.
-    init : str
-        nncore's: the initial weights' distribution; the default, ``'glorot_uniform'``, draws
-        scikit-learn's weights (the same seed gives the same weights). Also ``'he_normal'``,
-        ``'glorot_normal'``, ``'normal'``, ``'pytorch_uniform'`` and ``'zeros'``.
-    dtype : {'float32', 'float64'} or None
-        nncore's: the precision of the network; None follows X (float32 input trains in
-        float32, anything else in float64). L-BFGS always computes in float64.
-    loss_reduction : {'mean', 'sum'}
-        nncore's: ``'mean'`` (scikit-learn's objective) averages the loss over a minibatch;
-        ``'sum'`` scales it to the whole training set (n over the batch size, times the minibatch
-        sum).
-        Reported losses are in mean units either way.
-    lr_decay : float
-        nncore's: the factor of the ``'step'`` and ``'exponential'`` schedules.
-    lr_step_size : int
-        nncore's: the epochs between two cuts of the ``'step'`` schedule.
-    warmup_epochs : int
-        nncore's, off by default: epochs over which the step size ramps up linearly to its
-        schedule's value, for the epoch-based solvers.
-    min_learning_rate : float
-        nncore's: the step size the ``'cosine'`` schedule ends at.
-    callbacks : sequence of callable
-        nncore's, none by default: called after every epoch as ``callback(estimator, record)``
-        with the epoch's ``history_`` record; a truthy return ends training. See
-        :mod:`nncore.callbacks`. Not saved with the model.
-    progress : bool
-        nncore's, off by default: show a tqdm progress bar over the epochs.
-    n_threads : int or None
-        nncore's: the threads of large matrix products and of evaluation; None follows the
-        process-wide default (:func:`nncore.thread_limit`). The result is the same for every
-        count.
-    schedule : str or None
-        nncore's, off by default: a step-size schedule from ``nncore.SCHEDULES`` (``'constant'``,
-        ``'invscaling'``, ``'adaptive'``, ``'step'``, ``'exponential'``, ``'cosine'``) for any
-        epoch-based solver, in place of ``learning_rate``; None keeps scikit-learn's rule.
+    {shared_parameters}
     mean_output_gradient : bool
         nncore's, off by default: with several outputs and the squared error, follow the gradient
         of the reported (output-averaged) loss; scikit-learn's gradient is the number of outputs

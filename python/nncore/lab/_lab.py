@@ -34,6 +34,42 @@ def _cpu() -> str:
 
 
 
+# The parameters every experiment function takes, documented once: each experiment's run()
+# docstring holds their {names} (see nncore._docs.with_shared_docs).
+EXPERIMENT_PARAMETERS = {
+    "seeds": """\
+seeds : int
+    How many seeds (0..seeds-1) each setting runs with.""",
+    "quick": """\
+quick : bool
+    A few seconds' version (fewer epochs, settings and data sets), what the tests run.""",
+    "out": """\
+out : str, path-like or None
+    A folder for ``runs.csv`` (one row per run), ``meta.json`` (nncore's version,
+    ``build_info()``, CPU, command, seeds, wall time) and the PNG figures; None writes
+    nothing.""",
+    "n_jobs": """\
+n_jobs : int
+    Independent fits run in this many local processes, each single-threaded.""",
+    "progress": """\
+progress : bool
+    Whether a tqdm bar counts the fits.""",
+    "csv": """\
+csv : str, path-like or None
+    A CSV file of your own classification data instead of the built-in sets.""",
+    "target_column": """\
+target_column : str or None
+    The class column of ``csv``; None takes the last column.""",
+    "command": """\
+command : str or None
+    The command line recorded in ``meta.json``; None takes this process's arguments.""",
+    "scheduler": """\
+scheduler : str or None
+    Run the fits on Dask: ``'local:N'`` or ``'tcp://HOST:PORT'`` (see
+    :mod:`nncore.cluster`).""",
+}
+
+
 class Lab:
     """One experiment's bookkeeping: start time, output folder, planned runs; `finish` writes
     runs.csv, meta.json and the figures and makes the LabResult."""

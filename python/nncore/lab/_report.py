@@ -72,8 +72,8 @@ class LabResult:
 
     def record(self) -> dict:
         """What report.json holds: the title, the summary table (its columns and its rows of
-        cells as printed), the extra tables (heading → the same), the conclusions with their verdicts, and whether Ctrl-C cut the runs
-        short."""
+        cells as printed), the extra tables (heading → the same), the conclusions with their
+        verdicts, and whether Ctrl-C cut the runs short."""
         def cells(frame, note=""):
             if not len(frame):
                 return {"columns": [], "rows": [], "note": ""}

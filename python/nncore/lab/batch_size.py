@@ -18,12 +18,13 @@ import time
 import numpy as np
 
 from .. import curvature, landscape
+from .._docs import with_shared_docs
 from ..network import DivergenceError
 from ..optim import Schedule
 from ..training import norm, run_epochs
 from ._datasets import HIDDEN, load_datasets
 from ._execute import Run
-from ._lab import Lab
+from ._lab import EXPERIMENT_PARAMETERS, Lab
 from ._report import panels, spread_table
 from ._run import RunResult, evaluate
 
@@ -138,6 +139,7 @@ def interpolate(dataset, theta_small, theta_full, ts):
     return np.array(losses)
 
 
+@with_shared_docs(**EXPERIMENT_PARAMETERS)
 def run(*, seeds: int = 3, quick: bool = False, out=None, n_jobs: int = 1, progress: bool = True,
         datasets=None, csv=None, target_column=None, protocol: str = "loss",
         learning_rate: float = 0.1, target: float = 1e-3, max_steps: int = MAX_STEPS,
@@ -150,26 +152,20 @@ def run(*, seeds: int = 3, quick: bool = False, out=None, n_jobs: int = 1, progr
 
     Parameters
     ----------
-    seeds : int
-        How many seeds (0..seeds-1) each setting runs with.
-    quick : bool
-        A few seconds' version (fewer epochs, settings and data sets), what the tests run.
+    {seeds}
+    {quick}
     out : str, path-like or None
         A folder for ``runs.csv`` (one row per run), ``params.npz`` (each run's parameters,
         ``run_<row>``, for ``sharpness-measures --from``), ``meta.json`` (nncore's version,
         ``build_info()``, CPU, command, seeds, wall time) and the PNG figures; None writes
         nothing.
-    n_jobs : int
-        Independent fits run in this many local processes, each single-threaded.
-    progress : bool
-        Whether a tqdm bar counts the fits.
+    {n_jobs}
+    {progress}
     datasets : str, list of str or None
         Built-in data sets (``'digits'``, ``'noisy-binary'``, ``'breast-cancer'``); None takes
         digits and noisy-binary (digits alone when quick).
-    csv : str, path-like or None
-        A CSV file of your own classification data instead of the built-in sets.
-    target_column : str or None
-        The class column of ``csv``; None takes the last column.
+    {csv}
+    {target_column}
     protocol : {'loss', 'epochs'}
         ``'loss'`` trains every run until its full training loss is below ``target`` (minima
         compared at equal training loss); ``'epochs'`` gives every batch size the same
@@ -186,11 +182,8 @@ def run(*, seeds: int = 3, quick: bool = False, out=None, n_jobs: int = 1, progr
     batch_sizes : sequence or None
         The batch sizes compared (None in the sequence is the full batch); None takes 8, 32,
         128, 512 and the full batch.
-    command : str or None
-        The command line recorded in ``meta.json``; None takes this process's arguments.
-    scheduler : str or None
-        Run the fits on Dask: ``'local:N'`` or ``'tcp://HOST:PORT'`` (see
-        :mod:`nncore.cluster`).
+    {command}
+    {scheduler}
 
     Returns
     -------

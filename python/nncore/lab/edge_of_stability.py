@@ -20,12 +20,13 @@ import time
 import numpy as np
 
 from .. import curvature
+from .._docs import with_shared_docs
 from ..network import DivergenceError, Network
 from ..optim import Schedule
 from ..training import run_epochs
 from ._datasets import load_datasets
 from ._execute import Run
-from ._lab import Lab
+from ._lab import EXPERIMENT_PARAMETERS, Lab
 from ._report import panels, spread_table, verdict
 from ._run import RunResult
 
@@ -151,6 +152,7 @@ def track(dataset, *, seed: int, loss: str, learning_rate: float, steps: int, ev
                            "losses": losses})
 
 
+@with_shared_docs(**EXPERIMENT_PARAMETERS)
 def run(*, seeds: int = 3, quick: bool = False, out=None, n_jobs: int = 1, progress: bool = True,
         datasets=None, csv=None, target_column=None, epochs: int = STEPS, learning_rates=None,
         every: int = EVERY, n_rows: int = N_ROWS, command=None, scheduler=None):
@@ -165,25 +167,20 @@ def run(*, seeds: int = 3, quick: bool = False, out=None, n_jobs: int = 1, progr
 
     Parameters
     ----------
-    seeds : int
-        How many seeds (0..seeds-1) each setting runs with.
+    {seeds}
     quick : bool
         A few seconds' version (fewer steps, step sizes and rows), what the tests run.
     out : str, path-like or None
         A folder for ``runs.csv`` (one row per run), ``meta.json`` (nncore's version,
         ``build_info()``, CPU, command, seeds, wall time), ``sharpness.csv`` (every λmax
         measured) and the PNG figures; None writes nothing.
-    n_jobs : int
-        Independent fits run in this many local processes, each single-threaded.
-    progress : bool
-        Whether a tqdm bar counts the fits.
+    {n_jobs}
+    {progress}
     datasets : str, list of str or None
         Built-in data sets (``'digits'``, ``'noisy-binary'``, ``'breast-cancer'``); None takes
         noisy-binary.
-    csv : str, path-like or None
-        A CSV file of your own classification data instead of the built-in sets.
-    target_column : str or None
-        The class column of ``csv``; None takes the last column.
+    {csv}
+    {target_column}
     epochs : int
         Gradient-descent steps of every run (full batch: one step per epoch).
     learning_rates : sequence of float or None
@@ -192,11 +189,8 @@ def run(*, seeds: int = 3, quick: bool = False, out=None, n_jobs: int = 1, progr
         Steps between two measurements of λmax.
     n_rows : int
         The training rows used: the first ``n_rows`` of the data set's training part.
-    command : str or None
-        The command line recorded in ``meta.json``; None takes this process's arguments.
-    scheduler : str or None
-        Run the fits on Dask: ``'local:N'`` or ``'tcp://HOST:PORT'`` (see
-        :mod:`nncore.cluster`).
+    {command}
+    {scheduler}
 
     Returns
     -------

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import math
 
+from .._docs import with_shared_docs
 from . import _rates
 from ._datasets import Dataset, load_datasets
-from ._lab import compare
+from ._lab import EXPERIMENT_PARAMETERS, compare
 from ._report import verdict
 from ._run import train_run
 
@@ -59,6 +60,7 @@ def best_rates(frame):
     return _rates.best_rates(frame, ["dataset", "inputs"], _soonest_to_target)
 
 
+@with_shared_docs(**EXPERIMENT_PARAMETERS)
 def run(*, seeds: int = 3, quick: bool = False, out=None, n_jobs: int = 1, progress: bool = True,
         datasets=None, csv=None, target_column=None, epochs: int = 200, target: float = 0.1,
         command=None, scheduler=None):
@@ -69,34 +71,22 @@ def run(*, seeds: int = 3, quick: bool = False, out=None, n_jobs: int = 1, progr
 
     Parameters
     ----------
-    seeds : int
-        How many seeds (0..seeds-1) each setting runs with.
-    quick : bool
-        A few seconds' version (fewer epochs, settings and data sets), what the tests run.
-    out : str, path-like or None
-        A folder for ``runs.csv`` (one row per run), ``meta.json`` (nncore's version,
-        ``build_info()``, CPU, command, seeds, wall time) and the PNG figures; None writes
-        nothing.
-    n_jobs : int
-        Independent fits run in this many local processes, each single-threaded.
-    progress : bool
-        Whether a tqdm bar counts the fits.
+    {seeds}
+    {quick}
+    {out}
+    {n_jobs}
+    {progress}
     datasets : str, list of str or None
         Built-in data sets (``'digits'``, ``'noisy-binary'``, ``'breast-cancer'``); None takes
         breast-cancer.
-    csv : str, path-like or None
-        A CSV file of your own classification data instead of the built-in sets.
-    target_column : str or None
-        The class column of ``csv``; None takes the last column.
+    {csv}
+    {target_column}
     epochs : int
         The most epochs of every fit.
     target : float
         The training loss to reach.
-    command : str or None
-        The command line recorded in ``meta.json``; None takes this process's arguments.
-    scheduler : str or None
-        Run the fits on Dask: ``'local:N'`` or ``'tcp://HOST:PORT'`` (see
-        :mod:`nncore.cluster`).
+    {command}
+    {scheduler}
 
     Returns
     -------

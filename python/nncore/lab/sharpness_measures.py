@@ -20,10 +20,11 @@ from pathlib import Path
 import numpy as np
 
 from .. import curvature
+from .._docs import with_shared_docs
 from . import batch_size as _batch_size
 from ._datasets import HIDDEN, load_datasets
 from ._execute import Run
-from ._lab import Lab
+from ._lab import EXPERIMENT_PARAMETERS, Lab
 from ._report import spread_table
 from ._run import RunResult, evaluate
 
@@ -272,6 +273,7 @@ def _read_runs(from_dir):
     return frame, params, options
 
 
+@with_shared_docs(**EXPERIMENT_PARAMETERS)
 def run(*, seeds: int = 3, quick: bool = False, out=None, n_jobs: int = 1, progress: bool = True,
         datasets=None, csv=None, target_column=None, protocol: str = "loss",
         learning_rate: float = 0.1, target: float = 1e-3, max_steps: int = _batch_size.MAX_STEPS,
@@ -295,16 +297,12 @@ def run(*, seeds: int = 3, quick: bool = False, out=None, n_jobs: int = 1, progr
     out : str, path-like or None
         A folder for ``runs.csv``, ``params.npz`` (every run's parameters), ``measures.csv``,
         ``reparametrization.csv``, ``meta.json`` and the PNG figures; None writes nothing.
-    n_jobs : int
-        Independent fits run in this many local processes, each single-threaded.
-    progress : bool
-        Whether a tqdm bar counts the fits.
+    {n_jobs}
+    {progress}
     datasets : str, list of str or None
         Built-in data sets; None takes digits and noisy-binary (digits alone when quick).
-    csv : str, path-like or None
-        A CSV file of your own classification data instead of the built-in sets.
-    target_column : str or None
-        The class column of ``csv``; None takes the last column.
+    {csv}
+    {target_column}
     protocol : {'loss', 'epochs'}
         The batch-size protocol: ``'loss'`` trains every run to ``target``; ``'epochs'`` gives
         every batch size ``epochs`` epochs.
@@ -322,10 +320,8 @@ def run(*, seeds: int = 3, quick: bool = False, out=None, n_jobs: int = 1, progr
     from_dir : str, path-like or None
         Train nothing: measure the runs of this finished ``batch-size`` or
         ``sharpness-measures`` folder (its ``runs.csv`` and ``params.npz``) again.
-    command : str or None
-        The command line recorded in ``meta.json``; None takes this process's arguments.
-    scheduler : str or None
-        Run the fits on Dask: ``'local:N'`` or ``'tcp://HOST:PORT'``.
+    {command}
+    {scheduler}
 
     Returns
     -------

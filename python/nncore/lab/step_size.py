@@ -9,8 +9,9 @@ curves, the training loss at half and at all of the epochs, and the test accurac
 
 from __future__ import annotations
 
+from .._docs import with_shared_docs
 from ._datasets import ARCHITECTURE, load_datasets
-from ._lab import compare_rates
+from ._lab import EXPERIMENT_PARAMETERS, compare_rates
 from ._rates import contest, describe_range, grid_runs, rate_ranges
 from ._report import verdict
 from ._run import train_run
@@ -113,6 +114,7 @@ def _conclusions(frame, best, grids: dict) -> list[str]:
     return out
 
 
+@with_shared_docs(**EXPERIMENT_PARAMETERS)
 def run(*, seeds: int = 3, quick: bool = False, out=None, n_jobs: int = 1, progress: bool = True,
         datasets=None, csv=None, target_column=None, epochs: int = 60,
         learning_rate: float | None = None, noise_floor: bool = True, command=None,
@@ -126,37 +128,25 @@ def run(*, seeds: int = 3, quick: bool = False, out=None, n_jobs: int = 1, progr
 
     Parameters
     ----------
-    seeds : int
-        How many seeds (0..seeds-1) each setting runs with.
-    quick : bool
-        A few seconds' version (fewer epochs, settings and data sets), what the tests run.
-    out : str, path-like or None
-        A folder for ``runs.csv`` (one row per run), ``meta.json`` (nncore's version,
-        ``build_info()``, CPU, command, seeds, wall time) and the PNG figures; None writes
-        nothing.
-    n_jobs : int
-        Independent fits run in this many local processes, each single-threaded.
-    progress : bool
-        Whether a tqdm bar counts the fits.
+    {seeds}
+    {quick}
+    {out}
+    {n_jobs}
+    {progress}
     datasets : str, list of str or None
         Built-in data sets (``'digits'``, ``'noisy-binary'``, ``'breast-cancer'``); None takes
         digits and noisy-binary (digits alone when quick). The noise-floor regime runs on
         noisy-binary, or on the data sets chosen here.
-    csv : str, path-like or None
-        A CSV file of your own classification data instead of the built-in sets.
-    target_column : str or None
-        The class column of ``csv``; None takes the last column.
+    {csv}
+    {target_column}
     epochs : int
         Epochs of every fit of the standard regime.
     learning_rate : float or None
         One initial rate for every schedule of the standard regime instead of the grid.
     noise_floor : bool
         Whether to run the noise-floor regime too.
-    command : str or None
-        The command line recorded in ``meta.json``; None takes this process's arguments.
-    scheduler : str or None
-        Run the fits on Dask: ``'local:N'`` or ``'tcp://HOST:PORT'`` (see
-        :mod:`nncore.cluster`).
+    {command}
+    {scheduler}
 
     Returns
     -------

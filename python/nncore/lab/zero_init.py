@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._docs import with_shared_docs
 from ._datasets import ARCHITECTURE, HIDDEN, load_datasets
-from ._lab import compare
+from ._lab import EXPERIMENT_PARAMETERS, compare
 from ._report import verdict
 from ._run import train_run
 
@@ -52,6 +53,7 @@ def fit(dataset, **arguments):
     return result
 
 
+@with_shared_docs(**EXPERIMENT_PARAMETERS)
 def run(*, seeds: int = 3, quick: bool = False, out=None, n_jobs: int = 1, progress: bool = True,
         datasets=None, csv=None, target_column=None, epochs: int = 30,
         learning_rate: float = 0.1, command=None, scheduler=None):
@@ -62,34 +64,22 @@ def run(*, seeds: int = 3, quick: bool = False, out=None, n_jobs: int = 1, progr
 
     Parameters
     ----------
-    seeds : int
-        How many seeds (0..seeds-1) each setting runs with.
-    quick : bool
-        A few seconds' version (fewer epochs, settings and data sets), what the tests run.
-    out : str, path-like or None
-        A folder for ``runs.csv`` (one row per run), ``meta.json`` (nncore's version,
-        ``build_info()``, CPU, command, seeds, wall time) and the PNG figures; None writes
-        nothing.
-    n_jobs : int
-        Independent fits run in this many local processes, each single-threaded.
-    progress : bool
-        Whether a tqdm bar counts the fits.
+    {seeds}
+    {quick}
+    {out}
+    {n_jobs}
+    {progress}
     datasets : str, list of str or None
         Built-in data sets (``'digits'``, ``'noisy-binary'``, ``'breast-cancer'``); None takes
         digits.
-    csv : str, path-like or None
-        A CSV file of your own classification data instead of the built-in sets.
-    target_column : str or None
-        The class column of ``csv``; None takes the last column.
+    {csv}
+    {target_column}
     epochs : int
         Epochs of every fit.
     learning_rate : float
         The SGD step size.
-    command : str or None
-        The command line recorded in ``meta.json``; None takes this process's arguments.
-    scheduler : str or None
-        Run the fits on Dask: ``'local:N'`` or ``'tcp://HOST:PORT'`` (see
-        :mod:`nncore.cluster`).
+    {command}
+    {scheduler}
 
     Returns
     -------
