@@ -26,12 +26,35 @@ from typing import NamedTuple
 import numpy as np
 from sklearn.utils import check_random_state
 
+from ._docs import with_shared_docs
 from ._validation import check_int, check_param
 from .network import Network, PreparedData
 
 
 # ---- the objective of one model on one data set ---------------------------------------------
 _BLOCK = 16  # vectors per shared pass (Hutchinson probes, Hessian columns)
+
+
+# The data parameters every measure takes, documented once (see nncore._docs).
+_PARAMETERS = {
+    "model": """\
+model : Network, MLPClassifier or MLPRegressor
+    The model measured: a network, or a fitted estimator (its ``network_``).""",
+    "X": """\
+X : array-like or sparse matrix of shape (n_samples, n_features)
+    The rows of the objective, taken as one batch (sparse rows are made dense).""",
+    "y": """\
+y : array-like
+    Their targets; an estimator's go through its own label encoding.""",
+    "sample_weight": """\
+sample_weight : array-like of shape (n_samples,) or None
+    Weights of the rows; None weighs every row 1.""",
+    "chunk_size": """\
+chunk_size : int or None
+    Sum products, gradients and losses over chunks of this many rows (with the whole set's
+    normaliser and the L2 term once); None takes all rows at once. Exact without batch
+    norm; with batch norm each chunk normalises with its own statistics.""",
+}
 
 
 class Objective:
@@ -149,25 +172,19 @@ def network_of(model) -> Network:
 
 
 # ---- products and the Hessian -----------------------------------------------------------------
+@with_shared_docs(**_PARAMETERS)
 def hvp(model, X, y, v, *, sample_weight=None, chunk_size=None) -> np.ndarray:
     """H·v, exactly, for the objective of a model on (X, y).
 
     Parameters
     ----------
-    model : Network, MLPClassifier or MLPRegressor
-        The model measured: a network, or a fitted estimator (its ``network_``).
-    X : array-like or sparse matrix of shape (n_samples, n_features)
-        The rows of the objective, taken as one batch (sparse rows are made dense).
-    y : array-like
-        Their targets; an estimator's go through its own label encoding.
+    {model}
+    {X}
+    {y}
     v : array-like of shape (n_params,)
         The direction, in the layout of ``Network.params``.
-    sample_weight : array-like of shape (n_samples,) or None
-        Weights of the rows; None weighs every row 1.
-    chunk_size : int or None
-        Sum products, gradients and losses over chunks of this many rows (with the whole set's
-        normaliser and the L2 term once); None takes all rows at once. Exact without batch
-        norm; with batch norm each chunk normalises with its own statistics.
+    {sample_weight}
+    {chunk_size}
 
     Returns
     -------
@@ -177,23 +194,17 @@ def hvp(model, X, y, v, *, sample_weight=None, chunk_size=None) -> np.ndarray:
     return Objective(model, X, y, sample_weight, chunk_size=chunk_size).hvp(_vector(model, v))
 
 
+@with_shared_docs(**_PARAMETERS)
 def hessian_operator(model, X, y, *, sample_weight=None, chunk_size=None):
     """The Hessian as a scipy ``LinearOperator``: ``eigsh``, ``cg``, … work on it.
 
     Parameters
     ----------
-    model : Network, MLPClassifier or MLPRegressor
-        The model measured: a network, or a fitted estimator (its ``network_``).
-    X : array-like or sparse matrix of shape (n_samples, n_features)
-        The rows of the objective, taken as one batch (sparse rows are made dense).
-    y : array-like
-        Their targets; an estimator's go through its own label encoding.
-    sample_weight : array-like of shape (n_samples,) or None
-        Weights of the rows; None weighs every row 1.
-    chunk_size : int or None
-        Sum products, gradients and losses over chunks of this many rows (with the whole set's
-        normaliser and the L2 term once); None takes all rows at once. Exact without batch
-        norm; with batch norm each chunk normalises with its own statistics.
+    {model}
+    {X}
+    {y}
+    {sample_weight}
+    {chunk_size}
 
     Returns
     -------
@@ -203,19 +214,16 @@ def hessian_operator(model, X, y, *, sample_weight=None, chunk_size=None):
     return Objective(model, X, y, sample_weight, chunk_size=chunk_size).operator()
 
 
+@with_shared_docs(**_PARAMETERS)
 def hessian(model, X, y, *, sample_weight=None) -> np.ndarray:
     """The full Hessian, column by column: for small models, tests and teaching.
 
     Parameters
     ----------
-    model : Network, MLPClassifier or MLPRegressor
-        The model measured: a network, or a fitted estimator (its ``network_``).
-    X : array-like or sparse matrix of shape (n_samples, n_features)
-        The rows of the objective, taken as one batch (sparse rows are made dense).
-    y : array-like
-        Their targets; an estimator's go through its own label encoding.
-    sample_weight : array-like of shape (n_samples,) or None
-        Weights of the rows; None weighs every row 1.
+    {model}
+    {X}
+    {y}
+    {sample_weight}
 
     Returns
     -------
@@ -234,23 +242,17 @@ def hessian(model, X, y, *, sample_weight=None) -> np.ndarray:
     return H
 
 
+@with_shared_docs(**_PARAMETERS)
 def gradient(model, X, y, *, sample_weight=None, chunk_size=None):
     """The objective and its gradient at the model's parameters: is this a minimum at all?
 
     Parameters
     ----------
-    model : Network, MLPClassifier or MLPRegressor
-        The model measured: a network, or a fitted estimator (its ``network_``).
-    X : array-like or sparse matrix of shape (n_samples, n_features)
-        The rows of the objective, taken as one batch (sparse rows are made dense).
-    y : array-like
-        Their targets; an estimator's go through its own label encoding.
-    sample_weight : array-like of shape (n_samples,) or None
-        Weights of the rows; None weighs every row 1.
-    chunk_size : int or None
-        Sum products, gradients and losses over chunks of this many rows (with the whole set's
-        normaliser and the L2 term once); None takes all rows at once. Exact without batch
-        norm; with batch norm each chunk normalises with its own statistics.
+    {model}
+    {X}
+    {y}
+    {sample_weight}
+    {chunk_size}
 
     Returns
     -------
@@ -358,6 +360,7 @@ class Eigenpairs(NamedTuple):
 _WHICH = ("LM", "LA", "SA")
 
 
+@with_shared_docs(**_PARAMETERS)
 def top_eigenvalues(model, X, y, k: int = 1, *, which: str = "LM", sample_weight=None,
                     tol: float = 1e-6, max_iter: int = 300, chunk_size=None,
                     random_state=None, v0=None) -> Eigenpairs:
@@ -374,27 +377,20 @@ def top_eigenvalues(model, X, y, k: int = 1, *, which: str = "LM", sample_weight
 
     Parameters
     ----------
-    model : Network, MLPClassifier or MLPRegressor
-        The model measured: a network, or a fitted estimator (its ``network_``).
-    X : array-like or sparse matrix of shape (n_samples, n_features)
-        The rows of the objective, taken as one batch (sparse rows are made dense).
-    y : array-like
-        Their targets; an estimator's go through its own label encoding.
+    {model}
+    {X}
+    {y}
     k : int
         How many eigenvalues.
     which : {'LM', 'LA', 'SA'}
         Largest in magnitude, algebraically largest, or algebraically smallest (negative
         curvature, which a non-convex loss has).
-    sample_weight : array-like of shape (n_samples,) or None
-        Weights of the rows; None weighs every row 1.
+    {sample_weight}
     tol : float
         The relative residual at which a Ritz pair counts as converged.
     max_iter : int
         The most Hessian-vector products, at least ``k``.
-    chunk_size : int or None
-        Sum products, gradients and losses over chunks of this many rows (with the whole set's
-        normaliser and the L2 term once); None takes all rows at once. Exact without batch
-        norm; with batch norm each chunk normalises with its own statistics.
+    {chunk_size}
     random_state : None, int or numpy RandomState
         Seeds the starting vector (when ``v0`` is None) and the restarts of an exhausted
         Krylov space.
@@ -470,6 +466,7 @@ class TraceEstimate(NamedTuple):
     samples: np.ndarray  # each probe's zᵀHz
 
 
+@with_shared_docs(**_PARAMETERS)
 def hessian_trace(model, X, y, *, n_probes: int = 50, sample_weight=None, chunk_size=None,
                   random_state=None) -> TraceEstimate:
     """The trace of the Hessian by Hutchinson's estimator, with its standard error.
@@ -478,20 +475,13 @@ def hessian_trace(model, X, y, *, n_probes: int = 50, sample_weight=None, chunk_
 
     Parameters
     ----------
-    model : Network, MLPClassifier or MLPRegressor
-        The model measured: a network, or a fitted estimator (its ``network_``).
-    X : array-like or sparse matrix of shape (n_samples, n_features)
-        The rows of the objective, taken as one batch (sparse rows are made dense).
-    y : array-like
-        Their targets; an estimator's go through its own label encoding.
+    {model}
+    {X}
+    {y}
     n_probes : int
         How many probes.
-    sample_weight : array-like of shape (n_samples,) or None
-        Weights of the rows; None weighs every row 1.
-    chunk_size : int or None
-        Sum products, gradients and losses over chunks of this many rows (with the whole set's
-        normaliser and the L2 term once); None takes all rows at once. Exact without batch
-        norm; with batch norm each chunk normalises with its own statistics.
+    {sample_weight}
+    {chunk_size}
     random_state : None, int or numpy RandomState
         Seeds the probes.
 
@@ -539,6 +529,7 @@ class Sharpness(NamedTuple):
     method: str
 
 
+@with_shared_docs(**_PARAMETERS)
 def eps_sharpness(model, X, y, *, epsilon: float = 1e-3, method: str = "ascent",
                   max_iter: int | None = None, sample_weight=None, chunk_size=None,
                   random_state=None) -> Sharpness:
@@ -549,12 +540,9 @@ def eps_sharpness(model, X, y, *, epsilon: float = 1e-3, method: str = "ascent",
 
     Parameters
     ----------
-    model : Network, MLPClassifier or MLPRegressor
-        The model measured: a network, or a fitted estimator (its ``network_``).
-    X : array-like or sparse matrix of shape (n_samples, n_features)
-        The rows of the objective, taken as one batch (sparse rows are made dense).
-    y : array-like
-        Their targets; an estimator's go through its own label encoding.
+    {model}
+    {X}
+    {y}
     epsilon : float
         ε, the relative size of the box.
     method : {'ascent', 'l-bfgs-b'}
@@ -566,12 +554,8 @@ def eps_sharpness(model, X, y, *, epsilon: float = 1e-3, method: str = "ascent",
     max_iter : int or None
         Ascent steps or L-BFGS-B iterations; None takes 100 for ``'ascent'`` and 10 for
         ``'l-bfgs-b'``.
-    sample_weight : array-like of shape (n_samples,) or None
-        Weights of the rows; None weighs every row 1.
-    chunk_size : int or None
-        Sum products, gradients and losses over chunks of this many rows (with the whole set's
-        normaliser and the L2 term once); None takes all rows at once. Exact without batch
-        norm; with batch norm each chunk normalises with its own statistics.
+    {sample_weight}
+    {chunk_size}
     random_state : None, int or numpy RandomState
         Seeds the ascent's starting corner.
 
@@ -646,6 +630,7 @@ class AdaptiveSharpness(NamedTuple):
     n_iter: int
 
 
+@with_shared_docs(**_PARAMETERS)
 def adaptive_sharpness(model, X, y, *, rho: float = 0.5, eta: float = 1e-3,
                        max_iter: int = 20, sample_weight=None, chunk_size=None,
                        random_state=None) -> AdaptiveSharpness:
@@ -667,12 +652,9 @@ def adaptive_sharpness(model, X, y, *, rho: float = 0.5, eta: float = 1e-3,
 
     Parameters
     ----------
-    model : Network, MLPClassifier or MLPRegressor
-        The model measured: a network, or a fitted estimator (its ``network_``).
-    X : array-like or sparse matrix of shape (n_samples, n_features)
-        The rows of the objective, taken as one batch (sparse rows are made dense).
-    y : array-like
-        Their targets; an estimator's go through its own label encoding.
+    {model}
+    {X}
+    {y}
     rho : float
         ρ, the radius of the ball in relative units.
     eta : float
@@ -680,12 +662,8 @@ def adaptive_sharpness(model, X, y, *, rho: float = 0.5, eta: float = 1e-3,
         invariant to the rescaling above, and parameters exactly 0 then stay fixed.
     max_iter : int
         Ascent steps (each one gradient evaluation).
-    sample_weight : array-like of shape (n_samples,) or None
-        Weights of the rows; None weighs every row 1.
-    chunk_size : int or None
-        Sum products, gradients and losses over chunks of this many rows (with the whole set's
-        normaliser and the L2 term once); None takes all rows at once. Exact without batch
-        norm; with batch norm each chunk normalises with its own statistics.
+    {sample_weight}
+    {chunk_size}
     random_state : None, int or numpy RandomState
         Seeds the starting point.
 
@@ -752,6 +730,7 @@ class NoiseFlatness(NamedTuple):
     n_evaluations: int
 
 
+@with_shared_docs(**_PARAMETERS)
 def pac_bayes_sigma(model, X, y, *, threshold: float = 0.1, magnitude_aware: bool = False,
                     epsilon: float = 1e-3, n_draws: int = 20, tol: float = 0.01,
                     sample_weight=None, chunk_size=None, random_state=None) -> NoiseFlatness:
@@ -774,12 +753,9 @@ def pac_bayes_sigma(model, X, y, *, threshold: float = 0.1, magnitude_aware: boo
 
     Parameters
     ----------
-    model : Network, MLPClassifier or MLPRegressor
-        The model measured: a network, or a fitted estimator (its ``network_``).
-    X : array-like or sparse matrix of shape (n_samples, n_features)
-        The rows of the objective, taken as one batch (sparse rows are made dense).
-    y : array-like
-        Their targets; an estimator's go through its own label encoding.
+    {model}
+    {X}
+    {y}
     threshold : float
         The allowed rise of the expected objective.
     magnitude_aware : bool
@@ -790,12 +766,8 @@ def pac_bayes_sigma(model, X, y, *, threshold: float = 0.1, magnitude_aware: boo
         Monte Carlo draws of the noise.
     tol : float
         The relative precision of σ: bisection stops when the bracket's ratio is below 1 + tol.
-    sample_weight : array-like of shape (n_samples,) or None
-        Weights of the rows; None weighs every row 1.
-    chunk_size : int or None
-        Sum products, gradients and losses over chunks of this many rows (with the whole set's
-        normaliser and the L2 term once); None takes all rows at once. Exact without batch
-        norm; with batch norm each chunk normalises with its own statistics.
+    {sample_weight}
+    {chunk_size}
     random_state : None, int or numpy RandomState
         Seeds the draws.
 
@@ -873,6 +845,7 @@ class SpectralDensity(NamedTuple):
     sigma: float  # the Gaussian smoothing width used
 
 
+@with_shared_docs(**_PARAMETERS)
 def spectral_density(model, X, y, *, n_probes: int = 1, steps: int = 80, sigma: float | None = None,
                      n_grid: int = 1000, sample_weight=None, chunk_size=None,
                      random_state=None) -> SpectralDensity:
@@ -884,12 +857,9 @@ def spectral_density(model, X, y, *, n_probes: int = 1, steps: int = 80, sigma: 
 
     Parameters
     ----------
-    model : Network, MLPClassifier or MLPRegressor
-        The model measured: a network, or a fitted estimator (its ``network_``).
-    X : array-like or sparse matrix of shape (n_samples, n_features)
-        The rows of the objective, taken as one batch (sparse rows are made dense).
-    y : array-like
-        Their targets; an estimator's go through its own label encoding.
+    {model}
+    {X}
+    {y}
     n_probes : int
         How many probes.
     steps : int
@@ -898,12 +868,8 @@ def spectral_density(model, X, y, *, n_probes: int = 1, steps: int = 80, sigma: 
         The width of the Gaussians; None takes 1% of the spread of the Ritz values.
     n_grid : int
         Points of the eigenvalue axis.
-    sample_weight : array-like of shape (n_samples,) or None
-        Weights of the rows; None weighs every row 1.
-    chunk_size : int or None
-        Sum products, gradients and losses over chunks of this many rows (with the whole set's
-        normaliser and the L2 term once); None takes all rows at once. Exact without batch
-        norm; with batch norm each chunk normalises with its own statistics.
+    {sample_weight}
+    {chunk_size}
     random_state : None, int or numpy RandomState
         Seeds the probes.
 
